@@ -1,0 +1,21 @@
+//! rt-twin: a deterministic digital twin of the NXP i.MX RT1176 (Cortex-M7 + Cortex-M4).
+//!
+//! Both cores run on Unicorn engines; what Unicorn lacks (NVIC, SCB, SysTick, exception entry
+//! and return, faults, virtual time) and the SoC's peripherals are modelled here. See
+//! `docs/architecture.md` for the shape and `docs/time.md` for the time model.
+
+pub mod board;
+pub mod core;
+pub mod error;
+pub mod events;
+pub mod exc;
+pub mod image;
+pub mod machine;
+pub mod periph;
+pub mod semihost;
+pub mod soc;
+pub mod symbols;
+pub mod time;
+
+pub use error::{Error, Result};
+pub use machine::{Config, Machine, Stop};

@@ -1,0 +1,502 @@
+//! The machine: the cores of a board on their engines, the shared RAM, and the scheduler that
+//! advances them in lockstep through virtual time (docs/time.md).
+//!
+//! Scheduling: time advances in segments. A segment ends at the earliest of the run's end, the
+//! next timer event, and `now + quantum` (only while some core is running). Each core runs to the
+//! segment end (the core that is first in the board file first), stopping at the first translated
+//! block that would pass it. At the segment end the due timer events fire and the cross-core
+//! effects (MU) are applied: every cross-core effect lands at a deterministic virtual time. When
+//! no core is running, time jumps straight to the next event.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use serde::Serialize;
+use unicorn_engine::uc_error;
+
+use crate::board::Board;
+use crate::core::{self, Engine, FaultKind, Halt};
+use crate::error::{Error, Result};
+use crate::exc::FIRST_IRQ;
+use crate::image::Image;
+use crate::soc::{Action, Soc};
+use crate::symbols::Symbols;
+use crate::time::{Ps, PS_PER_US};
+
+/// Default lockstep quantum: 10 us of virtual time (10 000 CM7 cycles, 4 000 CM4 cycles).
+pub const DEFAULT_QUANTUM: Ps = 10 * PS_PER_US;
+
+/// A host buffer backing one RAM of the board, page aligned, shared by every engine that maps it.
+struct HostRam {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl HostRam {
+    fn new(size: usize) -> HostRam {
+        let layout = Layout::from_size_align(size.max(4096), 4096).expect("RAM layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        assert!(!ptr.is_null(), "out of memory allocating {size} bytes of guest RAM");
+        HostRam { ptr, layout }
+    }
+}
+
+impl Drop for HostRam {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; the engines mapping it are dropped first
+        // (field order of `Machine`).
+        unsafe { dealloc(self.ptr, self.layout) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoreState {
+    /// No image loaded.
+    Off,
+    /// Held in reset (the CM4 until SRC releases it).
+    Held,
+    Running,
+    Sleeping,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Lockstep quantum (0 = the default).
+    pub quantum: Ps,
+    /// Echo semihosting output to the process's stdout/stderr as it is produced.
+    pub echo: bool,
+    /// Start the CM4 running at power-on instead of holding it for SRC.
+    pub m4_running: bool,
+}
+
+struct CoreRun {
+    uc: Engine,
+    name: String,
+    state: CoreState,
+    now: Ps,
+    sleep_ps: Ps,
+    vector_table: Option<u32>,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// Firmware exited through semihosting.
+    Exit { core: String, code: i32 },
+    /// The run reached its time limit.
+    Timeout,
+    /// A core locked up (a fault it could not take).
+    Lockup { core: String, detail: String },
+    /// The twin could not go on (unmodelled peripheral, internal error).
+    TwinError { core: String, detail: String },
+    /// Firmware requested a system reset (AIRCR.SYSRESETREQ).
+    SystemReset { core: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoreSummary {
+    pub core: String,
+    pub state: CoreState,
+    pub instructions: u64,
+    pub cycles: u64,
+    pub virtual_time_ps: Ps,
+    pub sleep_ps: Ps,
+    pub sleep_share: f64,
+    pub irqs_taken: u64,
+    pub exceptions_taken: u64,
+    pub pc: u32,
+}
+
+pub struct Machine {
+    // Engines before RAM: they must be dropped first.
+    cores: Vec<CoreRun>,
+    _rams: Vec<HostRam>,
+    pub soc: Rc<RefCell<Soc>>,
+    pub board: Board,
+    now: Ps,
+    quantum: Ps,
+    wall_s: f64,
+}
+
+impl Machine {
+    pub fn new(board: Board, config: &Config) -> Result<Machine> {
+        let soc = Rc::new(RefCell::new(Soc::new(&board, config.m4_running)));
+        let rams: Vec<HostRam> = board
+            .rams
+            .iter()
+            .map(|r| HostRam::new(r.size as usize))
+            .collect();
+        let mut cores = Vec::new();
+        for (idx, desc) in board.cores.iter().enumerate() {
+            let mut uc = core::new_engine(
+                desc,
+                idx,
+                soc.clone(),
+                Rc::new(Symbols::default()),
+                config.echo,
+            )?;
+            for w in &desc.memory {
+                let ri = board
+                    .rams
+                    .iter()
+                    .position(|r| r.id == w.ram)
+                    .expect("validated board");
+                // SAFETY: the buffer outlives the engine (Machine field order) and the window
+                // lies inside it (validated board).
+                unsafe {
+                    core::map_ram(&mut uc, w.base, w.size, rams[ri].ptr.add(w.offset as usize))?;
+                }
+            }
+            core::map_ppb(&mut uc)?;
+            for s in &board.spaces {
+                core::map_space(&mut uc, s.base, s.size)?;
+            }
+            cores.push(CoreRun {
+                uc,
+                name: desc.name.clone(),
+                state: CoreState::Off,
+                now: 0,
+                sleep_ps: 0,
+                vector_table: None,
+            });
+        }
+        let quantum = if config.quantum == 0 {
+            DEFAULT_QUANTUM
+        } else {
+            config.quantum
+        };
+        Ok(Machine {
+            cores,
+            _rams: rams,
+            soc,
+            board,
+            now: 0,
+            quantum,
+            wall_s: 0.0,
+        })
+    }
+
+    pub fn core_index(&self, name: &str) -> Result<usize> {
+        self.board.core_index(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "no core {name:?} on board {} (cores: {})",
+                self.board.name,
+                self.cores
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// Load an executable into a core's memory map.
+    pub fn load(&mut self, core: &str, image: &Image) -> Result<()> {
+        let i = self.core_index(core)?;
+        let desc = &self.board.cores[i];
+        for seg in &image.segments {
+            let start = u64::from(seg.addr);
+            let end = start + u64::from(seg.mem_size);
+            let inside = desc.memory.iter().any(|w| {
+                start >= u64::from(w.base) && end <= u64::from(w.base) + u64::from(w.size)
+            });
+            if !inside {
+                let map: Vec<String> = desc
+                    .memory
+                    .iter()
+                    .map(|w| format!("{} {:#010x}..{:#010x}", w.name, w.base, w.base + w.size))
+                    .collect();
+                return Err(Error::image(
+                    &image.path,
+                    format!(
+                        "segment {} at {:#010x}..{:#010x} lies outside the memory of core {} ({})",
+                        seg.index,
+                        start,
+                        end,
+                        core,
+                        map.join(", ")
+                    ),
+                ));
+            }
+            let mut bytes = seg.data.clone();
+            bytes.resize(seg.mem_size as usize, 0);
+            let uc = &mut self.cores[i].uc;
+            uc.mem_write(start, &bytes).map_err(|e| {
+                Error::image(&image.path, format!("writing segment {}: {e}", seg.index))
+            })?;
+        }
+        let c = &mut self.cores[i];
+        core::flush(&mut c.uc);
+        let mut syms = (*c.uc.get_data().symbols).clone();
+        syms.merge(&image.symbols);
+        c.uc.get_data_mut().symbols = Rc::new(syms);
+        c.vector_table = Some(image.vector_table);
+        Ok(())
+    }
+
+    /// Put loaded cores in their power-on state: the first core boots from its vector table; a
+    /// second (the CM4) boots too when `m4_running` (or when the first has no image), else it
+    /// is held until SRC releases it.
+    pub fn power_on(&mut self) -> Result<()> {
+        let released = self.soc.borrow().src.m4_released();
+        let first_loaded = self.cores.first().is_some_and(|c| c.vector_table.is_some());
+        let m4 = self.soc.borrow().m4;
+        for i in 0..self.cores.len() {
+            let Some(vt) = self.cores[i].vector_table else {
+                continue;
+            };
+            let held = Some(i) == m4 && first_loaded && !released;
+            if held {
+                self.cores[i].state = CoreState::Held;
+            } else {
+                if Some(i) == m4 && !released {
+                    // No CM7 image: the CM4 runs alone, as if released.
+                    self.soc.borrow_mut().src.scr |= 1;
+                }
+                core::boot(&mut self.cores[i].uc, vt)?;
+                self.cores[i].state = CoreState::Running;
+            }
+        }
+        if self.cores.iter().all(|c| c.state == CoreState::Off) {
+            return Err(Error::Usage("no image loaded on any core".into()));
+        }
+        Ok(())
+    }
+
+    pub fn now(&self) -> Ps {
+        self.now
+    }
+
+    pub fn engine(&mut self, core: usize) -> &mut Engine {
+        &mut self.cores[core].uc
+    }
+
+    pub fn state(&self, core: usize) -> CoreState {
+        self.cores[core].state
+    }
+
+    /// Semihosting stdout of a core so far.
+    pub fn output(&self, core: usize) -> String {
+        String::from_utf8_lossy(&self.cores[core].uc.get_data().semihost.stdout).into_owned()
+    }
+
+    /// Run for `duration` of virtual time, or until a stop.
+    pub fn run_for(&mut self, duration: Ps) -> Stop {
+        let wall = Instant::now();
+        let end = self.now.saturating_add(duration);
+        let stop = self.run_until(end);
+        self.wall_s += wall.elapsed().as_secs_f64();
+        stop
+    }
+
+    fn run_until(&mut self, end: Ps) -> Stop {
+        loop {
+            if self.now >= end {
+                return Stop::Timeout;
+            }
+            let running = self.cores.iter().any(|c| c.state == CoreState::Running);
+            let mut t = end;
+            if let Some(e) = self.soc.borrow().events.next_time() {
+                t = t.min(e.max(self.now));
+            }
+            if running {
+                t = t.min(self.now + self.quantum);
+            }
+            for c in &self.soc.borrow().cores {
+                c.deadline.set(t);
+            }
+            for i in 0..self.cores.len() {
+                if let Some(stop) = self.run_core(i) {
+                    return stop;
+                }
+            }
+            let t_done = self.soc.borrow().cores[0].deadline.get();
+            self.now = self.now.max(t_done);
+            let actions = {
+                let mut soc = self.soc.borrow_mut();
+                soc.fire_events(self.now);
+                soc.apply_cross_core();
+                std::mem::take(&mut soc.actions)
+            };
+            for a in actions {
+                match a {
+                    Action::BootCore { core, vtor } => {
+                        let c = &mut self.cores[core];
+                        if c.vector_table.is_none() {
+                            continue; // released with no image: nothing to run
+                        }
+                        if let Err(e) = core::boot(&mut c.uc, vtor) {
+                            return Stop::TwinError {
+                                core: c.name.clone(),
+                                detail: format!("released by SRC: {e}"),
+                            };
+                        }
+                        c.state = CoreState::Running;
+                        c.now = c.now.max(self.now);
+                    }
+                    Action::SystemReset { core } => {
+                        return Stop::SystemReset {
+                            core: self.cores[core].name.clone(),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run core `i` to the current segment end.
+    fn run_core(&mut self, i: usize) -> Option<Stop> {
+        let soc = self.soc.clone();
+        let c = &mut self.cores[i];
+        let name = c.name.clone();
+        loop {
+            let t = soc.borrow().cores[i].deadline.get();
+            if c.now >= t {
+                return None;
+            }
+            match c.state {
+                CoreState::Off | CoreState::Held => {
+                    c.now = t;
+                    return None;
+                }
+                CoreState::Sleeping => {
+                    let m = core::masks(&c.uc);
+                    if soc.borrow().cores[i].scs.exc.wakes_from_wfi(m) {
+                        c.state = CoreState::Running;
+                    } else {
+                        c.sleep_ps += t - c.now;
+                        c.now = t;
+                        return None;
+                    }
+                }
+                CoreState::Running => {}
+            }
+            // Take the highest pending exception that can preempt; else, if one waits only
+            // behind the masking registers, have the block hook watch them.
+            soc.borrow().cores[i].irq_flag.set(false);
+            let m = core::masks(&c.uc);
+            let (take, poll) = {
+                let s = soc.borrow();
+                let e = &s.cores[i].scs.exc;
+                let take = e.to_take(m);
+                let poll = match (take, e.highest_pending()) {
+                    (None, Some(n)) if e.group_priority(n) < e.active_priority() => {
+                        Some((e.group_priority(n), e.active_priority()))
+                    }
+                    _ => None,
+                };
+                (take, poll)
+            };
+            if let Some(n) = take {
+                let pc = core::pc(&c.uc);
+                if let Err(why) = core::take_exception(&mut c.uc, n, pc) {
+                    return Some(Stop::Lockup {
+                        core: name,
+                        detail: why,
+                    });
+                }
+            }
+            c.uc.get_data_mut().poll = poll;
+            let r = core::run_engine(&mut c.uc, c.now);
+            let (cycles, ps, halt, unmapped) = {
+                let d = c.uc.get_data_mut();
+                (d.run_cycles, d.ps_per_cycle, d.halt.take(), d.unmapped.take())
+            };
+            c.now += cycles * ps;
+            let pc = core::pc(&c.uc);
+            let fault = match (r, halt) {
+                (_, Some(Halt::Exit(code))) => return Some(Stop::Exit { core: name, code }),
+                (_, Some(Halt::TwinError(detail))) => {
+                    return Some(Stop::TwinError { core: name, detail })
+                }
+                (_, Some(Halt::Lockup(detail))) => {
+                    let at = core::whereabouts(&c.uc, pc);
+                    return Some(Stop::Lockup {
+                        core: name,
+                        detail: format!("{detail}; {at}"),
+                    });
+                }
+                (_, Some(Halt::Fault(k))) => Some(k),
+                (_, Some(Halt::Wfe)) => {
+                    c.state = CoreState::Sleeping;
+                    None
+                }
+                (_, Some(Halt::Budget | Halt::Irq)) => None,
+                (Ok(()), None) => {
+                    if core::after_wfi(&c.uc, pc) {
+                        c.state = CoreState::Sleeping;
+                        None
+                    } else {
+                        let at = core::whereabouts(&c.uc, pc);
+                        return Some(Stop::TwinError {
+                            core: name,
+                            detail: format!("the engine stopped for no known reason at {at}"),
+                        });
+                    }
+                }
+                (Err(e), None) => match (e, unmapped) {
+                    (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED, Some((addr, _))) => {
+                        Some(FaultKind::DataBus { pc, addr })
+                    }
+                    (uc_error::FETCH_UNMAPPED, Some((addr, _))) => Some(FaultKind::FetchBus { addr }),
+                    (uc_error::INSN_INVALID, _) => Some(FaultKind::Undefined { pc }),
+                    (uc_error::EXCEPTION, _) => Some(FaultKind::InvState { pc }),
+                    (e, _) => {
+                        let at = core::whereabouts(&c.uc, pc);
+                        return Some(Stop::TwinError {
+                            core: name,
+                            detail: format!("engine error {e:?} at {at}"),
+                        });
+                    }
+                },
+            };
+            if let Some(k) = fault {
+                if let Err(why) = core::take_fault(&mut c.uc, k) {
+                    let at = core::whereabouts(&c.uc, pc);
+                    return Some(Stop::Lockup {
+                        core: name,
+                        detail: format!("{why}; {at}"),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn summary(&self) -> Vec<CoreSummary> {
+        let soc = self.soc.borrow();
+        self.cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let d = c.uc.get_data();
+                let e = &soc.cores[i].scs.exc;
+                CoreSummary {
+                    core: c.name.clone(),
+                    state: c.state,
+                    instructions: d.insns,
+                    cycles: d.cycles,
+                    virtual_time_ps: self.now,
+                    sleep_ps: c.sleep_ps,
+                    sleep_share: if self.now == 0 {
+                        0.0
+                    } else {
+                        c.sleep_ps as f64 / self.now as f64
+                    },
+                    irqs_taken: e.taken[FIRST_IRQ as usize..].iter().sum(),
+                    exceptions_taken: e.taken.iter().sum(),
+                    pc: core::pc(&c.uc),
+                }
+            })
+            .collect()
+    }
+
+    /// Wall-clock seconds spent in `run_for` so far.
+    pub fn wall_seconds(&self) -> f64 {
+        self.wall_s
+    }
+}

@@ -1,0 +1,502 @@
+//! The SoC state that both cores see: the peripheral table built from the board file, the
+//! per-core System Control Space, the timer event queue and the cross-core effects waiting for
+//! the next sync point. Both engines' MMIO callbacks reach it through one `Rc<RefCell<Soc>>`
+//! (the engines live on one thread).
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::board::{Board, Model, MuSide};
+use crate::events::{EventQueue, Source};
+use crate::exc::{self, FIRST_IRQ};
+use crate::periph::ccm::Ccm;
+use crate::periph::gpt::Gpt;
+use crate::periph::mu::{self, Mu};
+use crate::periph::pit::Pit;
+use crate::periph::scs::{Clocks, Scs};
+use crate::periph::src::{LpsrGpr, Src, SrcAction};
+use crate::periph::RegError;
+use crate::time::{Ps, PS_PER_S};
+
+#[derive(Debug)]
+pub enum Dev {
+    Mu(usize),
+    Src,
+    LpsrGpr,
+    Ccm(Box<Ccm>),
+    Gpt(Box<Gpt>),
+    Pit(Box<Pit>),
+    Ignore,
+    Unmodelled,
+}
+
+#[derive(Debug)]
+pub struct PeriphInst {
+    pub name: String,
+    pub base: u32,
+    pub size: u32,
+    /// IRQ line per core index.
+    pub irqs: Vec<Option<u32>>,
+    pub dev: Dev,
+    gen: u64,
+    scheduled: Option<Ps>,
+}
+
+/// Why a bus access could not be served: not a guest fault but a twin error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusError {
+    pub addr: u32,
+    pub peripheral: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for BusError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "access to {:#010x} in {}: {}",
+            self.addr, self.peripheral, self.what
+        )
+    }
+}
+
+/// What the machine must do at the next sync point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    BootCore { core: usize, vtor: u32 },
+    SystemReset { core: usize },
+}
+
+/// Per-core state shared with the bus.
+#[derive(Debug)]
+pub struct CoreShared {
+    pub name: String,
+    pub scs: Scs,
+    pub hz: u64,
+    pub systick_ref_hz: u64,
+    /// Set when this core's exception state changed: its block hook stops to re-evaluate.
+    pub irq_flag: Rc<Cell<bool>>,
+    /// The current segment's end: the running core stops at the first block past it.
+    pub deadline: Rc<Cell<Ps>>,
+    systick_gen: u64,
+    systick_scheduled: Option<Ps>,
+}
+
+#[derive(Debug)]
+pub struct Soc {
+    pub cores: Vec<CoreShared>,
+    pub periphs: Vec<PeriphInst>,
+    pub spaces: Vec<(u32, u32, String)>,
+    pub mu: Mu,
+    pub src: Src,
+    pub gpr: LpsrGpr,
+    pub events: EventQueue,
+    pub mu_effects: Vec<mu::Effect>,
+    pub actions: Vec<Action>,
+    /// Index of the CM4 core (the one SRC releases), if the board has two cores.
+    pub m4: Option<usize>,
+}
+
+fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
+    let shift = (addr & 3) * 8;
+    let bits = (size as u32) * 8;
+    let mask = if bits >= 32 { u32::MAX } else { (1u32 << bits) - 1 };
+    (addr & !3, shift, mask << shift)
+}
+
+impl Soc {
+    pub fn new(board: &Board, m4_released: bool) -> Soc {
+        let cores = board
+            .cores
+            .iter()
+            .map(|c| CoreShared {
+                name: c.name.clone(),
+                scs: Scs::new(c.model),
+                hz: c.clock_hz,
+                systick_ref_hz: board
+                    .clock_roots
+                    .get(&format!("{}_systick", c.name))
+                    .copied()
+                    .unwrap_or(100_000),
+                irq_flag: Rc::new(Cell::new(false)),
+                deadline: Rc::new(Cell::new(0)),
+                systick_gen: 0,
+                systick_scheduled: None,
+            })
+            .collect::<Vec<_>>();
+        let clock = |name: &str| board.clock_roots.get(name).copied().unwrap_or(0);
+        let mut periphs: Vec<PeriphInst> = board
+            .peripherals
+            .iter()
+            .map(|p| PeriphInst {
+                name: p.name.clone(),
+                base: p.base,
+                size: p.size,
+                irqs: board
+                    .cores
+                    .iter()
+                    .map(|c| p.irqs.get(&c.name).copied())
+                    .collect(),
+                dev: match &p.model {
+                    Model::Mu { side } => Dev::Mu(match side {
+                        MuSide::A => 0,
+                        MuSide::B => 1,
+                    }),
+                    Model::Src => Dev::Src,
+                    Model::LpsrGpr => Dev::LpsrGpr,
+                    Model::Ccm => Dev::Ccm(Box::default()),
+                    Model::Gpt { clock: c } => {
+                        Dev::Gpt(Box::new(Gpt::new(clock(c), clock("osc24m"))))
+                    }
+                    Model::Pit { clock: c } => Dev::Pit(Box::new(Pit::new(clock(c)))),
+                    Model::Ignore => Dev::Ignore,
+                    Model::Unmodelled => Dev::Unmodelled,
+                },
+                gen: 0,
+                scheduled: None,
+            })
+            .collect();
+        periphs.sort_by_key(|p| p.base);
+        Soc {
+            m4: board.core_index("m4"),
+            cores,
+            periphs,
+            spaces: board
+                .spaces
+                .iter()
+                .map(|s| (s.base, s.size, s.name.clone()))
+                .collect(),
+            mu: Mu::default(),
+            src: Src::new(m4_released),
+            gpr: LpsrGpr::default(),
+            events: EventQueue::default(),
+            mu_effects: Vec::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    fn clocks(&self, core: usize, now: Ps) -> Clocks {
+        Clocks {
+            now,
+            core_hz: self.cores[core].hz,
+            systick_ref_hz: self.cores[core].systick_ref_hz,
+        }
+    }
+
+    fn find(&self, addr: u32) -> Option<usize> {
+        let i = self.periphs.partition_point(|p| p.base <= addr);
+        (i > 0 && addr - self.periphs[i - 1].base < self.periphs[i - 1].size).then(|| i - 1)
+    }
+
+    fn space_name(&self, addr: u32) -> String {
+        self.spaces
+            .iter()
+            .find(|(b, s, _)| addr >= *b && addr - b < *s)
+            .map(|(_, _, n)| n.clone())
+            .unwrap_or_else(|| "peripheral space".into())
+    }
+
+    fn err(&self, addr: u32, peripheral: &str, e: RegError) -> BusError {
+        BusError {
+            addr,
+            peripheral: peripheral.to_string(),
+            what: format!("offset {:#x}: {}", e.offset, e.what),
+        }
+    }
+
+    /// A read in the peripheral spaces by `core` at virtual time `now`.
+    pub fn periph_read(&mut self, core: usize, addr: u32, size: usize, now: Ps) -> Result<u32, BusError> {
+        let (word, shift, _) = lane(addr, size);
+        let Some(i) = self.find(addr) else {
+            return Err(BusError {
+                addr,
+                peripheral: self.space_name(addr),
+                what: "no peripheral model at this address (not in the board file)".into(),
+            });
+        };
+        let off = word - self.periphs[i].base;
+        let r = match &mut self.periphs[i].dev {
+            Dev::Mu(side) => {
+                let side = *side;
+                self.mu.read(side, off, &mut self.mu_effects)
+            }
+            Dev::Src => self.src.read(off),
+            Dev::LpsrGpr => self.gpr.read(off),
+            Dev::Ccm(c) => c.read(off),
+            Dev::Gpt(g) => g.read(off, now),
+            Dev::Pit(p) => p.read(off, now),
+            Dev::Ignore => Ok(0),
+            Dev::Unmodelled => Err(RegError {
+                offset: off,
+                what: "peripheral exists on silicon but is not modelled",
+            }),
+        };
+        let v = r.map_err(|e| self.err(addr, &self.periphs[i].name.clone(), e))?;
+        let _ = core;
+        self.refresh(i);
+        Ok(v >> shift)
+    }
+
+    pub fn periph_write(
+        &mut self,
+        core: usize,
+        addr: u32,
+        size: usize,
+        value: u32,
+        now: Ps,
+    ) -> Result<(), BusError> {
+        let (word, shift, mask) = lane(addr, size);
+        let value = value << shift;
+        let Some(i) = self.find(addr) else {
+            return Err(BusError {
+                addr,
+                peripheral: self.space_name(addr),
+                what: "no peripheral model at this address (not in the board file)".into(),
+            });
+        };
+        let off = word - self.periphs[i].base;
+        let r = match &mut self.periphs[i].dev {
+            Dev::Mu(side) => {
+                let side = *side;
+                self.mu.write(side, off, value, mask, &mut self.mu_effects)
+            }
+            Dev::Src => match self.src.write(off, value, mask) {
+                Ok(Some(SrcAction::BootM4)) => {
+                    if let Some(m4) = self.m4 {
+                        let vtor = self.gpr.m4_vtor();
+                        self.actions.push(Action::BootCore { core: m4, vtor });
+                    }
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Dev::LpsrGpr => self.gpr.write(off, value, mask),
+            Dev::Ccm(c) => c.write(off, value, mask),
+            Dev::Gpt(g) => g.write(off, value, mask, now),
+            Dev::Pit(p) => p.write(off, value, mask, now),
+            Dev::Ignore => Ok(()),
+            Dev::Unmodelled => Err(RegError {
+                offset: off,
+                what: "peripheral exists on silicon but is not modelled",
+            }),
+        };
+        r.map_err(|e| self.err(addr, &self.periphs[i].name.clone(), e))?;
+        let _ = core;
+        self.refresh(i);
+        Ok(())
+    }
+
+    /// A read of `core`'s Private Peripheral Bus.
+    pub fn ppb_read(&mut self, core: usize, addr: u32, size: usize, now: Ps, ipsr: u32) -> Result<u32, BusError> {
+        let (word, shift, _) = lane(addr, size);
+        let clocks = self.clocks(core, now);
+        let c = &mut self.cores[core];
+        let v = c.scs.read(word, &clocks, ipsr).map_err(|e| BusError {
+            addr,
+            peripheral: format!("{} private peripheral bus", c.name),
+            what: e.what.into(),
+        })?;
+        self.refresh_systick(core);
+        Ok(v >> shift)
+    }
+
+    pub fn ppb_write(&mut self, core: usize, addr: u32, size: usize, value: u32, now: Ps) -> Result<(), BusError> {
+        let (word, shift, mask) = lane(addr, size);
+        let clocks = self.clocks(core, now);
+        let c = &mut self.cores[core];
+        let fx = c
+            .scs
+            .write(word, value << shift, mask, &clocks)
+            .map_err(|e| BusError {
+                addr,
+                peripheral: format!("{} private peripheral bus", c.name),
+                what: e.what.into(),
+            })?;
+        if fx.recheck {
+            c.irq_flag.set(true);
+        }
+        if fx.reset_request {
+            self.actions.push(Action::SystemReset { core });
+        }
+        self.refresh_systick(core);
+        Ok(())
+    }
+
+    fn irq_level(&self, i: usize) -> bool {
+        match &self.periphs[i].dev {
+            Dev::Mu(side) => self.mu.irq_level(*side),
+            Dev::Gpt(g) => g.irq_level(),
+            Dev::Pit(p) => p.irq_level(),
+            _ => false,
+        }
+    }
+
+    fn next_event(&self, i: usize) -> Option<Ps> {
+        match &self.periphs[i].dev {
+            Dev::Gpt(g) => g.next_event(),
+            Dev::Pit(p) => p.next_event(),
+            _ => None,
+        }
+    }
+
+    /// After any change to peripheral `i`: drive its IRQ lines and reschedule its event.
+    fn refresh(&mut self, i: usize) {
+        let level = self.irq_level(i);
+        for (core, line) in self.periphs[i].irqs.clone().into_iter().enumerate() {
+            if let Some(line) = line {
+                let c = &mut self.cores[core];
+                let n = FIRST_IRQ + line;
+                let was = c.scs.exc.pending[n as usize];
+                c.scs.exc.set_level(n, level);
+                if c.scs.exc.pending[n as usize] && !was {
+                    c.irq_flag.set(true);
+                }
+            }
+        }
+        let next = self.next_event(i);
+        let p = &mut self.periphs[i];
+        if next != p.scheduled {
+            p.gen += 1;
+            p.scheduled = next;
+            if let Some(t) = next {
+                self.events.schedule(t, Source::Periph(i), p.gen);
+                self.shrink_deadlines(t);
+            }
+        }
+    }
+
+    fn refresh_systick(&mut self, core: usize) {
+        let c = &mut self.cores[core];
+        if c.scs.systick.pend {
+            c.scs.systick.pend = false;
+            c.scs.exc.set_pending(exc::SYSTICK);
+            c.irq_flag.set(true);
+        }
+        let next = c.scs.systick.next_event(c.hz, c.systick_ref_hz);
+        if next != c.systick_scheduled {
+            c.systick_gen += 1;
+            c.systick_scheduled = next;
+            if let Some(t) = next {
+                self.events.schedule(t, Source::SysTick(core), c.systick_gen);
+                self.shrink_deadlines(t);
+            }
+        }
+    }
+
+    /// An event was scheduled inside the running segment: end the segment there.
+    fn shrink_deadlines(&self, t: Ps) {
+        for c in &self.cores {
+            if t < c.deadline.get() {
+                c.deadline.set(t);
+            }
+        }
+    }
+
+    /// Fire every event due at or before `now`.
+    pub fn fire_events(&mut self, now: Ps) {
+        while let Some((t, source, gen)) = self.events.pop_due(now) {
+            match source {
+                Source::Periph(i) => {
+                    if self.periphs[i].gen != gen {
+                        continue;
+                    }
+                    self.periphs[i].scheduled = None;
+                    match &mut self.periphs[i].dev {
+                        Dev::Gpt(g) => g.sync(t),
+                        Dev::Pit(p) => p.sync(t),
+                        _ => {}
+                    }
+                    self.refresh(i);
+                }
+                Source::SysTick(core) => {
+                    let c = &mut self.cores[core];
+                    if c.systick_gen != gen {
+                        continue;
+                    }
+                    c.systick_scheduled = None;
+                    let (hz, rhz) = (c.hz, c.systick_ref_hz);
+                    c.scs.systick.sync(t, hz, rhz);
+                    self.refresh_systick(core);
+                }
+            }
+        }
+    }
+
+    /// Apply the cross-core effects queued since the last sync point.
+    pub fn apply_cross_core(&mut self) {
+        if self.mu_effects.is_empty() {
+            return;
+        }
+        for e in std::mem::take(&mut self.mu_effects) {
+            self.mu.apply(e);
+        }
+        for i in 0..self.periphs.len() {
+            if matches!(self.periphs[i].dev, Dev::Mu(_)) {
+                self.refresh(i);
+            }
+        }
+    }
+
+    /// Reset one core's private state (SCS, SysTick) for a (re)boot.
+    pub fn reset_core(&mut self, core: usize) {
+        let c = &mut self.cores[core];
+        let lines: Vec<(usize, bool)> = c
+            .scs
+            .exc
+            .level
+            .iter()
+            .copied()
+            .enumerate()
+            .collect();
+        c.scs = Scs::new(c.scs.model);
+        for (n, high) in lines {
+            c.scs.exc.level[n] = high;
+        }
+        c.systick_gen += 1;
+        c.systick_scheduled = None;
+    }
+
+    /// Picoseconds per core clock cycle (exact: the board checks divisibility).
+    pub fn ps_per_cycle(&self, core: usize) -> Ps {
+        PS_PER_S / self.cores[core].hz
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes() {
+        assert_eq!(lane(0x1002, 2), (0x1000, 16, 0xFFFF_0000));
+        assert_eq!(lane(0x1003, 1), (0x1000, 24, 0xFF00_0000));
+        assert_eq!(lane(0x1000, 4), (0x1000, 0, u32::MAX));
+    }
+
+    #[test]
+    fn unmodelled_peripheral_is_named() {
+        let board = Board::rt1176();
+        let mut soc = Soc::new(&board, false);
+        let e = soc.periph_read(0, 0x4011_4010, 4, 0).unwrap_err();
+        assert_eq!(e.peripheral, "LPSPI1");
+        let e = soc.periph_read(0, 0x4000_0000, 4, 0).unwrap_err();
+        assert!(e.peripheral.contains("AIPS"), "{e}");
+    }
+
+    #[test]
+    fn mu_message_reaches_the_other_core_at_the_sync_point() {
+        let board = Board::rt1176();
+        let mut soc = Soc::new(&board, true);
+        let (m7, m4) = (0, 1);
+        // CM4 enables RIE0 on MUB and its NVIC line 118.
+        soc.periph_write(m4, 0x40C4_C024, 4, 1 << 27, 0).unwrap();
+        soc.cores[m4].scs.exc.enabled[(FIRST_IRQ + 118) as usize] = true;
+        soc.periph_write(m7, 0x40C4_8000, 4, 0xCAFE, 10).unwrap();
+        assert!(!soc.cores[m4].scs.exc.pending[(FIRST_IRQ + 118) as usize]);
+        soc.apply_cross_core();
+        assert!(soc.cores[m4].scs.exc.pending[(FIRST_IRQ + 118) as usize]);
+        assert!(soc.cores[m4].irq_flag.get());
+        assert_eq!(soc.periph_read(m4, 0x40C4_C010, 4, 20).unwrap(), 0xCAFE);
+    }
+}
