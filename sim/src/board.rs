@@ -85,12 +85,18 @@ pub enum MuSide {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub enum Model {
-    Mu { side: MuSide },
+    Mu {
+        side: MuSide,
+    },
     Src,
     LpsrGpr,
     Ccm,
-    Gpt { clock: String },
-    Pit { clock: String },
+    Gpt {
+        clock: String,
+    },
+    Pit {
+        clock: String,
+    },
     /// Reads as zero, writes ignored (the board says so explicitly).
     Ignore,
     /// Exists on silicon, not modelled: an access is a twin error.
@@ -163,7 +169,10 @@ impl Board {
                 )));
             }
             if core.cycles_per_insn == 0 {
-                return Err(bad(format!("core {}: cycles_per_insn must be >= 1", core.name)));
+                return Err(bad(format!(
+                    "core {}: cycles_per_insn must be >= 1",
+                    core.name
+                )));
             }
             let mut spans: Vec<(u64, u64, &str)> = Vec::new();
             for w in &core.memory {
@@ -185,10 +194,18 @@ impl Board {
                         core.name, w.name, ram.id
                     )));
                 }
-                spans.push((u64::from(w.base), u64::from(w.base) + u64::from(w.size), &w.name));
+                spans.push((
+                    u64::from(w.base),
+                    u64::from(w.base) + u64::from(w.size),
+                    &w.name,
+                ));
             }
             for p in &self.peripherals {
-                spans.push((u64::from(p.base), u64::from(p.base) + u64::from(p.size), &p.name));
+                spans.push((
+                    u64::from(p.base),
+                    u64::from(p.base) + u64::from(p.size),
+                    &p.name,
+                ));
                 for (cname, irq) in &p.irqs {
                     if self.core_index(cname).is_none() {
                         return Err(bad(format!(
@@ -230,7 +247,8 @@ impl Board {
         for p in &self.peripherals {
             let inside = self.spaces.iter().any(|s| {
                 u64::from(p.base) >= u64::from(s.base)
-                    && u64::from(p.base) + u64::from(p.size) <= u64::from(s.base) + u64::from(s.size)
+                    && u64::from(p.base) + u64::from(p.size)
+                        <= u64::from(s.base) + u64::from(s.size)
             });
             if !inside {
                 return Err(bad(format!(

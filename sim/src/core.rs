@@ -13,9 +13,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use unicorn_engine::{
-    ArmCpuModel, Arch, HookType, MemType, Mode, Prot, RegisterARM, Unicorn,
-};
+use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM, Unicorn};
 
 use crate::board::{CoreDesc, CpuModel, Fpu};
 use crate::error::{Error, Result, UcContext};
@@ -66,6 +64,24 @@ pub enum FaultKind {
     InvPc { pc: u32 },
     /// BKPT with no debugger attached.
     Breakpoint { pc: u32 },
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultKind::Undefined { pc } => write!(f, "undefined instruction at {pc:#010x}"),
+            FaultKind::DataBus { pc, addr } => {
+                write!(
+                    f,
+                    "bus error on a data access to {addr:#010x} at {pc:#010x}"
+                )
+            }
+            FaultKind::FetchBus { addr } => write!(f, "bus error fetching from {addr:#010x}"),
+            FaultKind::InvState { pc } => write!(f, "invalid state (not Thumb) at {pc:#010x}"),
+            FaultKind::InvPc { pc } => write!(f, "invalid EXC_RETURN {pc:#010x}"),
+            FaultKind::Breakpoint { pc } => write!(f, "BKPT with no debugger at {pc:#010x}"),
+        }
+    }
 }
 
 /// Per-engine state reached from hooks.
@@ -399,7 +415,7 @@ pub fn take_fault(uc: &mut Uc<'_>, kind: FaultKind) -> std::result::Result<(), S
     match target {
         Some(t) => take_exception(uc, t, ret),
         None => Err(format!(
-            "{kind:?} at priority -1 or above (in HardFault, NMI or with FAULTMASK set)"
+            "{kind} at priority -1 or above (in HardFault, NMI or with FAULTMASK set)"
         )),
     }
 }
@@ -435,7 +451,9 @@ fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(),
     if let Some(n) = chained {
         let table = vtor(uc);
         let Some(vector) = read_u32(uc, table.wrapping_add(4 * n)) else {
-            return Err(Halt::Lockup(format!("vector {n} unreadable (VTOR {table:#010x})")));
+            return Err(Halt::Lockup(format!(
+                "vector {n} unreadable (VTOR {table:#010x})"
+            )));
         };
         write_mode(
             uc,
@@ -514,6 +532,12 @@ fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(),
         },
     );
     set(uc, RegisterARM::PC, w[6] | 1);
+    // Something still pending (held back by the returning handler, or by PRIMASK/BASEPRI) must
+    // be looked at again before the next block: have the block hook stop once.
+    let d = uc.get_data();
+    if soc.borrow().cores[idx].scs.exc.highest_pending().is_some() {
+        d.irq_flag.set(true);
+    }
     Ok(())
 }
 
@@ -536,7 +560,8 @@ fn on_interrupt(uc: &mut Uc<'_>, intno: u32) {
                 if e.group_priority(exc::SVCALL) < e.execution_priority(m) {
                     Some(exc::SVCALL)
                 } else {
-                    e.route_fault(exc::HARDFAULT, m).inspect(|_| e.hfsr |= exc::HFSR_FORCED)
+                    e.route_fault(exc::HARDFAULT, m)
+                        .inspect(|_| e.hfsr |= exc::HFSR_FORCED)
                 }
             };
             let r = match target {
@@ -693,10 +718,15 @@ pub fn new_engine(
     })
     .uc(what)?;
 
-    uc.add_mem_hook(HookType::MEM_UNMAPPED, 1, 0, |uc, ty, addr, _size, _value| {
-        uc.get_data_mut().unmapped = Some((addr as u32, ty == MemType::FETCH_UNMAPPED));
-        false
-    })
+    uc.add_mem_hook(
+        HookType::MEM_UNMAPPED,
+        1,
+        0,
+        |uc, ty, addr, _size, _value| {
+            uc.get_data_mut().unmapped = Some((addr as u32, ty == MemType::FETCH_UNMAPPED));
+            false
+        },
+    )
     .uc(what)?;
     Ok(uc)
 }
@@ -730,7 +760,9 @@ pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
                 let d = uc.get_data();
                 (d.idx, d.now(), d.soc.clone())
             };
-            let r = soc.borrow_mut().ppb_write(idx, addr, size, value as u32, now);
+            let r = soc
+                .borrow_mut()
+                .ppb_write(idx, addr, size, value as u32, now);
             if let Err(e) = r {
                 let at = whereabouts(uc, reg(uc, RegisterARM::PC));
                 halt(uc, Halt::TwinError(format!("write: {e} at {at}")));
@@ -768,7 +800,9 @@ pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
                 let d = uc.get_data();
                 (d.idx, d.now(), d.soc.clone())
             };
-            let r = soc.borrow_mut().periph_write(idx, addr, size, value as u32, now);
+            let r = soc
+                .borrow_mut()
+                .periph_write(idx, addr, size, value as u32, now);
             if let Err(e) = r {
                 let at = whereabouts(uc, reg(uc, RegisterARM::PC));
                 halt(uc, Halt::TwinError(format!("write: {e} at {at}")));

@@ -270,7 +270,11 @@ mod tests {
         e.set_pending(irq(2));
         assert_eq!(e.to_take(Masks::default()), Some(irq(2)));
         e.prio[irq(2) as usize] = 0x80;
-        assert_eq!(e.to_take(Masks::default()), None, "same priority never preempts");
+        assert_eq!(
+            e.to_take(Masks::default()),
+            None,
+            "same priority never preempts"
+        );
     }
 
     #[test]

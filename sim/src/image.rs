@@ -58,7 +58,9 @@ impl Image {
             )));
         }
         if !file.is_little_endian() {
-            return Err(bad("big-endian ARM: the Cortex-M cores are little-endian".into()));
+            return Err(bad(
+                "big-endian ARM: the Cortex-M cores are little-endian".into()
+            ));
         }
         let kind = header.e_type(endian);
         if kind != elf::ET_EXEC {
@@ -111,14 +113,12 @@ impl Image {
         let symbols = Symbols::new(
             file.symbols()
                 .filter(|s| {
-                    s.is_definition()
-                        && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data)
+                    s.is_definition() && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data)
                 })
                 .filter_map(|s| {
                     let n = s.name().ok()?;
-                    (!n.is_empty() && !n.starts_with('$')).then(|| {
-                        ((s.address() as u32) & !1, s.size() as u32, n.to_string())
-                    })
+                    (!n.is_empty() && !n.starts_with('$'))
+                        .then(|| ((s.address() as u32) & !1, s.size() as u32, n.to_string()))
                 })
                 .collect(),
         );

@@ -39,7 +39,10 @@ impl HostRam {
         let layout = Layout::from_size_align(size.max(4096), 4096).expect("RAM layout");
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
-        assert!(!ptr.is_null(), "out of memory allocating {size} bytes of guest RAM");
+        assert!(
+            !ptr.is_null(),
+            "out of memory allocating {size} bytes of guest RAM"
+        );
         HostRam { ptr, layout }
     }
 }
@@ -299,6 +302,7 @@ impl Machine {
             if self.now >= end {
                 return Stop::Timeout;
             }
+            self.wake_sleepers();
             let running = self.cores.iter().any(|c| c.state == CoreState::Running);
             let mut t = end;
             if let Some(e) = self.soc.borrow().events.next_time() {
@@ -312,6 +316,7 @@ impl Machine {
             }
             for i in 0..self.cores.len() {
                 if let Some(stop) = self.run_core(i) {
+                    self.now = self.now.max(self.cores[i].now);
                     return stop;
                 }
             }
@@ -345,6 +350,19 @@ impl Machine {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A sleeping core with an exception that would wake it is running again (decided before
+    /// the segment's length is, so a woken core never gets an idle-length segment).
+    fn wake_sleepers(&mut self) {
+        let soc = self.soc.borrow();
+        for (i, c) in self.cores.iter_mut().enumerate() {
+            if c.state == CoreState::Sleeping
+                && soc.cores[i].scs.exc.wakes_from_wfi(core::masks(&c.uc))
+            {
+                c.state = CoreState::Running;
             }
         }
     }
@@ -405,7 +423,12 @@ impl Machine {
             let r = core::run_engine(&mut c.uc, c.now);
             let (cycles, ps, halt, unmapped) = {
                 let d = c.uc.get_data_mut();
-                (d.run_cycles, d.ps_per_cycle, d.halt.take(), d.unmapped.take())
+                (
+                    d.run_cycles,
+                    d.ps_per_cycle,
+                    d.halt.take(),
+                    d.unmapped.take(),
+                )
             };
             c.now += cycles * ps;
             let pc = core::pc(&c.uc);
@@ -443,7 +466,9 @@ impl Machine {
                     (uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED, Some((addr, _))) => {
                         Some(FaultKind::DataBus { pc, addr })
                     }
-                    (uc_error::FETCH_UNMAPPED, Some((addr, _))) => Some(FaultKind::FetchBus { addr }),
+                    (uc_error::FETCH_UNMAPPED, Some((addr, _))) => {
+                        Some(FaultKind::FetchBus { addr })
+                    }
                     (uc_error::INSN_INVALID, _) => Some(FaultKind::Undefined { pc }),
                     (uc_error::EXCEPTION, _) => Some(FaultKind::InvState { pc }),
                     (e, _) => {

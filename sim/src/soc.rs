@@ -100,7 +100,11 @@ pub struct Soc {
 fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
     let shift = (addr & 3) * 8;
     let bits = (size as u32) * 8;
-    let mask = if bits >= 32 { u32::MAX } else { (1u32 << bits) - 1 };
+    let mask = if bits >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
     (addr & !3, shift, mask << shift)
 }
 
@@ -205,7 +209,13 @@ impl Soc {
     }
 
     /// A read in the peripheral spaces by `core` at virtual time `now`.
-    pub fn periph_read(&mut self, core: usize, addr: u32, size: usize, now: Ps) -> Result<u32, BusError> {
+    pub fn periph_read(
+        &mut self,
+        core: usize,
+        addr: u32,
+        size: usize,
+        now: Ps,
+    ) -> Result<u32, BusError> {
         let (word, shift, _) = lane(addr, size);
         let Some(i) = self.find(addr) else {
             return Err(BusError {
@@ -288,7 +298,14 @@ impl Soc {
     }
 
     /// A read of `core`'s Private Peripheral Bus.
-    pub fn ppb_read(&mut self, core: usize, addr: u32, size: usize, now: Ps, ipsr: u32) -> Result<u32, BusError> {
+    pub fn ppb_read(
+        &mut self,
+        core: usize,
+        addr: u32,
+        size: usize,
+        now: Ps,
+        ipsr: u32,
+    ) -> Result<u32, BusError> {
         let (word, shift, _) = lane(addr, size);
         let clocks = self.clocks(core, now);
         let c = &mut self.cores[core];
@@ -301,7 +318,14 @@ impl Soc {
         Ok(v >> shift)
     }
 
-    pub fn ppb_write(&mut self, core: usize, addr: u32, size: usize, value: u32, now: Ps) -> Result<(), BusError> {
+    pub fn ppb_write(
+        &mut self,
+        core: usize,
+        addr: u32,
+        size: usize,
+        value: u32,
+        now: Ps,
+    ) -> Result<(), BusError> {
         let (word, shift, mask) = lane(addr, size);
         let clocks = self.clocks(core, now);
         let c = &mut self.cores[core];
@@ -378,7 +402,8 @@ impl Soc {
             c.systick_gen += 1;
             c.systick_scheduled = next;
             if let Some(t) = next {
-                self.events.schedule(t, Source::SysTick(core), c.systick_gen);
+                self.events
+                    .schedule(t, Source::SysTick(core), c.systick_gen);
                 self.shrink_deadlines(t);
             }
         }
@@ -441,14 +466,7 @@ impl Soc {
     /// Reset one core's private state (SCS, SysTick) for a (re)boot.
     pub fn reset_core(&mut self, core: usize) {
         let c = &mut self.cores[core];
-        let lines: Vec<(usize, bool)> = c
-            .scs
-            .exc
-            .level
-            .iter()
-            .copied()
-            .enumerate()
-            .collect();
+        let lines: Vec<(usize, bool)> = c.scs.exc.level.iter().copied().enumerate().collect();
         c.scs = Scs::new(c.scs.model);
         for (n, high) in lines {
             c.scs.exc.level[n] = high;

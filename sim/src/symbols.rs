@@ -7,7 +7,11 @@ pub struct Symbols {
 }
 
 impl Symbols {
+    /// Names are demangled (Rust `_ZN...`/`_R...` symbols) for reports.
     pub fn new(mut entries: Vec<(u32, u32, String)>) -> Symbols {
+        for e in &mut entries {
+            e.2 = format!("{:#}", rustc_demangle::demangle(&e.2));
+        }
         entries.sort();
         Symbols { entries }
     }

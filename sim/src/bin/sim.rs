@@ -17,7 +17,11 @@ const EXIT_TWIN_ERROR: u8 = 126;
 const EXIT_SYSTEM_RESET: u8 = 127;
 
 #[derive(Parser)]
-#[command(name = "sim", version, about = "rt-twin: a digital twin of the i.MX RT1176")]
+#[command(
+    name = "sim",
+    version,
+    about = "rt-twin: a digital twin of the i.MX RT1176"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,7 +101,11 @@ fn run(
         None => Board::rt1176(),
     };
     let config = Config {
-        quantum: quantum.as_deref().map(parse_duration).transpose()?.unwrap_or(0),
+        quantum: quantum
+            .as_deref()
+            .map(parse_duration)
+            .transpose()?
+            .unwrap_or(0),
         echo: true,
         m4_running,
     };
@@ -129,9 +137,9 @@ fn run(
         );
         for c in &summary {
             eprintln!(
-                "  {:<3} {:<8?} insns {:>12}  cycles {:>12}  sleep {:>5.1}%  irqs {:>8}  exceptions {:>8}",
+                "  {:<3} {:<8} insns {:>12}  cycles {:>12}  sleep {:>5.1}%  irqs {:>8}  exceptions {:>8}",
                 c.core,
-                c.state,
+                format!("{:?}", c.state),
                 c.instructions,
                 c.cycles,
                 100.0 * c.sleep_share,

@@ -220,7 +220,11 @@ impl Gpt {
                 }
                 let enabling = self.cr & CR_EN == 0 && new & CR_EN != 0;
                 self.cr = new;
-                let start = if enabling && new & CR_ENMOD != 0 { 0 } else { cnt };
+                let start = if enabling && new & CR_ENMOD != 0 {
+                    0
+                } else {
+                    cnt
+                };
                 self.anchor(now, start);
             }
             0x04 => {
@@ -289,7 +293,8 @@ mod tests {
     fn free_run_rolls_over() {
         let mut g = Gpt::new(24_000_000, 24_000_000);
         g.write(0x0C, SR_ROV, !0, 0).unwrap();
-        g.write(0x00, CR_EN | CR_ENMOD | CR_FRR | (1 << 6), !0, 0).unwrap();
+        g.write(0x00, CR_EN | CR_ENMOD | CR_FRR | (1 << 6), !0, 0)
+            .unwrap();
         // 2^32 ticks at 24 MHz.
         let t = ticks::time_of(1 << 32, 24_000_000, 1);
         assert_eq!(g.next_event(), Some(t));
@@ -302,10 +307,12 @@ mod tests {
     #[test]
     fn disabled_counter_freezes_and_enmod_resets() {
         let mut g = one_khz();
-        g.write(0x00, CR_ENMOD | (1 << 6), !0, PS_PER_MS / 4).unwrap();
+        g.write(0x00, CR_ENMOD | (1 << 6), !0, PS_PER_MS / 4)
+            .unwrap();
         assert_eq!(g.read(0x24, PS_PER_MS).unwrap(), 250);
         assert_eq!(g.next_event(), None);
-        g.write(0x00, CR_EN | CR_ENMOD | (1 << 6), !0, PS_PER_MS).unwrap();
+        g.write(0x00, CR_EN | CR_ENMOD | (1 << 6), !0, PS_PER_MS)
+            .unwrap();
         assert_eq!(g.read(0x24, PS_PER_MS).unwrap(), 0);
     }
 }

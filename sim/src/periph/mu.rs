@@ -84,7 +84,12 @@ impl Mu {
         s.sr & s.cr & IRQ_FIELDS != 0
     }
 
-    pub fn read(&mut self, side: usize, off: u32, effects: &mut Vec<Effect>) -> Result<u32, RegError> {
+    pub fn read(
+        &mut self,
+        side: usize,
+        off: u32,
+        effects: &mut Vec<Effect>,
+    ) -> Result<u32, RegError> {
         let peer = 1 - side;
         let s = &mut self.sides[side];
         Ok(match off {

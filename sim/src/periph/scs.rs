@@ -393,7 +393,9 @@ impl Scs {
                 }
             }
             0xE000_EF50..=0xE000_EF78 => 0,
-            0xE000_EF90..=0xE000_EFA8 if self.m7() => self.tcm_ctrl[((addr - 0xE000_EF90) / 4) as usize],
+            0xE000_EF90..=0xE000_EFA8 if self.m7() => {
+                self.tcm_ctrl[((addr - 0xE000_EF90) / 4) as usize]
+            }
             0xE000_EFD0..=0xE000_EFFC => 0,
             0xE008_2000 if !self.m7() => self.lmem[0],
             0xE008_2800 if !self.m7() => self.lmem[1],
@@ -437,7 +439,13 @@ impl Scs {
     }
 
     /// Write `value` (lanes in `mask`) to the PPB word at `addr`.
-    pub fn write(&mut self, addr: u32, value: u32, mask: u32, c: &Clocks) -> Result<ScsEffects, RegError> {
+    pub fn write(
+        &mut self,
+        addr: u32,
+        value: u32,
+        mask: u32,
+        c: &Clocks,
+    ) -> Result<ScsEffects, RegError> {
         let mut fx = ScsEffects::default();
         let v = value & mask;
         match addr {
@@ -458,8 +466,14 @@ impl Scs {
             0xE000_1008..=0xE000_1FFF => {}
             0xE000_E008 => self.actlr = merge(self.actlr, value, mask),
             0xE000_E010..=0xE000_E01C => {
-                self.systick
-                    .write(addr - 0xE000_E000, value, mask, c.now, c.core_hz, c.systick_ref_hz);
+                self.systick.write(
+                    addr - 0xE000_E000,
+                    value,
+                    mask,
+                    c.now,
+                    c.core_hz,
+                    c.systick_ref_hz,
+                );
                 fx.systick_changed = true;
             }
             0xE000_E100..=0xE000_E11C => {
@@ -667,7 +681,10 @@ mod tests {
         s.write(0xE000_E010, 0b111, !0, &clocks(0)).unwrap();
         // CVR = 0 at enable: the first tick reloads, the counter reaches 0 RVR ticks later.
         assert_eq!(s.systick.next_event(HZ, 0), Some(PS_PER_MS));
-        assert_eq!(s.read(0xE000_E018, &clocks(PS_PER_MS / 2), 0).unwrap(), 500_000);
+        assert_eq!(
+            s.read(0xE000_E018, &clocks(PS_PER_MS / 2), 0).unwrap(),
+            500_000
+        );
         let mut t = 0;
         let mut n = 0;
         while let Some(next) = s.systick.next_event(HZ, 0) {
@@ -711,7 +728,8 @@ mod tests {
         let c = clocks(0);
         s.write(0xE000_ED0C, 5 << 8, !0, &c).unwrap();
         assert_eq!(s.exc.prigroup, 0, "no VECTKEY, no effect");
-        s.write(0xE000_ED0C, 0x05FA_0000 | (5 << 8), !0, &c).unwrap();
+        s.write(0xE000_ED0C, 0x05FA_0000 | (5 << 8), !0, &c)
+            .unwrap();
         assert_eq!(s.read(0xE000_ED0C, &c, 0).unwrap(), 0xFA05_0500);
         s.exc.cfsr = 0x8200;
         s.write(0xE000_ED28, 0x0200, !0, &c).unwrap();

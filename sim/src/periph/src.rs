@@ -83,7 +83,12 @@ impl Src {
         })
     }
 
-    pub fn write(&mut self, off: u32, value: u32, mask: u32) -> Result<Option<SrcAction>, RegError> {
+    pub fn write(
+        &mut self,
+        off: u32,
+        value: u32,
+        mask: u32,
+    ) -> Result<Option<SrcAction>, RegError> {
         let merge = |old: u32| (old & !mask) | (value & mask);
         match off {
             0x000 => {

@@ -1,0 +1,162 @@
+//! Shared pieces of the test firmware: the device interrupt table (every IRQ goes through one
+//! dispatcher that looks up a handler registered at run time), register access, the NVIC, DWT,
+//! and reporting through semihosting.
+#![no_std]
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+pub use cortex_m_semihosting::hprintln;
+
+/// External interrupts of the RT1176 (rt1176.md section 4).
+pub const IRQS: usize = 218;
+
+extern "C" {
+    fn fw_irq_entry();
+}
+
+// Every external interrupt enters here: record EXC_RETURN and IPSR, call the registered
+// handler, and return through `pop {pc}` with the EXC_RETURN value.
+core::arch::global_asm!(
+    ".section .text.fw_irq_entry,\"ax\",%progbits",
+    ".global fw_irq_entry",
+    ".type fw_irq_entry,%function",
+    ".thumb_func",
+    "fw_irq_entry:",
+    "  push {{r4, lr}}",
+    "  mov r0, lr",
+    "  mrs r1, ipsr",
+    "  bl fw_irq_dispatch",
+    "  pop {{r4, pc}}",
+);
+
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+#[used]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); IRQS] = [fw_irq_entry; IRQS];
+
+static HANDLERS: [AtomicUsize; IRQS] = [const { AtomicUsize::new(0) }; IRQS];
+
+/// EXC_RETURN seen by the most recent interrupt entry.
+pub static LAST_EXC_RETURN: AtomicU32 = AtomicU32::new(0);
+
+#[no_mangle]
+extern "C" fn fw_irq_dispatch(exc_return: u32, ipsr: u32) {
+    LAST_EXC_RETURN.store(exc_return, Ordering::Relaxed);
+    let irq = (ipsr & 0x1FF).wrapping_sub(16) as usize;
+    let h = HANDLERS.get(irq).map(|h| h.load(Ordering::Relaxed)).unwrap_or(0);
+    if h == 0 {
+        hprintln!("unexpected IRQ {}", irq);
+        exit(false);
+    }
+    // SAFETY: only `set_handler` stores here, always a `fn()`.
+    let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(h) };
+    f();
+}
+
+/// Register the handler for external interrupt `irq`.
+pub fn set_handler(irq: usize, f: fn()) {
+    HANDLERS[irq].store(f as usize, Ordering::Relaxed);
+}
+
+pub fn read(addr: u32) -> u32 {
+    // SAFETY: test firmware touching memory-mapped registers of the twin.
+    unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
+pub fn write(addr: u32, v: u32) {
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) }
+}
+
+pub fn modify(addr: u32, f: impl FnOnce(u32) -> u32) {
+    write(addr, f(read(addr)));
+}
+
+pub mod nvic {
+    use super::{read, write};
+
+    pub fn enable(irq: u32) {
+        write(0xE000_E100 + 4 * (irq / 32), 1 << (irq % 32));
+    }
+
+    pub fn set_priority(irq: u32, prio: u8) {
+        // SAFETY: byte access to the IPR register of `irq`.
+        unsafe { core::ptr::write_volatile((0xE000_E400 + irq) as *mut u8, prio) }
+    }
+
+    /// Pend through the Software Trigger Interrupt Register.
+    pub fn pend(irq: u32) {
+        write(0xE000_EF00, irq);
+    }
+
+    pub fn is_pending(irq: u32) -> bool {
+        read(0xE000_E200 + 4 * (irq / 32)) & (1 << (irq % 32)) != 0
+    }
+}
+
+pub mod dwt {
+    use super::{modify, read};
+
+    pub fn enable_cycle_counter() {
+        modify(0xE000_EDFC, |v| v | (1 << 24)); // DEMCR.TRCENA
+        modify(0xE000_1000, |v| v | 1); // DWT_CTRL.CYCCNTENA
+    }
+
+    pub fn cycles() -> u32 {
+        read(0xE000_1004)
+    }
+}
+
+pub fn barrier() {
+    cortex_m::asm::dsb();
+    cortex_m::asm::isb();
+}
+
+/// End the run through semihosting (exit code 0 or 1).
+pub fn exit(ok: bool) -> ! {
+    use cortex_m_semihosting::debug;
+    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A fixed-capacity text log for ordering tests.
+pub struct Log {
+    buf: [u8; 256],
+    len: AtomicUsize,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Log {
+    pub const fn new() -> Log {
+        Log {
+            buf: [0; 256],
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn push(&self, b: u8) {
+        let i = self.len.fetch_add(1, Ordering::Relaxed);
+        if i < self.buf.len() {
+            // SAFETY: single-core firmware; each index is written once.
+            unsafe { core::ptr::write_volatile(self.buf.as_ptr().add(i) as *mut u8, b) }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        let n = self.len.load(Ordering::Relaxed).min(self.buf.len());
+        core::str::from_utf8(&self.buf[..n]).unwrap_or("<log not utf-8>")
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("panic: {}", info);
+    exit(false)
+}
