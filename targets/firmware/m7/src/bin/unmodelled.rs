@@ -1,0 +1,13 @@
+//! Reads LPUART1's VERID: LPUART1 exists on silicon but has no model yet, so the twin must stop
+//! with an error naming the core, the PC and the peripheral (not fault the guest).
+#![no_std]
+#![no_main]
+use cortex_m_rt::entry;
+use fw_common::{exit, hprintln, read};
+
+#[entry]
+fn main() -> ! {
+    let verid = read(0x4007_C000);
+    hprintln!("read LPUART1 VERID = {:#x}", verid);
+    exit(false)
+}

@@ -1,0 +1,137 @@
+//! The `sim run` command line: exit codes, output streams and errors for bad input.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .output()
+        .expect("running sim")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn pingpong_demo_prints_and_exits_with_the_firmware_code() {
+    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
+    let out = sim(&[
+        "run",
+        "--m7",
+        m7.to_str().unwrap(),
+        "--m4",
+        m4.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "pingpong rounds=1000 checksum={:#010x} m4_replies=1000\n",
+            pingpong_checksum(1000)
+        )
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("m7 exited with code 0"), "{err}");
+    assert!(err.contains("m4"), "{err}");
+}
+
+#[test]
+fn json_summary() {
+    let m7 = fw("m7", "gpt");
+    let out = sim(&["run", "--m7", m7.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stderr).trim()).unwrap();
+    assert_eq!(v["stop"]["kind"], "exit");
+    assert_eq!(v["cores"][0]["core"], "m7");
+    assert_eq!(v["cores"][0]["irqs_taken"], 1001);
+}
+
+#[test]
+fn timeout_lockup_and_twin_error_have_distinct_codes() {
+    let idle = fw("m7", "idle");
+    let out = sim(&["run", "--m7", idle.to_str().unwrap(), "--for", "10ms"]);
+    assert_eq!(out.status.code(), Some(124));
+    assert!(text(&out.stderr).contains("time limit reached after 10.000 ms"));
+
+    let lockup = fw("m7", "lockup");
+    let out = sim(&["run", "--m7", lockup.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("LOCKUP on m7"));
+
+    let bad = fw("m7", "unmodelled");
+    let out = sim(&["run", "--m7", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(126));
+    let err = text(&out.stderr);
+    assert!(err.contains("twin error on m7"), "{err}");
+    assert!(err.contains("0x4007c000 in LPUART1"), "{err}");
+    assert!(err.contains("pc=0x"), "{err}");
+    assert!(err.contains("unmodelled::"), "names the function: {err}");
+}
+
+#[test]
+fn bad_images_are_named_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.elf");
+    std::fs::write(&junk, b"not an elf at all").unwrap();
+    let out = sim(&["run", "--m7", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("junk.elf") && err.contains("not an ELF"),
+        "{err}"
+    );
+
+    // A truncated image: the header survives, the segment data does not.
+    let hello = std::fs::read(fw("m7", "hello")).unwrap();
+    let cut = dir.path().join("cut.elf");
+    std::fs::write(&cut, &hello[..hello.len() / 8]).unwrap();
+    let out = sim(&["run", "--m7", cut.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("cut.elf"), "{err}");
+
+    // A host executable: wrong class/machine.
+    let out = sim(&["run", "--m7", env!("CARGO_BIN_EXE_sim")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("64-bit"));
+
+    // The CM4 image does not fit the CM7's memory map.
+    let m4 = fw("m4", "pingpong");
+    let out = sim(&["run", "--m7", m4.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("lies outside the memory of core m7") && err.contains("0x1ffe0000"),
+        "{err}"
+    );
+
+    let out = sim(&["run", "--m7", "/nonexistent/fw.elf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/fw.elf"));
+
+    let out = sim(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_board_file_is_reported_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let board = dir.path().join("board.ron");
+    std::fs::write(&board, "Board(name: \"x\",\n rams: [Ram(id: 3)],").unwrap();
+    let hello = fw("m7", "hello");
+    let out = sim(&[
+        "run",
+        "--board",
+        board.to_str().unwrap(),
+        "--m7",
+        hello.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("board.ron:2:"), "{err}");
+}

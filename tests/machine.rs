@@ -1,0 +1,185 @@
+//! Known-answer tests of the emulated RT1176 with the test firmware in targets/firmware.
+//! Every expectation comes from the ARMv7-M Architecture Reference Manual, rt1176.md or an
+//! independent model written here, never from a captured run of the twin.
+
+mod common;
+
+use common::*;
+use sim::machine::{CoreState, Stop};
+use sim::time::{PS_PER_MS, PS_PER_S};
+
+#[test]
+fn semihosting_hello() {
+    let r = run(Some("hello"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "hello from the cortex-m7\n");
+}
+
+#[test]
+fn systick_counts_exactly_1000_ticks_per_virtual_second() {
+    let r = run(Some("systick"), None, 2 * PS_PER_S);
+    exited_ok(&r);
+    // RVR = 999 999 at 1 GHz: a tick every 1 000 000 cycles.
+    assert!(
+        r.output
+            .contains("ticks_in_1s=1000 cycles_tick1_to_tick1001=1000000000"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn nesting_tail_chaining_basepri_and_primask_follow_the_priority_rules() {
+    let r = run(Some("nested"), None, PS_PER_S);
+    exited_ok(&r);
+    assert!(
+        r.output.contains("log=L1HhlL2lxHhML3lyHhL4l"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn pendsv_svc_context_switch_on_psp() {
+    let r = run(Some("context"), None, PS_PER_S);
+    exited_ok(&r);
+    assert!(r.output.contains("log=ABABABABAB errors=0"), "{}", r.output);
+}
+
+#[test]
+fn fp_interrupt_uses_the_extended_frame() {
+    let r = run(Some("fp_irq"), None, PS_PER_S);
+    exited_ok(&r);
+    // EXC_RETURN 0xFFFF_FFE9: return to thread mode, main stack, extended (FP) frame.
+    assert!(
+        r.output
+            .contains("handled=1 exc_return=0xffffffe9 preserved=16/16"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn faults_set_the_architectural_status_bits() {
+    let r = run(Some("faults"), None, PS_PER_S);
+    exited_ok(&r);
+    let expected = "busfault ipsr=5 cfsr=0x00008200 bfar=0x50000000\n\
+                    usagefault ipsr=6 cfsr=0x00010000\n\
+                    hardfault hfsr=0x40000000 cfsr=0x00008200 bfar=0x50000004\n";
+    assert_eq!(r.output, expected);
+}
+
+#[test]
+fn bad_exc_return_raises_invpc() {
+    let r = run(Some("bad_excreturn"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "usagefault cfsr=0x00040000\n");
+}
+
+#[test]
+fn fault_in_hardfault_is_a_lockup_not_a_crash() {
+    let r = run(Some("lockup"), None, PS_PER_S);
+    match &r.stop {
+        Stop::Lockup { core, detail } => {
+            assert_eq!(core, "m7");
+            assert!(detail.contains("0x50000008"), "{detail}");
+            assert!(detail.contains("HardFault"), "{detail}");
+        }
+        other => panic!("expected a lockup, got {other:?}"),
+    }
+}
+
+#[test]
+fn gpt_compare_at_1khz() {
+    let r = run(Some("gpt"), None, 2 * PS_PER_S);
+    exited_ok(&r);
+    assert!(
+        r.output
+            .contains("irqs_in_1s=1000 cycles_irq1_to_irq1001=1000000000"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn pit_channel_at_1khz() {
+    let r = run(Some("pit"), None, 2 * PS_PER_S);
+    exited_ok(&r);
+    assert!(
+        r.output
+            .contains("irqs_in_1s=1000 cycles_irq1_to_irq1001=1000000000"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn semihosting_clocks_follow_virtual_time() {
+    let r = run(Some("clock"), None, PS_PER_S);
+    exited_ok(&r);
+    // 10 000 000 cycles at 1 GHz = 10 ms = 1 centisecond; the tick frequency is the core clock.
+    let line = r.output.trim();
+    assert!(
+        line.starts_with("clock centis=1 elapsed_ticks=100000"),
+        "{line}"
+    );
+    assert!(line.ends_with("tickfreq=1000000000"), "{line}");
+}
+
+#[test]
+fn idle_minute_is_almost_all_sleep() {
+    let r = run(Some("idle"), None, 61 * PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "idle ticks=60000\n");
+    let m7 = &r.machine.summary()[0];
+    assert!(m7.sleep_share > 0.999, "sleep share {}", m7.sleep_share);
+    // A handful of instructions per tick, not a busy loop.
+    assert!(
+        m7.instructions < 60_000 * 40,
+        "{} instructions",
+        m7.instructions
+    );
+    assert_eq!(m7.exceptions_taken, 60_000);
+}
+
+#[test]
+fn dual_core_mu_pingpong() {
+    let r = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    exited_ok(&r);
+    let expected = format!(
+        "pingpong rounds=1000 checksum={:#010x} m4_replies=1000\n",
+        pingpong_checksum(1000)
+    );
+    assert_eq!(r.output, expected);
+    let s = r.machine.summary();
+    assert_eq!(s[0].irqs_taken, 1000, "CM7 MU receive interrupts");
+    assert_eq!(s[1].irqs_taken, 1000, "CM4 MU receive interrupts");
+}
+
+#[test]
+fn cm4_is_held_until_released() {
+    // The CM7 image never releases it: the CM4 stays in reset and runs nothing.
+    let mut r = run(Some("idle"), Some("pingpong"), 5 * PS_PER_MS);
+    assert_eq!(r.stop, Stop::Timeout);
+    assert_eq!(r.machine.state(1), CoreState::Held);
+    assert_eq!(r.machine.summary()[1].instructions, 0);
+    // SRC's STAT_M4CORE.UNDER_RST reads 1 while held.
+    let soc = r.machine.soc.clone();
+    assert_eq!(soc.borrow().src.read(0x290).unwrap() & 1, 1);
+    let _ = r.machine.engine(0);
+}
+
+#[test]
+fn same_images_give_bit_identical_results() {
+    let a = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    let b = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    assert_eq!(a.output, b.output);
+    assert_eq!(a.machine.now(), b.machine.now());
+    let (sa, sb) = (a.machine.summary(), b.machine.summary());
+    for (x, y) in sa.iter().zip(sb.iter()) {
+        assert_eq!(
+            (x.instructions, x.cycles, x.sleep_ps, x.irqs_taken, x.pc),
+            (y.instructions, y.cycles, y.sleep_ps, y.irqs_taken, y.pc)
+        );
+    }
+}
