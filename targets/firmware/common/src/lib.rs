@@ -43,7 +43,10 @@ pub static LAST_EXC_RETURN: AtomicU32 = AtomicU32::new(0);
 extern "C" fn fw_irq_dispatch(exc_return: u32, ipsr: u32) {
     LAST_EXC_RETURN.store(exc_return, Ordering::Relaxed);
     let irq = (ipsr & 0x1FF).wrapping_sub(16) as usize;
-    let h = HANDLERS.get(irq).map(|h| h.load(Ordering::Relaxed)).unwrap_or(0);
+    let h = HANDLERS
+        .get(irq)
+        .map(|h| h.load(Ordering::Relaxed))
+        .unwrap_or(0);
     if h == 0 {
         hprintln!("unexpected IRQ {}", irq);
         exit(false);
@@ -115,7 +118,11 @@ pub fn barrier() {
 /// End the run through semihosting (exit code 0 or 1).
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
-    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     loop {
         cortex_m::asm::wfi();
     }

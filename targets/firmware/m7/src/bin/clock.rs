@@ -17,6 +17,11 @@ fn main() -> ! {
     unsafe { syscall1(nr::ELAPSED, elapsed.as_mut_ptr() as usize) };
     let freq = unsafe { syscall!(TICKFREQ) };
     let ticks = (u64::from(elapsed[1]) << 32) | u64::from(elapsed[0]);
-    hprintln!("clock centis={} elapsed_ticks={} tickfreq={}", centis, ticks, freq);
+    hprintln!(
+        "clock centis={} elapsed_ticks={} tickfreq={}",
+        centis,
+        ticks,
+        freq
+    );
     exit(true)
 }

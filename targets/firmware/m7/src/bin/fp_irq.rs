@@ -51,7 +51,11 @@ fn main() -> ! {
             out("s12") _, out("s13") _, out("s14") _, out("s15") _,
         );
     }
-    let preserved = back.iter().zip(MINE.iter()).filter(|(a, b)| a.to_bits() == b.to_bits()).count();
+    let preserved = back
+        .iter()
+        .zip(MINE.iter())
+        .filter(|(a, b)| a.to_bits() == b.to_bits())
+        .count();
     let exc_return = LAST_EXC_RETURN.load(Relaxed);
     hprintln!(
         "fp_irq handled={} exc_return={:#010x} preserved={}/16",

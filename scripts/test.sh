@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test suite, from a fresh machine: set-up, formatting and lint gates, then every test
+# (unit, known-answer firmware runs, command line). The firmware is built by the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all --check
+cargo clippy --all-targets --quiet -- -D warnings
+(cd targets/firmware && cargo fmt --all --check)
+cargo test --no-fail-fast
