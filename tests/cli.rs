@@ -135,3 +135,26 @@ fn bad_board_file_is_reported_with_position() {
     let err = text(&out.stderr);
     assert!(err.contains("board.ron:2:"), "{err}");
 }
+
+#[test]
+fn cm4_image_alone_runs_without_a_release() {
+    let m4 = fw("m4", "pingpong");
+    let out = sim(&[
+        "run",
+        "--m4",
+        m4.to_str().unwrap(),
+        "--for",
+        "5ms",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "it waits for MU messages forever"
+    );
+    let v: serde_json::Value = serde_json::from_str(text(&out.stderr).trim()).unwrap();
+    assert_eq!(v["cores"][1]["core"], "m4");
+    assert_eq!(v["cores"][1]["state"], "sleeping");
+    assert!(v["cores"][1]["instructions"].as_u64().unwrap() > 0);
+    assert_eq!(v["cores"][0]["state"], "off");
+}

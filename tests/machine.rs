@@ -183,3 +183,71 @@ fn same_images_give_bit_identical_results() {
         );
     }
 }
+
+/// A tiny hand-assembled image: vector table (SP, Reset, NMI, HardFault) and code.
+fn tiny_image(base: u32, sp: u32, code: &[u8], hardfault: &[u8]) -> sim::image::Image {
+    let reset = base + 0x40;
+    let hf = reset + code.len() as u32;
+    let mut bytes = Vec::new();
+    for w in [sp, reset | 1, hf | 1, hf | 1] {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    bytes.resize(0x40, 0);
+    bytes.extend_from_slice(code);
+    bytes.extend_from_slice(hardfault);
+    sim::image::Image {
+        path: "tiny".into(),
+        segments: vec![sim::image::Segment {
+            index: 0,
+            mem_size: bytes.len() as u32,
+            addr: base,
+            data: bytes,
+        }],
+        entry: reset,
+        vector_table: base,
+        symbols: Default::default(),
+    }
+}
+
+// vmul.f64 d0, d0, d1 ; movs r0, #0x18 (SYS_EXIT) ; movw r1, #0x26 ; movt r1, #2 ; bkpt 0xab
+const VMUL_F64_THEN_EXIT_OK: [u8; 16] = [
+    0x20, 0xEE, 0x01, 0x0B, 0x18, 0x20, 0x40, 0xF2, 0x26, 0x01, 0xC0, 0xF2, 0x02, 0x01, 0xAB, 0xBE,
+];
+// HardFault: movs r0, #0x18 ; movs r1, #1 (not ApplicationExit) ; bkpt 0xab -> exit code 1
+const EXIT_FAIL: [u8; 6] = [0x18, 0x20, 0x01, 0x21, 0xAB, 0xBE];
+
+fn run_tiny(core: &str, image: sim::image::Image) -> Stop {
+    let mut m = sim::Machine::new(sim::board::Board::rt1176(), &sim::Config::default()).unwrap();
+    m.load(core, &image).unwrap();
+    m.power_on().unwrap();
+    m.run_for(PS_PER_MS)
+}
+
+#[test]
+fn cpu_models_cm7_has_double_precision_cm4_does_not() {
+    // reference/unicorn.md: THUMB|MCLASS would give a Cortex-M33 on both; the twin selects the
+    // M7 and M4 models, so f64 arithmetic runs on the CM7 and is undefined on the CM4.
+    let m7 = run_tiny(
+        "m7",
+        tiny_image(0x0, 0x2000_1000, &VMUL_F64_THEN_EXIT_OK, &EXIT_FAIL),
+    );
+    assert_eq!(
+        m7,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        }
+    );
+    let m4 = run_tiny(
+        "m4",
+        tiny_image(0x1FFE_0000, 0x2000_1000, &VMUL_F64_THEN_EXIT_OK, &EXIT_FAIL),
+    );
+    assert_eq!(
+        m4,
+        Stop::Exit {
+            core: "m4".into(),
+            code: 1
+        },
+        "the CM4 must take a fault on vmul.f64"
+    );
+}
