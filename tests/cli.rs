@@ -31,7 +31,7 @@ fn pingpong_demo_prints_and_exits_with_the_firmware_code() {
     assert_eq!(
         text(&out.stdout),
         format!(
-            "pingpong rounds=1000 checksum={:#010x} m4_replies=1000\n",
+            "pingpong rounds=1000 checksum={:#010x} m4_replies=1000 m4_boots=1\n",
             pingpong_checksum(1000)
         )
     );

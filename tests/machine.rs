@@ -147,13 +147,48 @@ fn dual_core_mu_pingpong() {
     let r = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
     exited_ok(&r);
     let expected = format!(
-        "pingpong rounds=1000 checksum={:#010x} m4_replies=1000\n",
+        "pingpong rounds=1000 checksum={:#010x} m4_replies=1000 m4_boots=1\n",
         pingpong_checksum(1000)
     );
     assert_eq!(r.output, expected);
     let s = r.machine.summary();
     assert_eq!(s[0].irqs_taken, 1000, "CM7 MU receive interrupts");
     assert_eq!(s[1].irqs_taken, 1000, "CM4 MU receive interrupts");
+}
+
+#[test]
+fn cm4_software_reset_reboots_it_from_its_local_address() {
+    // rt1176.md 1.3: the CM4 already runs; CTRL_M4CORE.SW_RESET with GPR0/1 = 0x1FFE_0000.
+    let mut m = sim::Machine::new(
+        sim::board::Board::rt1176(),
+        &sim::Config {
+            m4_running: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let load = |m: &mut sim::Machine, core: &str, name: &str| {
+        m.load(core, &sim::image::Image::load(&fw(core, name)).unwrap())
+            .unwrap()
+    };
+    load(&mut m, "m7", "pingpong_swreset");
+    load(&mut m, "m4", "pingpong");
+    m.power_on().unwrap();
+    let stop = m.run_for(PS_PER_S);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        }
+    );
+    assert_eq!(
+        m.output(0),
+        format!(
+            "pingpong rounds=1000 checksum={:#010x} m4_replies=1000 m4_boots=2\n",
+            pingpong_checksum(1000)
+        )
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The dual-core demo, CM4 side: announces itself in OCRAM1, then answers every MU message on
-//! channel 0 with 3x+1 from its receive interrupt, counting the replies in OCRAM1.
+//! channel 0 with 3x+1 from its receive interrupt, counting its boots and replies in OCRAM1.
 #![no_std]
 #![no_main]
 use cortex_m_rt::entry;
@@ -23,6 +23,7 @@ fn main() -> ! {
     set_handler(118, on_mu);
     nvic::enable(118);
     write(MUB + 0x24, 1 << 27); // CR.RIE0
+    write(SHARED + 8, read(SHARED + 8) + 1); // boot count
     write(SHARED, READY);
     loop {
         cortex_m::asm::wfi();
