@@ -117,11 +117,13 @@ impl Soc {
                 name: c.name.clone(),
                 scs: Scs::new(c.model),
                 hz: c.clock_hz,
+                // A board without a `<core>_systick` root has no SysTick reference clock:
+                // CLKSOURCE = 0 then stops the counter (0 Hz), as an unclocked timer would.
                 systick_ref_hz: board
                     .clock_roots
                     .get(&format!("{}_systick", c.name))
                     .copied()
-                    .unwrap_or(100_000),
+                    .unwrap_or(0),
                 irq_flag: Rc::new(Cell::new(false)),
                 deadline: Rc::new(Cell::new(0)),
                 systick_gen: 0,
@@ -192,6 +194,18 @@ impl Soc {
         (i > 0 && addr - self.periphs[i - 1].base < self.periphs[i - 1].size).then(|| i - 1)
     }
 
+    /// The peripheral serving `addr` and the register offset of `word` in it.
+    fn locate(&self, addr: u32, word: u32) -> Result<(usize, u32), BusError> {
+        match self.find(addr) {
+            Some(i) => Ok((i, word - self.periphs[i].base)),
+            None => Err(BusError {
+                addr,
+                peripheral: self.space_name(addr),
+                what: "no peripheral model at this address (not in the board file)".into(),
+            }),
+        }
+    }
+
     fn space_name(&self, addr: u32) -> String {
         self.spaces
             .iter()
@@ -211,20 +225,13 @@ impl Soc {
     /// A read in the peripheral spaces by `core` at virtual time `now`.
     pub fn periph_read(
         &mut self,
-        core: usize,
+        _core: usize,
         addr: u32,
         size: usize,
         now: Ps,
     ) -> Result<u32, BusError> {
         let (word, shift, _) = lane(addr, size);
-        let Some(i) = self.find(addr) else {
-            return Err(BusError {
-                addr,
-                peripheral: self.space_name(addr),
-                what: "no peripheral model at this address (not in the board file)".into(),
-            });
-        };
-        let off = word - self.periphs[i].base;
+        let (i, off) = self.locate(addr, word)?;
         let r = match &mut self.periphs[i].dev {
             Dev::Mu(side) => {
                 let side = *side;
@@ -242,14 +249,13 @@ impl Soc {
             }),
         };
         let v = r.map_err(|e| self.err(addr, &self.periphs[i].name.clone(), e))?;
-        let _ = core;
         self.refresh(i);
         Ok(v >> shift)
     }
 
     pub fn periph_write(
         &mut self,
-        core: usize,
+        _core: usize,
         addr: u32,
         size: usize,
         value: u32,
@@ -257,14 +263,7 @@ impl Soc {
     ) -> Result<(), BusError> {
         let (word, shift, mask) = lane(addr, size);
         let value = value << shift;
-        let Some(i) = self.find(addr) else {
-            return Err(BusError {
-                addr,
-                peripheral: self.space_name(addr),
-                what: "no peripheral model at this address (not in the board file)".into(),
-            });
-        };
-        let off = word - self.periphs[i].base;
+        let (i, off) = self.locate(addr, word)?;
         let r = match &mut self.periphs[i].dev {
             Dev::Mu(side) => {
                 let side = *side;
@@ -292,7 +291,6 @@ impl Soc {
             }),
         };
         r.map_err(|e| self.err(addr, &self.periphs[i].name.clone(), e))?;
-        let _ = core;
         self.refresh(i);
         Ok(())
     }

@@ -185,7 +185,8 @@ impl Gpt {
             .filter(|(bit, _)| self.ir & bit != 0 && self.sr & bit == 0)
             .filter_map(|(_, k)| *k)
             .min()
-            .map(|k| self.origin + ticks::time_of(k, hz, div))
+            .map(|k| self.origin.saturating_add(ticks::time_of(k, hz, div)))
+            .filter(|&t| t != Ps::MAX)
     }
 
     pub fn read(&mut self, off: u32, now: Ps) -> Result<u32, RegError> {

@@ -42,7 +42,11 @@ pub mod ticks {
         (u128::from(elapsed) * u128::from(hz) / (u128::from(PS_PER_S) * u128::from(div))) as u64
     }
 
+    /// An unclocked timer (0 Hz) never reaches its next tick: `Ps::MAX`.
     pub fn time_of(k: u64, hz: u64, div: u64) -> Ps {
+        if hz == 0 {
+            return Ps::MAX;
+        }
         let num = u128::from(k) * u128::from(PS_PER_S) * u128::from(div);
         num.div_ceil(u128::from(hz)).min(u128::from(u64::MAX)) as Ps
     }
@@ -60,6 +64,12 @@ pub mod ticks {
             assert_eq!(t, 41_667);
             assert_eq!(count(t, 24_000_000, 1), 1);
             assert_eq!(count(t - 1, 24_000_000, 1), 0);
+        }
+
+        #[test]
+        fn unclocked_never_ticks() {
+            assert_eq!(count(PS_PER_S, 0, 1), 0);
+            assert_eq!(time_of(1, 0, 1), Ps::MAX);
         }
     }
 }

@@ -94,7 +94,8 @@ impl Pit {
         if self.chained(n) {
             self.expiry_time(n - 1, c.base + local)
         } else {
-            Some(c.start + ticks::time_of(local, self.hz, 1))
+            Some(c.start.saturating_add(ticks::time_of(local, self.hz, 1)))
+                .filter(|&t| t != Ps::MAX)
         }
     }
 

@@ -133,7 +133,8 @@ impl SysTick {
         let hz = self.hz(core_hz, ref_hz);
         let k = ticks::count(self.synced.saturating_sub(self.origin), hz, 1);
         self.next_wrap_after(k)
-            .map(|w| self.origin + ticks::time_of(w, hz, 1))
+            .map(|w| self.origin.saturating_add(ticks::time_of(w, hz, 1)))
+            .filter(|&t| t != Ps::MAX)
     }
 
     fn read(&mut self, off: u32, now: Ps, core_hz: u64, ref_hz: u64) -> u32 {

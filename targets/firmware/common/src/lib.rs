@@ -167,3 +167,83 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     hprintln!("panic: {}", info);
     exit(false)
 }
+
+/// Timestamps periodic interrupts with DWT CYCCNT: how many fall in the first virtual second
+/// after the first one, and the cycles from the first to the 1001st.
+pub struct RateProbe {
+    n: AtomicU32,
+    first: AtomicU32,
+    in_window: AtomicU32,
+    span: AtomicU32,
+    done: core::sync::atomic::AtomicBool,
+}
+
+impl Default for RateProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateProbe {
+    pub const fn new() -> RateProbe {
+        RateProbe {
+            n: AtomicU32::new(0),
+            first: AtomicU32::new(0),
+            in_window: AtomicU32::new(0),
+            span: AtomicU32::new(0),
+            done: core::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Call from the interrupt handler; returns true on the 1001st call.
+    pub fn record(&self) -> bool {
+        let now = dwt::cycles();
+        let n = self.n.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 {
+            self.first.store(now, Ordering::Relaxed);
+        }
+        let elapsed = now.wrapping_sub(self.first.load(Ordering::Relaxed));
+        if elapsed < 1_000_000_000 {
+            self.in_window.fetch_add(1, Ordering::Relaxed);
+        }
+        if n == 1001 {
+            self.span.store(elapsed, Ordering::Relaxed);
+            self.done.store(true, Ordering::Relaxed);
+        }
+        n == 1001
+    }
+
+    /// Sleep until the 1001st interrupt, print `<name> per_1s=<n> span=<cycles>` and exit.
+    pub fn wait_and_report(&self, name: &str) -> ! {
+        while !self.done.load(Ordering::Relaxed) {
+            cortex_m::asm::wfi();
+        }
+        hprintln!(
+            "{} irqs_in_1s={} cycles_irq1_to_irq1001={}",
+            name,
+            self.in_window.load(Ordering::Relaxed),
+            self.span.load(Ordering::Relaxed)
+        );
+        exit(true)
+    }
+}
+
+/// The `main` of an emulator bench loop: run `work(ITERATIONS)`, call `bench_done` (where a raw
+/// Unicorn run stops), exit.
+#[macro_export]
+macro_rules! bench_main {
+    () => {
+        #[no_mangle]
+        #[inline(never)]
+        pub extern "C" fn bench_done(result: u32) {
+            core::hint::black_box(result);
+        }
+
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            let r = work(core::hint::black_box(ITERATIONS));
+            bench_done(r);
+            $crate::exit(true)
+        }
+    };
+}

@@ -2,9 +2,6 @@
 //! Unicorn run stops) and exits through semihosting.
 #![no_std]
 #![no_main]
-use core::hint::black_box;
-use cortex_m_rt::entry;
-use fw_common::exit;
 
 const ITERATIONS: u32 = 2_000_000;
 
@@ -16,15 +13,4 @@ fn work(n: u32) -> u32 {
     x
 }
 
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn bench_done(result: u32) {
-    black_box(result);
-}
-
-#[entry]
-fn main() -> ! {
-    let r = work(black_box(ITERATIONS));
-    bench_done(r);
-    exit(true)
-}
+fw_common::bench_main!();

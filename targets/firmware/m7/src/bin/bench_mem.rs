@@ -3,8 +3,6 @@
 #![no_std]
 #![no_main]
 use core::hint::black_box;
-use cortex_m_rt::entry;
-use fw_common::exit;
 
 const ITERATIONS: u32 = 2_000;
 
@@ -20,15 +18,4 @@ fn work(n: u32) -> u32 {
     buf[1023]
 }
 
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn bench_done(result: u32) {
-    black_box(result);
-}
-
-#[entry]
-fn main() -> ! {
-    let r = work(black_box(ITERATIONS));
-    bench_done(r);
-    exit(true)
-}
+fw_common::bench_main!();
