@@ -41,6 +41,13 @@ fn pingpong_demo_prints_and_exits_with_the_firmware_code() {
 }
 
 #[test]
+fn exit_code_is_the_firmwares() {
+    let fw = fw("m7", "exit_code");
+    let out = sim(&["run", "--m7", fw.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(42), "{}", text(&out.stderr));
+}
+
+#[test]
 fn json_summary() {
     let m7 = fw("m7", "gpt");
     let out = sim(&["run", "--m7", m7.to_str().unwrap(), "--json"]);

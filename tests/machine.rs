@@ -133,6 +133,15 @@ fn idle_minute_is_almost_all_sleep() {
 }
 
 #[test]
+fn wfe_sleeps_until_an_exception() {
+    let r = run(Some("wfe"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "wfe ticks=100\n");
+    let m7 = &r.machine.summary()[0];
+    assert!(m7.sleep_share > 0.99, "sleep share {}", m7.sleep_share);
+}
+
+#[test]
 fn dual_core_mu_pingpong() {
     let r = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
     exited_ok(&r);
