@@ -57,6 +57,48 @@ fn faults_set_the_architectural_status_bits() {
 }
 
 #[test]
+fn exception_frame_alignment_and_faultmask() {
+    let r = run(Some("align"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(
+        r.output,
+        "align sp_mod8=4 restored=true stacked_xpsr_bit9=1\nfaultmask held=true taken_after=true\n"
+    );
+}
+
+#[test]
+fn malformed_elf_never_panics() {
+    let good = std::fs::read(fw("m7", "hello")).unwrap();
+    let mut cases: Vec<Vec<u8>> = (0..good.len())
+        .step_by(61)
+        .map(|n| good[..n].to_vec())
+        .collect();
+    // Seeded byte corruption of the headers and the first segment (deterministic LCG).
+    let mut x = 0x2545_F491u32;
+    for _ in 0..300 {
+        let mut b = good.clone();
+        for _ in 0..4 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let at = (x as usize >> 8) % 0x400.min(b.len());
+            b[at] = (x >> 24) as u8;
+        }
+        cases.push(b);
+    }
+    for (i, bytes) in cases.iter().enumerate() {
+        let result = std::panic::catch_unwind(|| {
+            if let Ok(img) = sim::image::Image::parse(bytes, "mangled.elf") {
+                let mut m = sim::Machine::new(sim::board::Board::rt1176(), &sim::Config::default())
+                    .unwrap();
+                if m.load("m7", &img).is_ok() && m.power_on().is_ok() {
+                    let _ = m.run_for(PS_PER_MS);
+                }
+            }
+        });
+        assert!(result.is_ok(), "case {i} panicked");
+    }
+}
+
+#[test]
 fn bad_exc_return_raises_invpc() {
     let r = run(Some("bad_excreturn"), None, PS_PER_S);
     exited_ok(&r);
