@@ -31,6 +31,10 @@ const CONTROL_NPRIV: u32 = 1;
 const CONTROL_SPSEL: u32 = 2;
 const CONTROL_FPCA: u32 = 4;
 
+/// Unicorn syncs the PC only at translated-block boundaries (and its memory hooks do not fire
+/// for MMIO regions), so an MMIO callback sees the start of the block holding the access.
+const MMIO_PC: &str = "in the code block starting at";
+
 /// Why a run of the engine ended (set by hooks).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Halt {
@@ -749,7 +753,7 @@ pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
                 Ok(v) => u64::from(v),
                 Err(e) => {
                     let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                    halt(uc, Halt::TwinError(format!("read: {e} at {at}")));
+                    halt(uc, Halt::TwinError(format!("read: {e}, {MMIO_PC} {at}")));
                     0
                 }
             }
@@ -765,7 +769,7 @@ pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
                 .ppb_write(idx, addr, size, value as u32, now);
             if let Err(e) = r {
                 let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                halt(uc, Halt::TwinError(format!("write: {e} at {at}")));
+                halt(uc, Halt::TwinError(format!("write: {e}, {MMIO_PC} {at}")));
             }
         }),
     )
@@ -789,7 +793,7 @@ pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
                 Ok(v) => u64::from(v),
                 Err(e) => {
                     let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                    halt(uc, Halt::TwinError(format!("read: {e} at {at}")));
+                    halt(uc, Halt::TwinError(format!("read: {e}, {MMIO_PC} {at}")));
                     0
                 }
             }
@@ -805,7 +809,7 @@ pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
                 .periph_write(idx, addr, size, value as u32, now);
             if let Err(e) = r {
                 let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                halt(uc, Halt::TwinError(format!("write: {e} at {at}")));
+                halt(uc, Halt::TwinError(format!("write: {e}, {MMIO_PC} {at}")));
             }
         }),
     )
