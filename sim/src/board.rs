@@ -53,7 +53,19 @@ pub struct CoreDesc {
     /// The cost model: cycles charged per executed instruction (see docs/time.md).
     #[serde(default = "one")]
     pub cycles_per_insn: u64,
+    /// Where hosted wasm code and data go (window names of `memory`).
+    #[serde(default)]
+    pub hosting: Option<Hosting>,
     pub memory: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hosting {
+    /// The window that receives code (linked object, trampolines).
+    pub code: String,
+    /// Windows for data, in order of preference: globals and stack go in the first; linear
+    /// memory in the first that can hold it.
+    pub data: Vec<String>,
 }
 
 fn one() -> u64 {
@@ -225,6 +237,16 @@ impl Board {
                         return Err(bad(format!(
                             "peripheral {}: unknown clock root {clock:?}",
                             p.name
+                        )));
+                    }
+                }
+            }
+            if let Some(h) = &core.hosting {
+                for w in std::iter::once(&h.code).chain(h.data.iter()) {
+                    if !core.memory.iter().any(|m| &m.name == w) {
+                        return Err(bad(format!(
+                            "core {}: hosting names unknown window {w:?}",
+                            core.name
                         )));
                     }
                 }

@@ -9,6 +9,7 @@ pub mod core;
 pub mod error;
 pub mod events;
 pub mod exc;
+pub mod hosted;
 pub mod image;
 pub mod machine;
 pub mod periph;
@@ -16,6 +17,7 @@ pub mod semihost;
 pub mod soc;
 pub mod symbols;
 pub mod time;
+pub mod wasm;
 
 pub use error::{Error, Result};
 pub use machine::{Config, Machine, Stop};

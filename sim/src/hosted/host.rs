@@ -1,0 +1,188 @@
+//! Host functions: Rust code that serves a wasm import, the same closure for the ARM run (called
+//! from a trampoline) and for wasmtime. Registered by (module, field) with a signature that must
+//! equal the wasm import's type. Linear-memory access goes through [`HostMem`], which is
+//! bounds-checked against the memory size (R10 on ARM).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::wasm::{FuncType, Import, Val, ValType};
+
+/// A host function's view of linear memory.
+pub trait HostMem {
+    fn size(&self) -> u32;
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, String>;
+    fn write(&mut self, ptr: u32, data: &[u8]) -> Result<(), String>;
+}
+
+/// Bounds check shared by every HostMem implementation.
+pub fn check_range(ptr: u32, len: u32, size: u32) -> Result<(), String> {
+    match ptr.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(format!(
+            "linear-memory access [{ptr:#x}, +{len:#x}) is outside the memory ({size:#x} bytes)"
+        )),
+    }
+}
+
+pub type HostFn = Rc<dyn Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String>>;
+
+#[derive(Clone)]
+pub struct HostFunc {
+    pub ty: FuncType,
+    pub f: HostFn,
+}
+
+#[derive(Clone, Default)]
+pub struct HostFns {
+    map: BTreeMap<(String, String), HostFunc>,
+}
+
+impl HostFns {
+    pub fn register(
+        &mut self,
+        module: &str,
+        field: &str,
+        params: &[ValType],
+        results: &[ValType],
+        f: impl Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String> + 'static,
+    ) {
+        self.map.insert(
+            (module.to_string(), field.to_string()),
+            HostFunc {
+                ty: FuncType {
+                    params: params.to_vec(),
+                    results: results.to_vec(),
+                },
+                f: Rc::new(f),
+            },
+        );
+    }
+
+    /// Bind every import, or list every one that is missing or mistyped.
+    pub fn bind(&self, imports: &[Import]) -> Result<Vec<HostFunc>, String> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for imp in imports {
+            match self.map.get(&(imp.module.clone(), imp.field.clone())) {
+                None => problems.push(format!(
+                    "{}::{} {} (no host function)",
+                    imp.module, imp.field, imp.ty
+                )),
+                Some(h) if h.ty != imp.ty => problems.push(format!(
+                    "{}::{}: the module imports {} but the host function is {}",
+                    imp.module, imp.field, imp.ty, h.ty
+                )),
+                Some(h) => out.push(h.clone()),
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(format!("unresolved imports: {}", problems.join("; ")))
+        }
+    }
+
+    /// The host functions the twin provides to every module (module `env`); used by the corpus.
+    pub fn builtin() -> HostFns {
+        use ValType::*;
+        let mut h = HostFns::default();
+        let i32_ = |v: &Val| match v {
+            Val::I32(x) => *x,
+            _ => 0,
+        };
+        h.register("env", "host_add", &[I32, I32], &[I32], move |_, a| {
+            Ok(vec![Val::I32(i32_(&a[0]).wrapping_add(i32_(&a[1])))])
+        });
+        // Exercises every register class and stack arguments: i32, i64, f32, f64 mixed.
+        h.register(
+            "env",
+            "host_mix",
+            &[I32, I64, F32, F64, I32, I64, F32, F64],
+            &[F64],
+            |_, a| {
+                let mut acc = 0f64;
+                for (i, v) in a.iter().enumerate() {
+                    let x = match *v {
+                        Val::I32(x) => f64::from(x as i32),
+                        Val::I64(x) => x as i64 as f64,
+                        Val::F32(b) => f64::from(f32::from_bits(b)),
+                        Val::F64(b) => f64::from_bits(b),
+                    };
+                    acc = acc * 3.0 + x * (i as f64 + 1.0);
+                }
+                Ok(vec![Val::F64(acc.to_bits())])
+            },
+        );
+        h.register("env", "host_sum", &[I32, I32], &[I32], move |mem, a| {
+            let bytes = mem.read(i32_(&a[0]), i32_(&a[1]))?;
+            Ok(vec![Val::I32(bytes.iter().fold(0u32, |s, &b| {
+                s.wrapping_mul(31).wrapping_add(u32::from(b))
+            }))])
+        });
+        h.register("env", "host_fill", &[I32, I32, I32], &[], move |mem, a| {
+            let len = i32_(&a[1]);
+            mem.write(i32_(&a[0]), &vec![i32_(&a[2]) as u8; len as usize])?;
+            Ok(vec![])
+        });
+        h.register("env", "host_i64", &[I64, I64], &[I64], |_, a| {
+            let (Val::I64(x), Val::I64(y)) = (a[0], a[1]) else {
+                return Ok(vec![Val::I64(0)]);
+            };
+            Ok(vec![Val::I64(
+                x.rotate_left(13) ^ y.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )])
+        });
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_lists_every_problem() {
+        let h = HostFns::builtin();
+        let imports = vec![
+            Import {
+                module: "env".into(),
+                field: "host_add".into(),
+                ty: FuncType {
+                    params: vec![ValType::I32, ValType::I32],
+                    results: vec![ValType::I32],
+                },
+            },
+            Import {
+                module: "env".into(),
+                field: "nope".into(),
+                ty: FuncType {
+                    params: vec![],
+                    results: vec![],
+                },
+            },
+            Import {
+                module: "env".into(),
+                field: "host_sum".into(),
+                ty: FuncType {
+                    params: vec![ValType::I64],
+                    results: vec![],
+                },
+            },
+        ];
+        let e = h.bind(&imports).err().unwrap();
+        assert!(
+            e.contains("env::nope") && e.contains("env::host_sum"),
+            "{e}"
+        );
+        assert!(!e.contains("host_add"), "{e}");
+        assert!(h.bind(&imports[..1]).is_ok());
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(check_range(0, 16, 16).is_ok());
+        assert!(check_range(1, 16, 16).is_err());
+        assert!(check_range(u32::MAX, 2, 16).is_err());
+    }
+}

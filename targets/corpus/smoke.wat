@@ -1,0 +1,13 @@
+(module
+  (import "env" "host_add" (func $host_add (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $g (mut i32) (i32.const 7))
+  (data (i32.const 16) "\01\02\03\04")
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "load16") (result i32) i32.const 16 i32.load)
+  (func (export "gbump") (result i32) global.get $g i32.const 1 i32.add global.set $g global.get $g)
+  (func (export "callhost") (param i32) (result i32) local.get 0 i32.const 5 call $host_add)
+  (func (export "fadd") (param f32 f32) (result f32) local.get 0 local.get 1 f32.add)
+  (func (export "dmul") (param f64 f64) (result f64) local.get 0 local.get 1 f64.mul)
+  (func (export "ladd") (param i64 i64) (result i64) local.get 0 local.get 1 i64.add)
+)
