@@ -12,6 +12,7 @@ pub mod exc;
 pub mod hosted;
 pub mod image;
 pub mod machine;
+pub mod reference;
 pub mod periph;
 pub mod semihost;
 pub mod soc;

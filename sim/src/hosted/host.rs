@@ -4,7 +4,7 @@
 //! bounds-checked against the memory size (R10 on ARM).
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::wasm::{FuncType, Import, Val, ValType};
 
@@ -25,7 +25,7 @@ pub fn check_range(ptr: u32, len: u32, size: u32) -> Result<(), String> {
     }
 }
 
-pub type HostFn = Rc<dyn Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String>>;
+pub type HostFn = Arc<dyn Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct HostFunc {
@@ -45,7 +45,7 @@ impl HostFns {
         field: &str,
         params: &[ValType],
         results: &[ValType],
-        f: impl Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String> + 'static,
+        f: impl Fn(&mut dyn HostMem, &[Val]) -> Result<Vec<Val>, String> + Send + Sync + 'static,
     ) {
         self.map.insert(
             (module.to_string(), field.to_string()),
@@ -54,7 +54,7 @@ impl HostFns {
                     params: params.to_vec(),
                     results: results.to_vec(),
                 },
-                f: Rc::new(f),
+                f: Arc::new(f),
             },
         );
     }
