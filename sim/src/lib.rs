@@ -6,6 +6,7 @@
 
 pub mod board;
 pub mod core;
+pub mod diff;
 pub mod error;
 pub mod events;
 pub mod exc;
@@ -17,6 +18,7 @@ pub mod periph;
 pub mod semihost;
 pub mod soc;
 pub mod symbols;
+pub mod synth;
 pub mod time;
 pub mod wasm;
 

@@ -7,7 +7,13 @@ use clap::{Parser, Subcommand};
 use sim::board::Board;
 use sim::image::Image;
 use sim::machine::{Config, Machine, Stop};
+use sim::diff;
+use sim::hosted::host::HostFns;
+use sim::hosted::link::RelObject;
+use sim::hosted::{Hosted, Options};
+use sim::reference::Reference;
 use sim::time::{format_ps, parse_duration};
+use sim::wasm::{Val, WasmModule};
 
 /// Exit codes of `sim run` beyond the firmware's own (documented in the README).
 const EXIT_USAGE: u8 = 2;
@@ -58,11 +64,84 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run every export of a wasm module on the emulated core (synth's ARM code) and in wasmtime,
+    /// and compare results, traps, linear memory and globals bit for bit.
+    ///
+    /// Exit code 0 only if everything matched; 1 on a divergence; 2 for bad input.
+    Diff {
+        #[command(flatten)]
+        module: ModuleArgs,
+        /// Input cases per export (edge values first, then seeded random).
+        #[arg(long, default_value_t = 200)]
+        cases: usize,
+        /// Seed of the random cases.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only this export.
+        #[arg(long)]
+        export: Option<String>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one export on the emulated core and print its result, cycles and stack use.
+    Call {
+        #[command(flatten)]
+        module: ModuleArgs,
+        #[arg(long)]
+        export: String,
+        /// Arguments, comma-separated, typed by the export's signature (e.g. `1,-2,0.5,bits:0x7fc00000`).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        args: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ModuleArgs {
+    /// The core wasm module (as meld emits; .wasm or .wat).
+    #[arg(long)]
+    wasm: PathBuf,
+    /// synth's relocatable object for it (compiled with synth when absent).
+    #[arg(long)]
+    object: Option<PathBuf>,
+    /// Core to run on.
+    #[arg(long, default_value = "m7")]
+    core: String,
+    /// synth target profile when compiling (default: cortex-m7dp on m7, cortex-m4f on m4).
+    #[arg(long)]
+    target: Option<String>,
+    /// synth --safety-bounds when compiling.
+    #[arg(long, default_value = "software")]
+    safety_bounds: String,
+    /// Board description (default: the built-in targets/rt1176.ron).
+    #[arg(long)]
+    board: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
+        Command::Diff {
+            module,
+            cases,
+            seed,
+            export,
+            json,
+        } => run_diff(&module, cases, seed, export.as_deref(), json),
+        Command::Call { module, export, args } => run_call(&module, &export, &args),
+        run => return run_bare(run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sim: error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run_bare(command: Command) -> ExitCode {
+    match command {
         Command::Run {
             m7,
             m4,
@@ -78,7 +157,132 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_USAGE)
             }
         },
+        _ => unreachable!("dispatched in main"),
     }
+}
+
+/// Load (or compile) the module and host it on the chosen core; also returns the module.
+fn host(m: &ModuleArgs) -> sim::Result<Hosted> {
+    let wasm = WasmModule::load(&m.wasm)?;
+    let board = match &m.board {
+        Some(p) => Board::load(p)?,
+        None => Board::rt1176(),
+    };
+    let tmp;
+    let object_path = match &m.object {
+        Some(p) => p.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("rt-twin-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp).map_err(|e| sim::Error::Io {
+                path: tmp.display().to_string(),
+                source: e,
+            })?;
+            let out = tmp.join("module.o");
+            let target = m
+                .target
+                .clone()
+                .unwrap_or_else(|| sim::synth::default_target(&m.core).to_string());
+            sim::synth::compile(&m.wasm, &target, &m.safety_bounds, &out)?;
+            out
+        }
+    };
+    let bytes = std::fs::read(&object_path).map_err(|e| sim::Error::Io {
+        path: object_path.display().to_string(),
+        source: e,
+    })?;
+    let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
+    let mut hosted = Hosted::new(board, &m.core, wasm, &object, &HostFns::builtin(), Options::default())?;
+    let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
+    if stack_json.exists() {
+        hosted.load_stack_json(&stack_json)?;
+    }
+    Ok(hosted)
+}
+
+fn run_diff(m: &ModuleArgs, cases: usize, seed: u64, only: Option<&str>, json: bool) -> sim::Result<ExitCode> {
+    let exports: Vec<String> = match only {
+        Some(e) => vec![e.to_string()],
+        None => host(m)?.export_names(),
+    };
+    let mut reports = Vec::new();
+    for export in &exports {
+        // A fresh pair for every export: a divergence never leaks into the next one.
+        let mut arm_fresh = host(m)?;
+        let mut reference = Reference::new(&arm_fresh.wasm, &HostFns::builtin())?;
+        let r = diff::diff_export(&mut arm_fresh, &mut reference, export, cases, seed)?;
+        if !json {
+            println!("{}", diff::format_report(&r));
+            if let Some(d) = diff::format_divergence(&r) {
+                println!("{d}");
+            }
+        }
+        reports.push(r);
+    }
+    let diverged = reports.iter().filter(|r| r.failed()).count();
+    let total: usize = reports.iter().map(|r| r.cases).sum();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": reports, "diverged": diverged })
+        );
+    } else {
+        println!(
+            "sim diff: {} exports, {total} cases on {}: {}",
+            reports.len(),
+            m.core,
+            if diverged == 0 {
+                "all bit-identical to wasmtime".to_string()
+            } else {
+                format!("{diverged} failed (diverged, or stack above synth's bound)")
+            }
+        );
+    }
+    Ok(if diverged == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn run_call(m: &ModuleArgs, export: &str, args: &str) -> sim::Result<ExitCode> {
+    let mut arm = host(m)?;
+    let e = arm
+        .wasm
+        .export(export)
+        .ok_or_else(|| sim::Error::Usage(format!("no export {export:?} (exports: {})", arm.export_names().join(", "))))?
+        .clone();
+    let texts: Vec<&str> = if args.trim().is_empty() { vec![] } else { args.split(',').collect() };
+    if texts.len() != e.ty.params.len() {
+        return Err(sim::Error::Usage(format!(
+            "export {export} takes {} arguments {}, given {}",
+            e.ty.params.len(),
+            e.ty,
+            texts.len()
+        )));
+    }
+    let vals = e
+        .ty
+        .params
+        .iter()
+        .zip(&texts)
+        .map(|(t, s)| Val::parse(*t, s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sim::Error::Usage)?;
+    let out = arm.call(export, &vals)?;
+    match &out.result {
+        Ok(v) => println!(
+            "{export}({}) = {}",
+            texts.join(", "),
+            v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        Err(t) => println!("{export}({}) trapped: {t}", texts.join(", ")),
+    }
+    let bound = match arm.stack_bounds.get(export) {
+        Some(sim::hosted::StackBound::Bounded(b)) => format!(", synth bound {b} B"),
+        Some(sim::hosted::StackBound::Declined(r)) => format!(", synth declined: {r}"),
+        None => String::new(),
+    };
+    println!(
+        "instructions {}  cycles {}  stack {} B{bound}",
+        out.instructions, out.cycles, out.stack_bytes
+    );
+    Ok(if out.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn run(
