@@ -22,10 +22,23 @@ use crate::wasm::{Val, ValType};
 /// Edge values per type (bit patterns).
 pub fn edges(t: ValType) -> Vec<Val> {
     match t {
-        ValType::I32 => [0u32, 1, u32::MAX, 0x8000_0000, 0x7FFF_FFFF, 2, 7, 31, 32, 0xFF, 0x1_0000, 0xFFFF_FFFE]
-            .into_iter()
-            .map(Val::I32)
-            .collect(),
+        ValType::I32 => [
+            0u32,
+            1,
+            u32::MAX,
+            0x8000_0000,
+            0x7FFF_FFFF,
+            2,
+            7,
+            31,
+            32,
+            0xFF,
+            0x1_0000,
+            0xFFFF_FFFE,
+        ]
+        .into_iter()
+        .map(Val::I32)
+        .collect(),
         ValType::I64 => [
             0u64,
             1,
@@ -246,11 +259,23 @@ fn compare(
         (Err(a), Err(w)) if traps_match(a, w) => {}
         (a, w) => {
             let show_a = match a {
-                Ok(v) => format!("returned {}", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+                Ok(v) => format!(
+                    "returned {}",
+                    v.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 Err(t) => format!("trap: {t}"),
             };
             let show_w = match w {
-                Ok(v) => format!("returned {}", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+                Ok(v) => format!(
+                    "returned {}",
+                    v.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 Err(t) => format!("trap: {t}"),
             };
             return Some(Mismatch::Trap {
@@ -273,7 +298,9 @@ fn compare(
             offset: first as u32,
             expected: hex(&wt_mem[first..end]),
             actual: hex(&arm_mem[first..end]),
-            differing_bytes: (skip..arm_mem.len()).filter(|&i| arm_mem[i] != wt_mem[i]).count(),
+            differing_bytes: (skip..arm_mem.len())
+                .filter(|&i| arm_mem[i] != wt_mem[i])
+                .count(),
         });
     }
     for (i, (a, w)) in arm_globals.iter().zip(wt_globals).enumerate() {
@@ -322,7 +349,11 @@ pub fn diff_export(
         divergence: None,
     };
     // No parameters: one case is all there is (state may still change: run a few).
-    let n = if e.ty.params.is_empty() { cases.min(3) } else { cases };
+    let n = if e.ty.params.is_empty() {
+        cases.min(3)
+    } else {
+        cases
+    };
     for k in 0..n {
         let args = case(&e.ty.params, k, &mut rng);
         let a = arm.call(export, &args)?;
@@ -358,8 +389,9 @@ pub fn diff_export(
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3))
+    s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 /// One line per export for people.
@@ -432,11 +464,16 @@ mod tests {
         let mut rng = Rng::new(1);
         let p = [ValType::I32, ValType::I32];
         let n = edges(ValType::I32).len();
-        let all: std::collections::HashSet<Vec<Val>> = (0..n * n).map(|k| case(&p, k, &mut rng)).collect();
+        let all: std::collections::HashSet<Vec<Val>> =
+            (0..n * n).map(|k| case(&p, k, &mut rng)).collect();
         assert_eq!(all.len(), n * n, "every pair of edge values once");
         // Deterministic: same seed, same random cases.
-        let a: Vec<_> = (0..50).map(|k| case(&p, n * n + k, &mut Rng::new(9))).collect();
-        let b: Vec<_> = (0..50).map(|k| case(&p, n * n + k, &mut Rng::new(9))).collect();
+        let a: Vec<_> = (0..50)
+            .map(|k| case(&p, n * n + k, &mut Rng::new(9)))
+            .collect();
+        let b: Vec<_> = (0..50)
+            .map(|k| case(&p, n * n + k, &mut Rng::new(9)))
+            .collect();
         assert_eq!(a, b);
     }
 
@@ -454,9 +491,15 @@ mod tests {
             function: String::new(),
         };
         assert!(traps_match(&udf(1), &RefTrap::IntegerOverflow));
-        assert!(traps_match(&udf(0), &RefTrap::IntegerOverflow), "synth's i64 overflow");
+        assert!(
+            traps_match(&udf(0), &RefTrap::IntegerOverflow),
+            "synth's i64 overflow"
+        );
         assert!(traps_match(&udf(0), &RefTrap::DivideByZero));
-        assert!(!traps_match(&udf(0), &RefTrap::OutOfFuel), "a timeout is not a UDF");
+        assert!(
+            !traps_match(&udf(0), &RefTrap::OutOfFuel),
+            "a timeout is not a UDF"
+        );
         let fault = ArmTrap::MemoryFault {
             addr: 0,
             pc: 0,

@@ -3,7 +3,9 @@
 //! exports (`__rt_twin_global_N`, `__rt_twin_memory`) by splicing its export section; nothing
 //! else in the module changes.
 
-use wasmtime::{Caller, Config, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Trap};
+use wasmtime::{
+    Caller, Config, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Trap,
+};
 
 use crate::error::{Error, Result};
 use crate::hosted::host::{self, HostFns, HostMem};
@@ -141,7 +143,9 @@ struct WtMem<'a, 'b> {
 
 impl HostMem for WtMem<'_, '_> {
     fn size(&self) -> u32 {
-        self.mem.map(|m| m.data_size(&*self.caller) as u32).unwrap_or(0)
+        self.mem
+            .map(|m| m.data_size(&*self.caller) as u32)
+            .unwrap_or(0)
     }
     fn read(&mut self, ptr: u32, len: u32) -> std::result::Result<Vec<u8>, String> {
         host::check_range(ptr, len, self.size())?;
@@ -151,7 +155,8 @@ impl HostMem for WtMem<'_, '_> {
     fn write(&mut self, ptr: u32, data: &[u8]) -> std::result::Result<(), String> {
         host::check_range(ptr, data.len() as u32, self.size())?;
         let m = self.mem.ok_or("the module has no memory")?;
-        m.data_mut(&mut *self.caller)[ptr as usize..ptr as usize + data.len()].copy_from_slice(data);
+        m.data_mut(&mut *self.caller)[ptr as usize..ptr as usize + data.len()]
+            .copy_from_slice(data);
         Ok(())
     }
 }
@@ -193,7 +198,9 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(m: &WasmModule, hostfns: &HostFns) -> Result<Reference> {
-        let bound = hostfns.bind(&m.imports).map_err(|e| Error::image(&m.path, e))?;
+        let bound = hostfns
+            .bind(&m.imports)
+            .map_err(|e| Error::image(&m.path, e))?;
         let mut config = Config::new();
         config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| Error::Usage(format!("wasmtime: {e}")))?;
@@ -201,7 +208,9 @@ impl Reference {
         let module = Module::new(&engine, &bytes)
             .map_err(|e| Error::image(&m.path, format!("wasmtime rejects the module: {e}")))?;
         let mut store = Store::new(&engine, ());
-        store.set_fuel(FUEL).map_err(|e| Error::Usage(e.to_string()))?;
+        store
+            .set_fuel(FUEL)
+            .map_err(|e| Error::Usage(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         for (imp, h) in m.imports.iter().zip(bound) {
             let ty = wasmtime::FuncType::new(
@@ -246,7 +255,12 @@ impl Reference {
     }
 
     /// Call an export: its results, or the trap.
-    pub fn call(&mut self, export: &str, args: &[Val], n_results: usize) -> Result<std::result::Result<Vec<Val>, RefTrap>> {
+    pub fn call(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        n_results: usize,
+    ) -> Result<std::result::Result<Vec<Val>, RefTrap>> {
         let f = self
             .instance
             .get_func(&mut self.store, export)
@@ -323,9 +337,13 @@ mod tests {
             (func (export "spin") (loop br 0)))"#;
         let m = WasmModule::parse(wat::parse_str(wat).unwrap(), "t.wat").unwrap();
         let mut r = Reference::new(&m, &HostFns::builtin()).unwrap();
-        assert_eq!(r.call("div", &[Val::I32(1), Val::I32(0)], 1).unwrap(), Err(RefTrap::DivideByZero));
         assert_eq!(
-            r.call("div", &[Val::I32(0x8000_0000), Val::I32(u32::MAX)], 1).unwrap(),
+            r.call("div", &[Val::I32(1), Val::I32(0)], 1).unwrap(),
+            Err(RefTrap::DivideByZero)
+        );
+        assert_eq!(
+            r.call("div", &[Val::I32(0x8000_0000), Val::I32(u32::MAX)], 1)
+                .unwrap(),
             Err(RefTrap::IntegerOverflow)
         );
         assert_eq!(r.call("spin", &[], 0).unwrap(), Err(RefTrap::OutOfFuel));

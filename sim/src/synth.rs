@@ -48,7 +48,11 @@ pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Re
         .arg("compile")
         .arg(wasm)
         .args(["-t", target, "--relocatable", "--all-exports"])
-        .args(["--embedder-data-init", "--embedder-global-init", "--emit-stack-depth"])
+        .args([
+            "--embedder-data-init",
+            "--embedder-global-init",
+            "--emit-stack-depth",
+        ])
         .args(["--safety-bounds", safety_bounds])
         .arg("-o")
         .arg(out)

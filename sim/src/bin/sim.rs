@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sim::board::Board;
-use sim::image::Image;
-use sim::machine::{Config, Machine, Stop};
 use sim::diff;
 use sim::hosted::host::HostFns;
 use sim::hosted::link::RelObject;
 use sim::hosted::{Hosted, Options};
+use sim::image::Image;
+use sim::machine::{Config, Machine, Stop};
 use sim::reference::Reference;
 use sim::time::{format_ps, parse_duration};
 use sim::wasm::{Val, WasmModule};
@@ -128,7 +128,11 @@ fn main() -> ExitCode {
             export,
             json,
         } => run_diff(&module, cases, seed, export.as_deref(), json),
-        Command::Call { module, export, args } => run_call(&module, &export, &args),
+        Command::Call {
+            module,
+            export,
+            args,
+        } => run_call(&module, &export, &args),
         run => return run_bare(run),
     };
     match result {
@@ -191,7 +195,14 @@ fn host(m: &ModuleArgs) -> sim::Result<Hosted> {
         source: e,
     })?;
     let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
-    let mut hosted = Hosted::new(board, &m.core, wasm, &object, &HostFns::builtin(), Options::default())?;
+    let mut hosted = Hosted::new(
+        board,
+        &m.core,
+        wasm,
+        &object,
+        &HostFns::builtin(),
+        Options::default(),
+    )?;
     let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
     if stack_json.exists() {
         hosted.load_stack_json(&stack_json)?;
@@ -199,7 +210,13 @@ fn host(m: &ModuleArgs) -> sim::Result<Hosted> {
     Ok(hosted)
 }
 
-fn run_diff(m: &ModuleArgs, cases: usize, seed: u64, only: Option<&str>, json: bool) -> sim::Result<ExitCode> {
+fn run_diff(
+    m: &ModuleArgs,
+    cases: usize,
+    seed: u64,
+    only: Option<&str>,
+    json: bool,
+) -> sim::Result<ExitCode> {
     let exports: Vec<String> = match only {
         Some(e) => vec![e.to_string()],
         None => host(m)?.export_names(),
@@ -237,7 +254,11 @@ fn run_diff(m: &ModuleArgs, cases: usize, seed: u64, only: Option<&str>, json: b
             }
         );
     }
-    Ok(if diverged == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if diverged == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_call(m: &ModuleArgs, export: &str, args: &str) -> sim::Result<ExitCode> {
@@ -245,9 +266,18 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> sim::Result<ExitCode> {
     let e = arm
         .wasm
         .export(export)
-        .ok_or_else(|| sim::Error::Usage(format!("no export {export:?} (exports: {})", arm.export_names().join(", "))))?
+        .ok_or_else(|| {
+            sim::Error::Usage(format!(
+                "no export {export:?} (exports: {})",
+                arm.export_names().join(", ")
+            ))
+        })?
         .clone();
-    let texts: Vec<&str> = if args.trim().is_empty() { vec![] } else { args.split(',').collect() };
+    let texts: Vec<&str> = if args.trim().is_empty() {
+        vec![]
+    } else {
+        args.split(',').collect()
+    };
     if texts.len() != e.ty.params.len() {
         return Err(sim::Error::Usage(format!(
             "export {export} takes {} arguments {}, given {}",
@@ -256,20 +286,22 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> sim::Result<ExitCode> {
             texts.len()
         )));
     }
-    let vals = e
-        .ty
-        .params
-        .iter()
-        .zip(&texts)
-        .map(|(t, s)| Val::parse(*t, s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(sim::Error::Usage)?;
+    let vals =
+        e.ty.params
+            .iter()
+            .zip(&texts)
+            .map(|(t, s)| Val::parse(*t, s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sim::Error::Usage)?;
     let out = arm.call(export, &vals)?;
     match &out.result {
         Ok(v) => println!(
             "{export}({}) = {}",
             texts.join(", "),
-            v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Err(t) => println!("{export}({}) trapped: {t}", texts.join(", ")),
     }
@@ -282,7 +314,11 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> sim::Result<ExitCode> {
         "instructions {}  cycles {}  stack {} B{bound}",
         out.instructions, out.cycles, out.stack_bytes
     );
-    Ok(if out.result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if out.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run(

@@ -4,8 +4,9 @@
 //! trampolines serviced by Rust host functions, and exports are called from the host.
 //!
 //! Layout (per the board file's `hosting` section of the core):
-//! - code window: the linked image, then one 4-byte trampoline per import (`bx lr; nop`), then
-//!   the return stub (`b .`) that export calls return to;
+//! - code window: the linked image, then one 4-byte trampoline per import and per run-time ABI
+//!   helper the object calls (`bx lr; nop`), then the return stub (`b .`) that export calls
+//!   return to;
 //! - first data window: the globals table (R9) at its base, the stack at its top;
 //! - linear memory (R11, R10 = its size in bytes): after the globals when it fits below the
 //!   stack, else in the first later data window large enough;
@@ -15,6 +16,7 @@
 pub mod abi;
 pub mod host;
 pub mod link;
+pub mod runtime;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -116,10 +118,18 @@ pub enum StackBound {
     Declined(String),
 }
 
+/// What a trampoline leads to.
+enum Target {
+    /// A wasm import served by a host function (AAPCS-VFP).
+    Import(HostFunc),
+    /// A run-time ABI helper (base PCS, core registers only).
+    Runtime(runtime::Helper),
+}
+
 /// Everything a trampoline needs, shared with the code hook.
 struct Bridge {
     trampolines: u32,
-    imports: Vec<(String, HostFunc)>,
+    targets: Vec<(String, Target)>,
     regs: [u32; 3],
     symbols: Rc<Symbols>,
 }
@@ -252,7 +262,7 @@ fn abi_regs(uc: &Uc<'_>) -> [u32; 3] {
 /// The code hook on the trampoline range: one import per 4-byte stub.
 fn on_trampoline(uc: &mut Uc<'_>, addr: u64, bridge: &Bridge) {
     let i = ((addr as u32 - bridge.trampolines) / 4) as usize;
-    let Some((name, h)) = bridge.imports.get(i) else {
+    let Some((name, target)) = bridge.targets.get(i) else {
         return;
     };
     let lr = reg(uc, RegisterARM::LR);
@@ -269,6 +279,14 @@ fn on_trampoline(uc: &mut Uc<'_>, addr: u64, bridge: &Bridge) {
         );
         return halt(uc, msg);
     }
+    let h = match target {
+        Target::Runtime(helper) => {
+            helper(uc);
+            let _ = uc.reg_write(RegisterARM::PC, u64::from(lr));
+            return;
+        }
+        Target::Import(h) => h,
+    };
     let sp = reg(uc, RegisterARM::SP);
     let (locs, _) = abi::assign_params(&h.ty.params);
     let args: Vec<Val> =
@@ -355,23 +373,32 @@ impl Hosted {
                 ));
             }
         }
-        let unknown: Vec<&String> = undefined
+        // Undefined symbols that are not imports must be run-time ABI helpers.
+        let mut helpers: Vec<(String, runtime::Helper)> = Vec::new();
+        let mut unknown = Vec::new();
+        for u in undefined
             .iter()
             .filter(|u| !by_field.contains_key(u.as_str()))
-            .collect();
+        {
+            match runtime::lookup(u) {
+                Some(h) => helpers.push((u.clone(), h)),
+                None => unknown.push(u.clone()),
+            }
+        }
         if !unknown.is_empty() {
             return Err(obj_err(format!(
-                "undefined symbols that are not imports of {}: {unknown:?}",
+                "undefined symbols that are neither imports of {} nor run-time ABI helpers the twin provides: {unknown:?}",
                 wasm.path
             )));
         }
+        let n_targets = wasm.imports.len() + helpers.len();
 
         // Code: image, trampolines, return stub.
         let code_w = window(&hosting.code);
         let probe = object.link(code_w.base, &|_| Some(code_w.base | 1))?;
         let code_size = (probe.image.len() as u32).next_multiple_of(4);
         let trampolines = code_w.base + code_size;
-        let return_stub = trampolines + 4 * wasm.imports.len() as u32;
+        let return_stub = trampolines + 4 * n_targets as u32;
         let code_end = return_stub + 4;
         if code_end > code_w.base + code_w.size {
             return Err(obj_err(format!(
@@ -379,10 +406,18 @@ impl Hosted {
                 code_w.name, code_w.size
             )));
         }
+        let n_imports = wasm.imports.len();
         let linked = object.link(code_w.base, &|name| {
             by_field
                 .get(name)
-                .map(|&i| (trampolines + 4 * i as u32) | 1)
+                .copied()
+                .or_else(|| {
+                    helpers
+                        .iter()
+                        .position(|h| h.0 == name)
+                        .map(|k| n_imports + k)
+                })
+                .map(|i| (trampolines + 4 * i as u32) | 1)
         })?;
 
         // Data: globals and stack in the first data window, linear memory where it fits.
@@ -444,12 +479,15 @@ impl Hosted {
                 format!("import {}::{}", imp.module, imp.field),
             ));
         }
+        for (k, (name, _)) in helpers.iter().enumerate() {
+            functions.push((trampolines + 4 * (n_imports + k) as u32, 4, name.clone()));
+        }
         let symbols = Rc::new(Symbols::new(functions));
         {
             let uc = machine.engine(core);
             let mut code = linked.image.clone();
             code.resize(code_size as usize, 0);
-            for _ in &wasm.imports {
+            for _ in 0..n_targets {
                 code.extend_from_slice(&TRAMPOLINE);
             }
             code.extend_from_slice(&RETURN_STUB);
@@ -477,19 +515,21 @@ impl Hosted {
         }
 
         // Trampolines: a code hook on their range only.
+        let mut targets: Vec<(String, Target)> = hosted
+            .wasm
+            .imports
+            .iter()
+            .zip(bound)
+            .map(|(imp, h)| (format!("{}::{}", imp.module, imp.field), Target::Import(h)))
+            .collect();
+        targets.extend(helpers.into_iter().map(|(n, h)| (n, Target::Runtime(h))));
         let bridge = Rc::new(Bridge {
             trampolines,
-            imports: hosted
-                .wasm
-                .imports
-                .iter()
-                .zip(bound)
-                .map(|(imp, h)| (format!("{}::{}", imp.module, imp.field), h))
-                .collect(),
+            targets,
             regs: [layout.globals, layout.linmem_size, layout.linmem],
             symbols,
         });
-        if !hosted.wasm.imports.is_empty() {
+        if n_targets > 0 {
             let uc = hosted.machine.engine(core);
             let b = bridge.clone();
             uc.add_code_hook(
