@@ -50,6 +50,8 @@ pub enum Halt {
     Exit(i32),
     /// A twin error (unmodelled peripheral, broken invariant).
     TwinError(String),
+    /// A host function serving a wasm import refused the call (e.g. a pointer outside memory).
+    HostError(String),
     /// The core locked up.
     Lockup(String),
 }

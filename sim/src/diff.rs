@@ -214,7 +214,8 @@ fn traps_match(arm: &ArmTrap, wt: &RefTrap) -> bool {
         // synth's UDF immediate does not identify the trap kind consistently (`udf #1` for
         // i32 signed-division overflow, `udf #0` for the i64 one and every other trap), so
         // any UDF meets any wasm trap; both kinds are reported.
-        (ArmTrap::Udf { .. }, t) => !matches!(t, RefTrap::OutOfFuel),
+        (ArmTrap::Udf { .. }, t) => !matches!(t, RefTrap::OutOfFuel | RefTrap::Host(_)),
+        (ArmTrap::Host { .. }, RefTrap::Host(_)) => true,
         (ArmTrap::MemoryFault { .. }, RefTrap::MemoryOutOfBounds) => true,
         (ArmTrap::Timeout { .. }, RefTrap::OutOfFuel) => true,
         _ => false,

@@ -434,7 +434,7 @@ impl Machine {
             let pc = core::pc(&c.uc);
             let fault = match (r, halt) {
                 (_, Some(Halt::Exit(code))) => return Some(Stop::Exit { core: name, code }),
-                (_, Some(Halt::TwinError(detail))) => {
+                (_, Some(Halt::TwinError(detail) | Halt::HostError(detail))) => {
                     return Some(Stop::TwinError { core: name, detail })
                 }
                 (_, Some(Halt::Lockup(detail))) => {

@@ -24,6 +24,8 @@ pub enum RefTrap {
     TableOutOfBounds,
     StackOverflow,
     OutOfFuel,
+    /// A host function refused the call.
+    Host(String),
     Other(String),
 }
 
@@ -31,6 +33,7 @@ impl std::fmt::Display for RefTrap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RefTrap::Other(s) => write!(f, "{s}"),
+            RefTrap::Host(s) => write!(f, "host error: {s}"),
             t => write!(f, "{t:?}"),
         }
     }
@@ -286,8 +289,8 @@ impl Reference {
                     Trap::OutOfFuel => RefTrap::OutOfFuel,
                     other => RefTrap::Other(other.to_string()),
                 })),
-                // A host function error is the twin's, not the module's.
-                None => Err(Error::Usage(format!("wasmtime: {e:#}"))),
+                // A host function refused the call.
+                None => Ok(Err(RefTrap::Host(format!("{e:#}")))),
             },
         }
     }

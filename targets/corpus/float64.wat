@@ -1,6 +1,7 @@
 ;; f64 corpus (cortex-m7dp only): arithmetic, min/max/copysign/abs/neg/sqrt, comparisons,
 ;; promote/demote and every conversion to and from integers.
 (module
+  (memory 1 1)
   (func (export "f64_add") (param f64 f64) (result f64) (f64.add (local.get 0) (local.get 1)))
   (func (export "f64_sub") (param f64 f64) (result f64) (f64.sub (local.get 0) (local.get 1)))
   (func (export "f64_mul") (param f64 f64) (result f64) (f64.mul (local.get 0) (local.get 1)))
@@ -34,6 +35,11 @@
   (func (export "f64_convert_i64_u") (param i64) (result f64) (f64.convert_i64_u (local.get 0)))
   (func (export "f64_reinterpret") (param i64) (result i64)
     (i64.reinterpret_f64 (f64.abs (f64.reinterpret_i64 (local.get 0)))))
+  (func (export "f64_mem") (param i32 f64 f64) (result f64)
+    (f64.store (i32.and (local.get 0) (i32.const 0xff8)) (local.get 1))
+    (f64.store offset=8 (i32.and (local.get 0) (i32.const 0xff8)) (local.get 2))
+    (f64.div (f64.load (i32.and (local.get 0) (i32.const 0xff8)))
+             (f64.load offset=8 (i32.and (local.get 0) (i32.const 0xff8)))))
   (func (export "f64_mix") (param f64 f32 i32) (result f64)
     (f64.add (f64.mul (local.get 0) (f64.promote_f32 (local.get 1))) (f64.convert_i32_s (local.get 2))))
 )

@@ -83,6 +83,8 @@ pub enum ArmTrap {
     },
     /// The call did not return within the cycle budget.
     Timeout { cycles: u64 },
+    /// A host function refused the call.
+    Host { message: String },
 }
 
 impl std::fmt::Display for ArmTrap {
@@ -98,6 +100,7 @@ impl std::fmt::Display for ArmTrap {
                 )
             }
             ArmTrap::Timeout { cycles } => write!(f, "no return within {cycles} cycles"),
+            ArmTrap::Host { message } => write!(f, "host error: {message}"),
         }
     }
 }
@@ -310,10 +313,12 @@ fn on_trampoline(uc: &mut Uc<'_>, addr: u64, bridge: &Bridge) {
             }
             let _ = uc.reg_write(RegisterARM::PC, u64::from(lr));
         }
-        Err(e) => halt(
-            uc,
-            format!("host function {name} (called from {caller}): {e}"),
-        ),
+        Err(e) => {
+            uc.get_data_mut().halt = Some(Halt::HostError(format!(
+                "host function {name} (called from {caller}): {e}"
+            )));
+            let _ = uc.emu_stop();
+        }
     }
 }
 
@@ -710,6 +715,7 @@ impl Hosted {
         let describe = |pc: u32| self.symbols.describe(pc);
         let result = match (r, halt) {
             (_, Some(Halt::TwinError(m))) => return Err(Error::Usage(m)),
+            (_, Some(Halt::HostError(message))) => Err(ArmTrap::Host { message }),
             (_, Some(Halt::Budget)) => Err(ArmTrap::Timeout { cycles }),
             (_, Some(Halt::Fault(core::FaultKind::Undefined { pc }))) => {
                 let mut hw = [0u8; 2];

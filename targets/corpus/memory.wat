@@ -1,0 +1,52 @@
+;; Memory corpus: loads and stores of every width and sign, f32/f64 through memory, bulk
+;; memory.fill / memory.copy, data segments, memory.size / memory.grow (fixed size: synth's
+;; memory.grow returns -1, so the module declares max = initial and grows by 1-3 pages only:
+;; synth's grow(0) also returns -1 where wasm returns the size, see tests/diff.rs), and
+;; out-of-bounds traps
+;; (compiled with --safety-bounds software). Addresses are masked into [0x100, 0x10000) except
+;; in the *_raw exports, which take them as given.
+(module
+  (memory (export "memory") 1 1)
+  (data (i32.const 0x200) "\80\7f\ff\01\fe\02\fd\03\10\32\54\76\98\ba\dc\fe")
+  (data (i32.const 0x300) "rt-twin corpus")
+  (func $a (param i32) (result i32) (i32.or (i32.and (local.get 0) (i32.const 0xfff0)) (i32.const 0x100)))
+  (func (export "load8") (param i32) (result i32)
+    (i32.add (i32.load8_s (call $a (local.get 0))) (i32.shl (i32.load8_u offset=1 (call $a (local.get 0))) (i32.const 8))))
+  (func (export "load16") (param i32) (result i32)
+    (i32.xor (i32.load16_s (call $a (local.get 0))) (i32.shl (i32.load16_u offset=2 (call $a (local.get 0))) (i32.const 3))))
+  (func (export "load32") (param i32) (result i32) (i32.load offset=4 (call $a (local.get 0))))
+  (func (export "load64") (param i32) (result i64)
+    (i64.add (i64.load (call $a (local.get 0)))
+      (i64.add (i64.load8_s offset=1 (call $a (local.get 0)))
+        (i64.add (i64.load8_u offset=2 (call $a (local.get 0)))
+          (i64.add (i64.load16_s offset=3 (call $a (local.get 0)))
+            (i64.add (i64.load16_u offset=5 (call $a (local.get 0)))
+              (i64.add (i64.load32_s offset=6 (call $a (local.get 0))) (i64.load32_u offset=7 (call $a (local.get 0))))))))))
+  (func (export "store8") (param i32 i32) (i32.store8 (call $a (local.get 0)) (local.get 1)))
+  (func (export "store16") (param i32 i32) (i32.store16 offset=1 (call $a (local.get 0)) (local.get 1)))
+  (func (export "store32") (param i32 i32) (i32.store offset=3 (call $a (local.get 0)) (local.get 1)))
+  (func (export "store64") (param i32 i64)
+    (i64.store (call $a (local.get 0)) (local.get 1))
+    (i64.store8 offset=9 (call $a (local.get 0)) (local.get 1))
+    (i64.store16 offset=11 (call $a (local.get 0)) (local.get 1))
+    (i64.store32 offset=13 (call $a (local.get 0)) (local.get 1)))
+  (func (export "float_mem") (param i32 f32 f32) (result f32)
+    (f32.store (call $a (local.get 0)) (local.get 1))
+    (f32.store offset=4 (call $a (local.get 0)) (local.get 2))
+    (f32.sub (f32.load (call $a (local.get 0))) (f32.load offset=4 (call $a (local.get 0)))))
+  (func (export "fill") (param i32 i32 i32)
+    (memory.fill (call $a (local.get 0)) (local.get 1) (i32.and (local.get 2) (i32.const 0x3ff))))
+  (func (export "copy") (param i32 i32 i32)
+    (memory.copy (call $a (local.get 0)) (call $a (local.get 1)) (i32.and (local.get 2) (i32.const 0x3ff))))
+  (func (export "data_sum") (result i32)
+    (local $i i32) (local $s i32)
+    (loop $l
+      (local.set $s (i32.add (i32.mul (local.get $s) (i32.const 31)) (i32.load8_u offset=0x200 (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 0x120))))
+    (local.get $s))
+  (func (export "size_grow") (param i32) (result i32)
+    (i32.add (i32.mul (memory.size) (i32.const 1000)) (memory.grow (i32.or (i32.and (local.get 0) (i32.const 3)) (i32.const 1)))))
+  (func (export "load32_raw") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store16_raw") (param i32 i32) (i32.store16 (local.get 0) (local.get 1)))
+)
