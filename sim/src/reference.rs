@@ -1,5 +1,5 @@
-//! The reference: the same `.wasm` in wasmtime, with the same imports served by the same Rust
-//! host functions. To read every global and the memory after a call, the module is given extra
+//! The reference: the same `.wasm` in wasmtime (NaN-canonicalising), with the same imports served
+//! by the same Rust host functions. To read every global and the memory after a call, the module is given extra
 //! exports (`__rt_twin_global_N`, `__rt_twin_memory`) by splicing its export section; nothing
 //! else in the module changes.
 
@@ -206,6 +206,11 @@ impl Reference {
             .map_err(|e| Error::image(&m.path, e))?;
         let mut config = Config::new();
         config.consume_fuel(true);
+        // Arithmetic NaN results become the canonical NaN 0x7FC0_0000 (f64: 0x7FF8_0000_0000_0000),
+        // which is also the Cortex-M FPU's default NaN: NaN sign and payload are nondeterministic
+        // in wasm, and without this x86 produces negative default NaNs that, once stored to
+        // linear memory, differ byte for byte from ARM's.
+        config.cranelift_nan_canonicalization(true);
         let engine = Engine::new(&config).map_err(|e| Error::Usage(format!("wasmtime: {e}")))?;
         let bytes = with_inspection_exports(m)?;
         let module = Module::new(&engine, &bytes)

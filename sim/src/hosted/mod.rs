@@ -44,6 +44,11 @@ pub struct Options {
     pub stack_bytes: u32,
     /// Budget per export call, in the core's cycles.
     pub max_cycles: u64,
+    /// Run with FPSCR.DN = 1 (default-NaN mode: every NaN result is 0x7FC0_0000 /
+    /// 0x7FF8_0000_0000_0000). The reset value is DN = 0 (NaN payloads propagate); wasm leaves
+    /// NaN sign and payload nondeterministic, and the differential pairs DN = 1 with wasmtime's
+    /// NaN canonicalisation so that floats stored to memory compare bit for bit.
+    pub default_nan: bool,
 }
 
 impl Default for Options {
@@ -51,9 +56,13 @@ impl Default for Options {
         Options {
             stack_bytes: 32 * 1024,
             max_cycles: 2_000_000_000,
+            default_nan: true,
         }
     }
 }
+
+/// FPSCR.DN (ARMv7-M A2.5.3).
+const FPSCR_DN: u32 = 1 << 25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Layout {
@@ -689,6 +698,13 @@ impl Hosted {
         set(uc, RegisterARM::R10, l.linmem_size);
         set(uc, RegisterARM::R11, l.linmem);
         set(uc, RegisterARM::LR, l.return_stub | 1);
+        let fpscr = reg(uc, RegisterARM::FPSCR);
+        let dn = if self.options.default_nan {
+            FPSCR_DN
+        } else {
+            0
+        };
+        set(uc, RegisterARM::FPSCR, (fpscr & !FPSCR_DN) | dn);
         let (insns0, cycles0, ps) = {
             let d = uc.get_data_mut();
             d.run_start = 0;
