@@ -108,7 +108,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -137,11 +137,11 @@ pub fn case(params: &[ValType], k: usize, rng: &mut Rng) -> Vec<Val> {
         .iter()
         .zip(&tables)
         .map(|(t, edge)| {
-            let r = rng.next();
+            let r = rng.next_u64();
             if r & 1 == 0 {
                 edge[(r >> 8) as usize % edge.len()]
             } else {
-                let bits = rng.next();
+                let bits = rng.next_u64();
                 match t {
                     ValType::I32 => Val::I32(bits as u32),
                     ValType::I64 => Val::I64(bits),
@@ -481,7 +481,7 @@ mod tests {
     #[test]
     fn splitmix_known_answer() {
         // splitmix64 with seed 0: first output 0xE220A8397B1DCDAF (the reference sequence).
-        assert_eq!(Rng::new(0).next(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(Rng::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
     }
 
     #[test]
