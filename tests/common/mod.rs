@@ -91,3 +91,68 @@ pub fn pingpong_checksum(rounds: u32) -> u32 {
     }
     sum
 }
+
+/// Compile a corpus file (or any wasm) with synth for `target` into target/corpus/<target>/,
+/// once per process and file.
+pub fn synth_object(src: &Path, target: &str) -> PathBuf {
+    use std::sync::Mutex;
+    static DONE: OnceLock<Mutex<std::collections::HashMap<(PathBuf, String), PathBuf>>> =
+        OnceLock::new();
+    let done = DONE.get_or_init(Default::default);
+    let key = (src.to_path_buf(), target.to_string());
+    if let Some(p) = done.lock().unwrap().get(&key) {
+        return p.clone();
+    }
+    let dir = workspace().join("target/corpus").join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = src.file_stem().unwrap().to_string_lossy().replace('.', "_");
+    let out = dir.join(format!("{stem}.o"));
+    sim::synth::compile(src, target, "software", &out).expect("synth compile");
+    done.lock().unwrap().insert(key, out.clone());
+    out
+}
+
+pub fn corpus(name: &str) -> PathBuf {
+    workspace().join("targets/corpus").join(name)
+}
+
+/// Build the Rust corpus crate to wasm32 once; return the module path.
+pub fn rust_corpus() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let dir = workspace().join("targets/corpus/rust");
+        let out = Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("cargo build of targets/corpus/rust");
+        assert!(
+            out.status.success(),
+            "Rust corpus build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("target/wasm32-unknown-unknown/release/corpus_rs.wasm")
+    })
+}
+
+/// Host a module's synth object on a core, with synth's stack sidecar loaded.
+pub fn hosted(src: &Path, core: &str, target: &str) -> sim::hosted::Hosted {
+    let obj = synth_object(src, target);
+    let object =
+        sim::hosted::link::RelObject::parse(&std::fs::read(&obj).unwrap(), obj.to_str().unwrap())
+            .unwrap();
+    let wasm = sim::wasm::WasmModule::load(src).unwrap();
+    let mut h = sim::hosted::Hosted::new(
+        Board::rt1176(),
+        core,
+        wasm,
+        &object,
+        &sim::hosted::host::HostFns::builtin(),
+        sim::hosted::Options::default(),
+    )
+    .unwrap();
+    h.load_stack_json(&PathBuf::from(format!("{}.stack.json", obj.display())))
+        .unwrap();
+    h
+}

@@ -1,0 +1,427 @@
+//! The differential against wasmtime: the corpus bit-exact on both cores, and the twin catching
+//! real differences (a corrupted object, synth's memory.grow(0)), with every error path.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use sim::diff::{diff_export, Mismatch};
+use sim::hosted::host::HostFns;
+use sim::reference::Reference;
+
+/// Cases per export in CI (edge combinations come first; the CLI default is 200).
+const CASES: usize = 120;
+
+/// Run every export of `src` on `core`; return (exports, cases, stack-bound findings).
+fn corpus_clean(src: &Path, core: &str, target: &str) -> (usize, usize, Vec<String>) {
+    let names = hosted(src, core, target).export_names();
+    let (mut cases, mut stack) = (0, Vec::new());
+    for name in &names {
+        let mut arm = hosted(src, core, target);
+        let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+        let r = diff_export(&mut arm, &mut wt, name, CASES, 7).unwrap();
+        assert!(
+            r.divergence.is_none(),
+            "{} on {core}:\n{}",
+            src.display(),
+            sim::diff::format_divergence(&r).unwrap()
+        );
+        assert!(r.cases > 0);
+        cases += r.cases;
+        if r.stack_bound_exceeded {
+            stack.push(format!("{name}: {} B > {:?}", r.stack_max, r.stack_bound));
+        }
+    }
+    (names.len(), cases, stack)
+}
+
+fn run_corpus(files: &[PathBuf], core: &str, target: &str) {
+    let (mut exports, mut cases) = (0, 0);
+    for f in files {
+        let (e, c, stack) = corpus_clean(f, core, target);
+        exports += e;
+        cases += c;
+        for s in stack {
+            // synth's stack sidecar under-reports transient pushes in encoder expansions;
+            // the twin measures and reports it (see hosted.rs for a hand-checked case).
+            eprintln!("stack above synth's bound on {core}: {s}");
+        }
+    }
+    eprintln!("corpus on {core} ({target}): {exports} exports, {cases} cases, bit-identical");
+    assert!(
+        exports >= 60,
+        "the corpus has at least 60 functions ({exports})"
+    );
+}
+
+#[test]
+fn corpus_is_bit_exact_on_the_m7() {
+    let mut files: Vec<PathBuf> = [
+        "int.wat",
+        "float32.wat",
+        "float64.wat",
+        "memory.wat",
+        "control.wat",
+    ]
+    .iter()
+    .map(|f| corpus(f))
+    .collect();
+    files.push(rust_corpus().to_path_buf());
+    run_corpus(&files, "m7", "cortex-m7dp");
+}
+
+#[test]
+fn f64_free_corpus_is_bit_exact_on_the_m4() {
+    let mut files: Vec<PathBuf> = ["int.wat", "float32.wat", "memory.wat", "control.wat"]
+        .iter()
+        .map(|f| corpus(f))
+        .collect();
+    files.push(rust_corpus().to_path_buf());
+    run_corpus(&files, "m4", "cortex-m4f");
+}
+
+#[test]
+fn traps_agree_on_both_sides() {
+    // Divide by zero, unreachable, out of bounds (software bounds): each export traps on some
+    // cases, and the differential saw the same on wasmtime (no divergence).
+    for (file, export) in [
+        ("int.wat", "i32_div_s"),
+        ("int.wat", "i64_rem_u"),
+        ("control.wat", "maybe_unreachable"),
+        ("memory.wat", "load32_raw"),
+        ("control.wat", "dispatch"),
+    ] {
+        let mut arm = hosted(&corpus(file), "m7", "cortex-m7dp");
+        let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+        let r = diff_export(&mut arm, &mut wt, export, CASES, 3).unwrap();
+        assert!(r.divergence.is_none(), "{export}");
+        assert!(r.traps > 0, "{export} trapped on no case");
+        assert!(r.traps < r.cases, "{export} trapped on every case");
+    }
+}
+
+/// Flip the first 16-bit `ADDS Rd, Rn, Rm` (0b0001100) of `function` in the object into
+/// `SUBS` (0b0001101): one instruction changed.
+fn corrupt(obj: &Path, function: &str, patch: impl Fn(u16) -> Option<u16>) -> PathBuf {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let mut bytes = std::fs::read(obj).unwrap();
+    let (text_off, sym_addr, size) = {
+        let f = object::File::parse(&*bytes).unwrap();
+        let text = f.section_by_name(".text").unwrap();
+        let sym = f.symbols().find(|s| s.name() == Ok(function)).unwrap();
+        (
+            text.file_range().unwrap().0 as usize,
+            (sym.address() & !1) as usize,
+            64,
+        )
+    };
+    let start = text_off + sym_addr;
+    let at = (start..start + size)
+        .step_by(2)
+        .find(|&i| patch(u16::from_le_bytes([bytes[i], bytes[i + 1]])).is_some())
+        .expect("an instruction to patch");
+    let new = patch(u16::from_le_bytes([bytes[at], bytes[at + 1]])).unwrap();
+    bytes[at..at + 2].copy_from_slice(&new.to_le_bytes());
+    let out = obj.with_file_name(format!("corrupted-{function}.o"));
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+fn adds_to_subs(h: u16) -> Option<u16> {
+    (h >> 9 == 0b0001100).then_some(h | (1 << 9))
+}
+
+#[test]
+fn negative_control_one_changed_instruction_is_caught() {
+    let src = corpus("int.wat");
+    let bad = corrupt(&synth_object(&src, "cortex-m7dp"), "i32_add", adds_to_subs);
+    let object =
+        sim::hosted::link::RelObject::parse(&std::fs::read(&bad).unwrap(), "bad.o").unwrap();
+    let wasm = sim::wasm::WasmModule::load(&src).unwrap();
+    let mut arm = sim::hosted::Hosted::new(
+        sim::board::Board::rt1176(),
+        "m7",
+        wasm,
+        &object,
+        &HostFns::builtin(),
+        Default::default(),
+    )
+    .unwrap();
+    let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+    let r = diff_export(&mut arm, &mut wt, "i32_add", CASES, 1).unwrap();
+    let d = r.divergence.expect("the corrupted add must diverge");
+    // a + b and a - b differ exactly when b != 0: the first such case is the first divergence.
+    let mut rng = sim::diff::Rng::new(0);
+    let first = (0..)
+        .find(|&k| {
+            sim::diff::case(&[sim::wasm::ValType::I32; 2], k, &mut rng)[1] != sim::wasm::Val::I32(0)
+        })
+        .unwrap();
+    assert_eq!(d.case, first);
+    match d.mismatch {
+        Mismatch::Result { differing_bits, .. } => assert_ne!(differing_bits, "0x00000000"),
+        other => panic!("expected a result mismatch, got {other:?}"),
+    }
+    // Through the command line: non-zero exit, the first divergence named.
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "diff",
+            "--wasm",
+            src.to_str().unwrap(),
+            "--object",
+            bad.to_str().unwrap(),
+        ])
+        .args(["--export", "i32_add", "--cases", "50"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DIVERGED i32_add"), "{text}");
+    assert!(
+        text.contains("first divergence of i32_add (i32, i32) -> (i32) at case"),
+        "{text}"
+    );
+    assert!(text.contains("differing bits"), "{text}");
+}
+
+#[test]
+fn synth_memory_grow_zero_deviates_from_the_spec() {
+    // The wasm spec: memory.grow 0 succeeds and returns the current size (1 page). synth lowers a
+    // memory.grow of a run-time operand to -1 (its documented choice; a constant 0 it folds to
+    // the size correctly): the differential must say so, at the first case (edge value 0).
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("grow.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (memory 1 1) (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["diff", "--wasm", wat.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["exports"][0]["divergence"];
+    assert_eq!(d["case"], 0);
+    assert!(
+        d["args"][0].as_str().unwrap().starts_with("i32:0x00000000"),
+        "{d}"
+    );
+    let m = &d["mismatch"];
+    assert_eq!(m["kind"], "result");
+    assert!(
+        m["expected"]
+            .as_str()
+            .unwrap()
+            .starts_with("i32:0x00000001"),
+        "{m}"
+    );
+    assert!(
+        m["actual"].as_str().unwrap().starts_with("i32:0xffffffff"),
+        "{m}"
+    );
+}
+
+fn sim(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sim_call_prints_result_cycles_and_stack() {
+    let src = corpus("control.wat");
+    let (code, out, err) = sim(&[
+        "call",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--export",
+        "fib",
+        "--args",
+        "10",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("fib(10) = i32:0x00000037 (55)"), "{out}");
+    assert!(out.contains("cycles") && out.contains("stack"), "{out}");
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--export",
+        "fib",
+        "--args",
+        "1,2",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("takes 1 arguments"), "{err}");
+    let (code, _, err) = sim(&["call", "--wasm", src.to_str().unwrap(), "--export", "nope"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no export \"nope\""), "{err}");
+}
+
+#[test]
+fn unsupported_relocation_is_named_with_section_and_offset() {
+    // Rewrite the type of the first relocation (R_ARM_THM_CALL, 10) to R_ARM_THM_JUMP24 (30).
+    use object::read::elf::{ElfFile32, FileHeader, SectionHeader};
+    let obj = synth_object(&corpus("control.wat"), "cortex-m7dp");
+    let mut bytes = std::fs::read(&obj).unwrap();
+    let (rel_at, r_offset) = {
+        let f = ElfFile32::<object::Endianness>::parse(&*bytes).unwrap();
+        let e = f.endian();
+        let shdrs = f.elf_header().section_headers(e, &*bytes).unwrap();
+        let rel = shdrs
+            .iter()
+            .find(|s| s.sh_type(e) == object::elf::SHT_REL)
+            .unwrap();
+        let at = rel.sh_offset(e) as usize;
+        (
+            at,
+            u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()),
+        )
+    };
+    assert_eq!(bytes[rel_at + 4], 10, "first relocation is R_ARM_THM_CALL");
+    bytes[rel_at + 4] = 30;
+    let bad = obj.with_file_name("badreloc.o");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        corpus("control.wat").to_str().unwrap(),
+        "--object",
+        bad.to_str().unwrap(),
+        "--export",
+        "fib",
+        "--args",
+        "1",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("badreloc.o"), "{err}");
+    assert!(
+        err.contains("unsupported relocation type 30 (R_ARM_THM_JUMP24)"),
+        "{err}"
+    );
+    assert!(err.contains(&format!(".text+{r_offset:#x}")), "{err}");
+}
+
+#[test]
+fn missing_imports_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("imports.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (import "env" "nope" (func $a (param i32) (result i32)))
+                   (import "gale" "sem_give" (func $b (param i32)))
+                   (func (export "f") (param i32) (result i32) (call $b (local.get 0)) (call $a (local.get 0))))"#,
+    )
+    .unwrap();
+    let (code, _, err) = sim(&["diff", "--wasm", wat.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("env::nope") && err.contains("gale::sem_give"),
+        "{err}"
+    );
+}
+
+#[test]
+fn abi_register_violation_names_the_export() {
+    // Replace the ADDS in i32_add by `mov r11, r0` (0x4683): the export returns with the
+    // linear-memory base register clobbered.
+    let src = corpus("int.wat");
+    let bad = corrupt(&synth_object(&src, "cortex-m7dp"), "i32_add", |h| {
+        (h >> 9 == 0b0001100).then_some(0x4683)
+    });
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--object",
+        bad.to_str().unwrap(),
+        "--export",
+        "i32_add",
+        "--args",
+        "1,2",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("embedder ABI violation: export i32_add returned with R9/R10/R11"),
+        "{err}"
+    );
+}
+
+#[test]
+fn synth_version_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("synth");
+    std::fs::write(&fake, "#!/bin/sh\necho 'synth 0.1.0'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["diff", "--wasm", corpus("smoke.wat").to_str().unwrap()])
+        .env("RT_TWIN_SYNTH", &fake)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"0.1.0\"") && err.contains("0.89.0"), "{err}");
+}
+
+#[test]
+fn malformed_inputs_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_wasm = dir.path().join("bad.wasm");
+    std::fs::write(&bad_wasm, b"\0asm\x01\0\0\0\x01\x05\x01").unwrap();
+    let (code, _, err) = sim(&["diff", "--wasm", bad_wasm.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.wasm") && err.contains("offset"), "{err}");
+
+    let obj = synth_object(&corpus("smoke.wat"), "cortex-m7dp");
+    let bytes = std::fs::read(&obj).unwrap();
+    let cut = dir.path().join("cut.o");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        corpus("smoke.wat").to_str().unwrap(),
+        "--object",
+        cut.to_str().unwrap(),
+        "--export",
+        "add",
+        "--args",
+        "1,2",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cut.o"), "{err}");
+
+    // 20 pages of linear memory fit no data window of the CM4.
+    let big = dir.path().join("big.wat");
+    std::fs::write(
+        &big,
+        r#"(module (memory 20 20) (func (export "f") (result i32) (i32.const 1)))"#,
+    )
+    .unwrap();
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        big.to_str().unwrap(),
+        "--core",
+        "m4",
+        "--export",
+        "f",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fits in no data window of core m4"), "{err}");
+}
