@@ -74,12 +74,68 @@ fn corpus_is_bit_exact_on_the_m7() {
 
 #[test]
 fn f64_free_corpus_is_bit_exact_on_the_m4() {
-    let mut files: Vec<PathBuf> = ["int.wat", "float32.wat", "memory.wat", "control.wat"]
-        .iter()
-        .map(|f| corpus(f))
-        .collect();
+    let mut files: Vec<PathBuf> = [
+        "int.wat",
+        "float32.wat",
+        "memory.wat",
+        "control.wat",
+        "falcon.wat",
+    ]
+    .iter()
+    .map(|f| corpus(f))
+    .collect();
     files.push(rust_corpus().to_path_buf());
     run_corpus(&files, "m4", "cortex-m4f");
+}
+
+#[test]
+fn self_contained_images_are_bit_exact() {
+    let dir = common::workspace().join("target/corpus/images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = 0;
+    for file in ["int.wat", "float64.wat", "memory.wat", "falcon.wat"] {
+        let src = corpus(file);
+        let elf = dir.join(file.replace(".wat", ".elf"));
+        sim::synth::compile_image(&src, "cortex-m7dp", "software", &elf).unwrap();
+        let image = sim::image::Image::load(&elf).unwrap();
+        let wasm = sim::wasm::WasmModule::load(&src).unwrap();
+        let names: Vec<String> = wasm.exports.iter().map(|e| e.name.clone()).collect();
+        for name in names {
+            let mut arm = sim::hosted::Hosted::from_image(
+                sim::board::Board::rt1176(),
+                "m7",
+                wasm.clone(),
+                &image,
+                Default::default(),
+            )
+            .unwrap();
+            let mut wt = Reference::new(&wasm, &HostFns::builtin()).unwrap();
+            let r = diff_export(&mut arm, &mut wt, &name, 40, 5).unwrap();
+            assert!(
+                r.divergence.is_none(),
+                "{file}: {}",
+                sim::diff::format_divergence(&r).unwrap()
+            );
+            cases += r.cases;
+        }
+    }
+    eprintln!("self-contained images: {cases} cases bit-identical");
+    // A self-contained image is laid out for the CM7: the CM4 refuses it, naming the file.
+    let elf = dir.join("int.elf");
+    let (code, _, err) = sim(&[
+        "diff",
+        "--core",
+        "m4",
+        "--wasm",
+        corpus("int.wat").to_str().unwrap(),
+        "--elf",
+        elf.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("int.elf") && err.contains("laid out for the CM7"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -89,3 +89,46 @@ fn traps_are_reported_with_their_site() {
         other => panic!("expected a UDF trap, got {other:?}"),
     }
 }
+
+#[test]
+fn falcon_shaped_exports_with_records_and_return_areas() {
+    let f = |x: f32| Val::F32(x.to_bits());
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        let mut h = hosted(&corpus("falcon.wat"), core, target);
+        // mixer#mix: four motor bytes, computed here with the same f32 operations.
+        let (t, r, p, y) = (0.5f32, 0.1f32, 0.05f32, -0.02f32);
+        let byte = |m: f32| ((m.clamp(0.0, 1.0) * 255.0 + 0.5) as u32) & 0xFF;
+        let want = byte(t - r + p - y)
+            | byte(t + r - p - y) << 8
+            | byte(t + r + p + y) << 16
+            | byte(t - r - p + y) << 24;
+        let out = h
+            .call(
+                "pulseengine:falcon-cascade/mixer@0.10.0#mix",
+                &[f(t), f(r), f(p), f(y)],
+            )
+            .unwrap();
+        assert_eq!(out.result, Ok(vec![Val::I32(want)]), "{core}");
+        // rate#tick: a record passed by pointer, the torques in a return area.
+        let record: Vec<u8> = [1.0f32, 2.0, 3.0, 0.25, 0.5, 4.0, 2.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        h.write_memory(0x2010, &record).unwrap();
+        let out = h
+            .call(
+                "pulseengine:falcon-cascade/rate@0.10.0#tick",
+                &[Val::I32(0x2010)],
+            )
+            .unwrap();
+        assert_eq!(out.result, Ok(vec![Val::I32(0x3000)]));
+        let mem = h.memory();
+        let torque =
+            |i: usize| f32::from_le_bytes(mem[0x3000 + 4 * i..0x3004 + 4 * i].try_into().unwrap());
+        assert_eq!(
+            [torque(0), torque(1), torque(2)].map(f32::to_bits),
+            [2.5f32 * (1.0 - 0.25), 2.5 * (2.0 - 0.5), 2.5 * (3.0 - 4.0)].map(f32::to_bits),
+            "{core}"
+        );
+    }
+}

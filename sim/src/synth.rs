@@ -43,17 +43,33 @@ pub fn default_target(core: &str) -> &'static str {
 
 /// Compile `wasm` to a relocatable object `out` (and `out.stack.json`) for `target`.
 pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<()> {
+    run(
+        wasm,
+        target,
+        &[
+            "--relocatable",
+            "--embedder-data-init",
+            "--embedder-global-init",
+            "--emit-stack-depth",
+            "--safety-bounds",
+            safety_bounds,
+        ],
+        out,
+    )
+}
+
+/// Compile `wasm` to a self-contained image (ET_EXEC with vector table) for `target`.
+pub fn compile_image(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<()> {
+    run(wasm, target, &["--safety-bounds", safety_bounds], out)
+}
+
+fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<()> {
     let exe = find()?;
     let result = Command::new(&exe)
         .arg("compile")
         .arg(wasm)
-        .args(["-t", target, "--relocatable", "--all-exports"])
-        .args([
-            "--embedder-data-init",
-            "--embedder-global-init",
-            "--emit-stack-depth",
-        ])
-        .args(["--safety-bounds", safety_bounds])
+        .args(["-t", target, "--all-exports"])
+        .args(flags)
         .arg("-o")
         .arg(out)
         .output()

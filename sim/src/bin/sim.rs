@@ -101,9 +101,12 @@ struct ModuleArgs {
     /// The core wasm module (as meld emits; .wasm or .wat).
     #[arg(long)]
     wasm: PathBuf,
-    /// synth's relocatable object for it (compiled with synth when absent).
-    #[arg(long)]
+    /// synth's relocatable object for it (compiled with synth when neither this nor --elf).
+    #[arg(long, conflicts_with = "elf")]
     object: Option<PathBuf>,
+    /// synth's self-contained image for it (ET_EXEC with vector table; modules without imports).
+    #[arg(long)]
+    elf: Option<PathBuf>,
     /// Core to run on.
     #[arg(long, default_value = "m7")]
     core: String,
@@ -172,6 +175,10 @@ fn host(m: &ModuleArgs) -> sim::Result<Hosted> {
         Some(p) => Board::load(p)?,
         None => Board::rt1176(),
     };
+    if let Some(elf) = &m.elf {
+        let image = sim::image::Image::load(elf)?;
+        return Hosted::from_image(board, &m.core, wasm, &image, Options::default());
+    }
     let tmp;
     let object_path = match &m.object {
         Some(p) => p.clone(),

@@ -73,7 +73,11 @@ pub struct Layout {
     pub globals: u32,
     pub globals_size: u32,
     pub linmem: u32,
+    /// The module's memory 0 in bytes (what is compared; 0 without a memory).
     pub linmem_size: u32,
+    /// The R10 value the code runs with: `linmem_size` for relocatable objects, whatever the
+    /// Reset_Handler set for self-contained images.
+    pub r10: u32,
     pub stack_bottom: u32,
     pub stack_top: u32,
 }
@@ -480,6 +484,7 @@ impl Hosted {
             globals_size,
             linmem,
             linmem_size,
+            r10: linmem_size,
             stack_bottom,
             stack_top,
         };
@@ -540,7 +545,7 @@ impl Hosted {
         let bridge = Rc::new(Bridge {
             trampolines,
             targets,
-            regs: [layout.globals, layout.linmem_size, layout.linmem],
+            regs: [layout.globals, layout.r10, layout.linmem],
             symbols,
         });
         if n_targets > 0 {
@@ -557,6 +562,137 @@ impl Hosted {
             })?;
         }
         Ok(hosted)
+    }
+
+    /// Host a self-contained synth image (ET_EXEC with vector table, `--cortex-m` or
+    /// `-t cortex-m*` with `--all-exports`; modules without imports only). Its Reset_Handler is
+    /// run up to the `blx` that would call one export with whatever its registers hold (the data
+    /// copy, CPACR and the R9/R10/R11 set-up done); that demo call and the spin after it are not
+    /// run, so every export starts from the image's initial state. R9/R10/R11 are then read
+    /// from the core, and exports are called by symbol.
+    pub fn from_image(
+        board: Board,
+        core_name: &str,
+        wasm: WasmModule,
+        image: &crate::image::Image,
+        options: Options,
+    ) -> Result<Hosted> {
+        let bad = |m: String| Error::image(&image.path, m);
+        if !wasm.imports.is_empty() {
+            return Err(bad(format!(
+                "a self-contained image cannot serve imports, and {} has {}",
+                wasm.path,
+                wasm.imports.len()
+            )));
+        }
+        let mut machine = Machine::new(board, &Config::default())?;
+        let core = machine.core_index(core_name)?;
+        machine.load(core_name, image).map_err(|e| match e {
+            Error::Image { file, message } => Error::Image {
+                file,
+                message: format!(
+                    "{message} (self-contained images are laid out for the CM7 map: ITCM 0x0, DTCM 0x2000_0000)"
+                ),
+            },
+            other => other,
+        })?;
+        let desc = machine.board.cores[core].clone();
+        let hosting = desc.hosting.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "core {core_name} has no hosting section in the board file"
+            ))
+        })?;
+        let window = |name: &str| {
+            desc.memory
+                .iter()
+                .find(|w| w.name == name)
+                .cloned()
+                .expect("validated")
+        };
+        // The end of the code: the return stub goes right after it.
+        let code_w = window(&hosting.code);
+        let code_end = image
+            .segments
+            .iter()
+            .filter(|s| s.addr >= code_w.base && s.addr < code_w.base + code_w.size)
+            .map(|s| s.addr + s.mem_size)
+            .max()
+            .ok_or_else(|| bad(format!("no segment in {}", code_w.name)))?;
+        let return_stub = code_end.next_multiple_of(4);
+        let d0 = window(&hosting.data[0]);
+        let stack_top = d0.base + d0.size;
+        let stack_bottom = stack_top - options.stack_bytes;
+        let uc = machine.engine(core);
+        uc.mem_write(u64::from(return_stub), &RETURN_STUB)
+            .map_err(|e| {
+                bad(format!(
+                    "no room for the return stub at {return_stub:#x}: {e:?}"
+                ))
+            })?;
+        core::flush(uc);
+        // Find the Reset_Handler's `blx rN` followed by `b .`.
+        let reset = image.symbols.address_of("Reset_Handler").ok_or_else(|| {
+            bad("no Reset_Handler symbol: not a synth self-contained image".into())
+        })?;
+        let mut code = vec![0u8; 0x100];
+        let _ = uc.mem_read(u64::from(reset), &mut code);
+        let blx = (0..code.len() - 3)
+            .step_by(2)
+            .find(|&i| {
+                let h = u16::from_le_bytes([code[i], code[i + 1]]);
+                let next = u16::from_le_bytes([code[i + 2], code[i + 3]]);
+                h & 0xFF87 == 0x4780 && next == 0xE7FE
+            })
+            .map(|i| reset + i as u32)
+            .ok_or_else(|| bad("Reset_Handler has no `blx rN; b .` ending".into()))?;
+        core::boot(uc, image.vector_table)?;
+        let entry = reg(uc, RegisterARM::PC);
+        let d = uc.get_data_mut();
+        d.run_start = 0;
+        d.run_cycles = 0;
+        d.deadline
+            .set(options.max_cycles.saturating_mul(d.ps_per_cycle));
+        let r = uc.emu_start(u64::from(entry | 1), u64::from(blx), 0, 0);
+        let pc = reg(uc, RegisterARM::PC);
+        if r.is_err() || pc != blx || uc.get_data_mut().halt.take().is_some() {
+            return Err(bad(format!(
+                "Reset_Handler did not reach its blx at {blx:#x} ({r:?}, pc {pc:#x})"
+            )));
+        }
+        let [r9, r10, r11] = abi_regs(uc);
+        let (_, globals_size) = wasm.global_layout();
+        let layout = Layout {
+            code_base: code_w.base,
+            code_size: code_end - code_w.base,
+            trampolines: return_stub,
+            return_stub,
+            globals: r9,
+            globals_size,
+            linmem: r11,
+            linmem_size: wasm.memory.as_ref().map_or(0, |m| m.bytes() as u32),
+            r10,
+            stack_bottom,
+            stack_top,
+        };
+        let mut exports = BTreeMap::new();
+        for e in &wasm.exports {
+            let a = image
+                .symbols
+                .address_of(&e.name)
+                .ok_or_else(|| bad(format!("export {:?} has no symbol in the image", e.name)))?;
+            exports.insert(e.name.clone(), a | 1);
+        }
+        let symbols = Rc::new(image.symbols.clone());
+        Ok(Hosted {
+            machine,
+            core,
+            wasm: Rc::new(wasm),
+            layout,
+            exports,
+            stack_bounds: BTreeMap::new(),
+            symbols,
+            options,
+        })
     }
 
     /// Embedder init: zeroed memory, active data segments at R11 + offset, funcref table
@@ -695,7 +831,7 @@ impl Hosted {
         };
         set(uc, RegisterARM::SP, sp);
         set(uc, RegisterARM::R9, l.globals);
-        set(uc, RegisterARM::R10, l.linmem_size);
+        set(uc, RegisterARM::R10, l.r10);
         set(uc, RegisterARM::R11, l.linmem);
         set(uc, RegisterARM::LR, l.return_stub | 1);
         let fpscr = reg(uc, RegisterARM::FPSCR);
@@ -750,7 +886,7 @@ impl Hosted {
             }
             (Ok(()), None) if pc == l.return_stub => {
                 let now = abi_regs(uc);
-                let want = [l.globals, l.linmem_size, l.linmem];
+                let want = [l.globals, l.r10, l.linmem];
                 if now != want {
                     return Err(Error::Usage(format!(
                         "embedder ABI violation: export {export} returned with R9/R10/R11 = {:#010x}/{:#010x}/{:#010x}, expected {:#010x}/{:#010x}/{:#010x}",
@@ -799,6 +935,17 @@ impl Hosted {
 
     pub fn export_names(&self) -> Vec<String> {
         self.wasm.exports.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Write bytes into linear memory at `offset` (bounds-checked against the memory size).
+    pub fn write_memory(&mut self, offset: u32, bytes: &[u8]) -> Result<()> {
+        host::check_range(offset, bytes.len() as u32, self.layout.linmem_size)
+            .map_err(Error::Usage)?;
+        let at = u64::from(self.layout.linmem) + u64::from(offset);
+        self.machine
+            .engine(self.core)
+            .mem_write(at, bytes)
+            .map_err(|e| Error::Usage(format!("{e:?}")))
     }
 
     /// The whole linear memory as the ARM side sees it.
