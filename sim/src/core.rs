@@ -236,7 +236,8 @@ pub fn write_mode(uc: &mut Uc<'_>, m: CpuMode) {
     set(uc, RegisterARM::APSR_NZCV, nzcv);
 }
 
-fn s_reg(i: usize) -> RegisterARM {
+/// Single-precision register sN (N < 16).
+pub fn s_reg(i: usize) -> RegisterARM {
     const S: [RegisterARM; 16] = [
         RegisterARM::S0,
         RegisterARM::S1,

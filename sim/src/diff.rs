@@ -234,6 +234,20 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// "returned v1, v2" or "trap: ..." for reports.
+fn describe_outcome<T: std::fmt::Display>(r: &std::result::Result<Vec<Val>, T>) -> String {
+    match r {
+        Ok(v) => format!(
+            "returned {}",
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(t) => format!("trap: {t}"),
+    }
+}
+
 /// Compare one call's outcomes and the state after it.
 fn compare(
     arm: &std::result::Result<Vec<Val>, ArmTrap>,
@@ -259,26 +273,7 @@ fn compare(
         }
         (Err(a), Err(w)) if traps_match(a, w) => {}
         (a, w) => {
-            let show_a = match a {
-                Ok(v) => format!(
-                    "returned {}",
-                    v.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                Err(t) => format!("trap: {t}"),
-            };
-            let show_w = match w {
-                Ok(v) => format!(
-                    "returned {}",
-                    v.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                Err(t) => format!("trap: {t}"),
-            };
+            let (show_a, show_w) = (describe_outcome(a), describe_outcome(w));
             return Some(Mismatch::Trap {
                 expected: show_w,
                 actual: show_a,

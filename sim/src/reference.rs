@@ -91,6 +91,16 @@ pub fn with_inspection_exports(m: &WasmModule) -> Result<Vec<u8>> {
     // Walk the sections: replace the export section (id 7), or insert one before the first
     // non-custom section with a higher id.
     let bad = || Error::image(&m.path, "malformed section layout");
+    // An export section: `count` entries, the first `old` raw bytes, then the extra ones.
+    let section = |out: &mut Vec<u8>, count: u64, old: &[u8]| {
+        let mut sec = Vec::new();
+        leb(count + n_extra, &mut sec);
+        sec.extend_from_slice(old);
+        sec.extend_from_slice(&extra);
+        out.push(7);
+        leb(sec.len() as u64, out);
+        out.extend_from_slice(&sec);
+    };
     let mut out = bytes[..8].to_vec();
     let mut at = 8;
     let mut done = false;
@@ -105,23 +115,12 @@ pub fn with_inspection_exports(m: &WasmModule) -> Result<Vec<u8>> {
         // Binary order: ... global (6), export (7), start (8), element (9), data count (12),
         // code (10), data (11); the tag section (13) comes before the globals.
         if !done && matches!(id, 8..=12) {
-            let mut sec = Vec::new();
-            leb(n_extra, &mut sec);
-            sec.extend_from_slice(&extra);
-            out.push(7);
-            leb(sec.len() as u64, &mut out);
-            out.extend_from_slice(&sec);
+            section(&mut out, 0, &[]);
             done = true;
         }
         if id == 7 && !done {
             let (count, cn) = read_leb(&bytes[body..]).ok_or_else(bad)?;
-            let mut sec = Vec::new();
-            leb(count + n_extra, &mut sec);
-            sec.extend_from_slice(&bytes[body + cn..end]);
-            sec.extend_from_slice(&extra);
-            out.push(7);
-            leb(sec.len() as u64, &mut out);
-            out.extend_from_slice(&sec);
+            section(&mut out, count, &bytes[body + cn..end]);
             done = true;
         } else {
             out.extend_from_slice(&bytes[at..end]);
@@ -129,12 +128,7 @@ pub fn with_inspection_exports(m: &WasmModule) -> Result<Vec<u8>> {
         at = end;
     }
     if !done {
-        let mut sec = Vec::new();
-        leb(n_extra, &mut sec);
-        sec.extend_from_slice(&extra);
-        out.push(7);
-        leb(sec.len() as u64, &mut out);
-        out.extend_from_slice(&sec);
+        section(&mut out, 0, &[]);
     }
     Ok(out)
 }

@@ -190,25 +190,7 @@ fn core_reg(n: u8) -> RegisterARM {
 }
 
 fn s_reg(n: u8) -> RegisterARM {
-    const S: [RegisterARM; 16] = [
-        RegisterARM::S0,
-        RegisterARM::S1,
-        RegisterARM::S2,
-        RegisterARM::S3,
-        RegisterARM::S4,
-        RegisterARM::S5,
-        RegisterARM::S6,
-        RegisterARM::S7,
-        RegisterARM::S8,
-        RegisterARM::S9,
-        RegisterARM::S10,
-        RegisterARM::S11,
-        RegisterARM::S12,
-        RegisterARM::S13,
-        RegisterARM::S14,
-        RegisterARM::S15,
-    ];
-    S[n as usize]
+    core::s_reg(usize::from(n))
 }
 
 fn read_word(uc: &Uc<'_>, addr: u32) -> u32 {
@@ -335,6 +317,29 @@ fn on_trampoline(uc: &mut Uc<'_>, addr: u64, bridge: &Bridge) {
     }
 }
 
+/// A core's hosting section and its memory windows by name.
+fn hosting_windows(
+    machine: &Machine,
+    core: usize,
+) -> Result<(
+    crate::board::Hosting,
+    BTreeMap<String, crate::board::Window>,
+)> {
+    let desc = &machine.board.cores[core];
+    let hosting = desc.hosting.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "core {} has no hosting section in the board file",
+            desc.name
+        ))
+    })?;
+    let windows = desc
+        .memory
+        .iter()
+        .map(|w| (w.name.clone(), w.clone()))
+        .collect();
+    Ok((hosting, windows))
+}
+
 pub struct Hosted {
     pub machine: Machine,
     pub core: usize,
@@ -360,19 +365,8 @@ impl Hosted {
         let obj_err = |m: String| Error::image(&object.path, m);
         let mut machine = Machine::new(board, &Config::default())?;
         let core = machine.core_index(core_name)?;
-        let desc = machine.board.cores[core].clone();
-        let hosting = desc.hosting.clone().ok_or_else(|| {
-            usage(format!(
-                "core {core_name} has no hosting section in the board file"
-            ))
-        })?;
-        let window = |name: &str| {
-            desc.memory
-                .iter()
-                .find(|w| w.name == name)
-                .cloned()
-                .expect("validated")
-        };
+        let (hosting, windows) = hosting_windows(&machine, core)?;
+        let window = |name: &str| windows[name].clone();
 
         // Imports: the object calls each by its field name.
         let bound = hostfns
@@ -596,19 +590,8 @@ impl Hosted {
             },
             other => other,
         })?;
-        let desc = machine.board.cores[core].clone();
-        let hosting = desc.hosting.clone().ok_or_else(|| {
-            Error::Usage(format!(
-                "core {core_name} has no hosting section in the board file"
-            ))
-        })?;
-        let window = |name: &str| {
-            desc.memory
-                .iter()
-                .find(|w| w.name == name)
-                .cloned()
-                .expect("validated")
-        };
+        let (hosting, windows) = hosting_windows(&machine, core)?;
+        let window = |name: &str| windows[name].clone();
         // The end of the code: the return stub goes right after it.
         let code_w = window(&hosting.code);
         let code_end = image
