@@ -419,6 +419,33 @@ fn abi_register_violation_names_the_export() {
 }
 
 #[test]
+fn abi_register_violation_before_an_import_names_import_and_caller() {
+    // In `callhost` (smoke.wat), replace the `mov r1, r2` that sets up host_add's second
+    // argument by `mov r11, r0`: R11 is clobbered when the import is entered.
+    let src = corpus("smoke.wat");
+    let bad = corrupt(&synth_object(&src, "cortex-m7dp"), "callhost", |h| {
+        (h == 0x4611).then_some(0x4683)
+    });
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--object",
+        bad.to_str().unwrap(),
+        "--export",
+        "callhost",
+        "--args",
+        "1",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("embedder ABI violation")
+            && err.contains("on entry to import env::host_add called from callhost"),
+        "{err}"
+    );
+}
+
+#[test]
 fn synth_version_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("synth");
@@ -433,6 +460,17 @@ fn synth_version_is_checked() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"0.1.0\"") && err.contains("0.89.0"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["diff", "--wasm", corpus("smoke.wat").to_str().unwrap()])
+        .env("RT_TWIN_SYNTH", dir.path().join("no-such-synth"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot run synth") && err.contains("no-such-synth"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -132,3 +132,22 @@ fn falcon_shaped_exports_with_records_and_return_areas() {
         );
     }
 }
+
+#[test]
+fn host_function_pointers_are_bounds_checked_against_r10() {
+    let mut h = hosted(&corpus("control.wat"), "m7", "cortex-m7dp");
+    // host_oob passes [ptr, ptr + 64) with ptr >= 0xff00 to host_sum: 0xffc0 still fits the
+    // 64 KiB memory, 0xffc1 does not.
+    let ok = h.call("host_oob", &[Val::I32(0xffc0)]).unwrap();
+    assert!(ok.result.is_ok(), "{:?}", ok.result);
+    let bad = h.call("host_oob", &[Val::I32(0xffc1)]).unwrap();
+    match bad.result {
+        Err(sim::hosted::ArmTrap::Host { message }) => {
+            assert!(
+                message.contains("env::host_sum") && message.contains("[0xffc1, +0x40)"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a host refusal, got {other:?}"),
+    }
+}

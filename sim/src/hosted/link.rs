@@ -352,7 +352,9 @@ impl RelObject {
             }
         }
         let mut symbols = BTreeMap::new();
-        let mut functions = Vec::new();
+        // One name per function address for reports: the global (export) name over synth's
+        // local `func_N` alias at the same address.
+        let mut by_addr: BTreeMap<u32, (bool, String)> = BTreeMap::new();
         for (i, s) in self.symbols.iter().enumerate() {
             if s.name.is_empty() || s.section.is_none() {
                 continue;
@@ -360,10 +362,15 @@ impl RelObject {
             let (a, t) = addr_of(i)?;
             let addr = a | u32::from(t);
             if s.is_func {
-                functions.push((a, 0, s.name.clone()));
+                let e = by_addr.entry(a).or_insert((s.global, s.name.clone()));
+                if s.global && !e.0 {
+                    *e = (true, s.name.clone());
+                }
             }
             symbols.entry(s.name.clone()).or_insert(addr);
         }
+        let mut functions: Vec<(u32, u32, String)> =
+            by_addr.into_iter().map(|(a, (_, n))| (a, 0, n)).collect();
         // Size each function up to the next one (for reports).
         functions.sort();
         let end = base + image.len() as u32;
