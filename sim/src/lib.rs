@@ -20,6 +20,7 @@ pub mod soc;
 pub mod symbols;
 pub mod synth;
 pub mod time;
+pub mod vehicle;
 pub mod wasm;
 
 pub use error::{Error, Result};
