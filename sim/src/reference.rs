@@ -294,6 +294,17 @@ impl Reference {
         }
     }
 
+    /// Write bytes into linear memory at `offset` (bounds-checked).
+    pub fn write_memory(&mut self, offset: u32, bytes: &[u8]) -> Result<()> {
+        let m = self
+            .memory
+            .ok_or_else(|| Error::Usage("the module has no memory".into()))?;
+        let data = m.data_mut(&mut self.store);
+        host::check_range(offset, bytes.len() as u32, data.len() as u32).map_err(Error::Usage)?;
+        data[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
     pub fn memory(&mut self) -> Vec<u8> {
         self.memory
             .map(|m| m.data(&self.store).to_vec())

@@ -116,24 +116,29 @@ pub fn corpus(name: &str) -> PathBuf {
     workspace().join("targets/corpus").join(name)
 }
 
+/// Build a wasm32 cdylib crate (its own workspace and .cargo/config.toml) and return its module.
+pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
+    let dir = workspace().join(dir);
+    let out = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cargo build of a wasm crate");
+    assert!(
+        out.status.success(),
+        "{} build failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("target/wasm32-unknown-unknown/release")
+        .join(module)
+}
+
 /// Build the Rust corpus crate to wasm32 once; return the module path.
 pub fn rust_corpus() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let dir = workspace().join("targets/corpus/rust");
-        let out = Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(&dir)
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("cargo build of targets/corpus/rust");
-        assert!(
-            out.status.success(),
-            "Rust corpus build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir.join("target/wasm32-unknown-unknown/release/corpus_rs.wasm")
-    })
+    WASM.get_or_init(|| build_wasm_crate("targets/corpus/rust", "corpus_rs.wasm"))
 }
 
 /// Host a module's synth object on a core, with synth's stack sidecar loaded.

@@ -44,7 +44,7 @@ pub struct VehicleConfig {
 
 impl VehicleConfig {
     /// Gains for the twin's default 1.5 kg quad X (vehicle::Params::quad_x in the sim crate).
-    pub fn quad_x_default() -> VehicleConfig {
+    pub const fn quad_x_default() -> VehicleConfig {
         VehicleConfig {
             mass: 1.5,
             inertia: [0.029, 0.029, 0.055],
@@ -93,7 +93,7 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(cfg: VehicleConfig) -> Controller {
+    pub const fn new(cfg: VehicleConfig) -> Controller {
         Controller {
             cfg,
             vel_int: [0.0; 3],

@@ -1,0 +1,106 @@
+//! The reference controller built three ways agrees on recorded inputs: synth's ARM code on
+//! each core and wasmtime bit for bit, the native build within float tolerance.
+
+mod common;
+
+use common::*;
+use flight::controller::{Controller, VehicleConfig, Waypoint};
+use flight::NavState;
+use glam::{DQuat, DVec3};
+use sim::hosted::host::HostFns;
+use sim::reference::Reference;
+use sim::vehicle::{step, Params, State};
+use sim::wasm::Val;
+
+const STEP: &str = "pulseengine:falcon-cascade/controller@0.10.0#step";
+
+/// Inputs of the controller over a closed-loop stabilization flight (native controller).
+fn recorded(ticks: usize) -> Vec<([f32; 24], [f32; 4])> {
+    let params = Params::quad_x();
+    let mut s = State::at_rest(&params, DVec3::new(0.0, 0.0, -5.0));
+    s.on_ground = false;
+    s.q = DQuat::from_rotation_x(0.4) * DQuat::from_rotation_z(0.3);
+    s.omega = vec![params.hover_omega(); 4];
+    let mut ctl = Controller::new(VehicleConfig::quad_x_default());
+    let wp = Waypoint::at([0.5, -0.3, -5.5]);
+    let mut out = Vec::new();
+    for _ in 0..ticks {
+        let nav = NavState {
+            q: [s.q.w as f32, s.q.x as f32, s.q.y as f32, s.q.z as f32],
+            p: s.p.as_vec3().to_array(),
+            v: s.v.as_vec3().to_array(),
+            bg: [0.0; 3],
+            ba: [0.0; 3],
+        };
+        let gyro = s.w.as_vec3().to_array();
+        let mut input = [0.0f32; 24];
+        input[..16].copy_from_slice(&nav.to_words());
+        input[16..19].copy_from_slice(&gyro);
+        input[19..22].copy_from_slice(&wp.p);
+        input[22] = wp.yaw_cos_half;
+        input[23] = wp.yaw_sin_half;
+        let u = ctl.step(&nav, gyro, &wp);
+        out.push((input, u));
+        let uf: Vec<f64> = u.iter().map(|&x| f64::from(x)).collect();
+        for _ in 0..2 {
+            step(&params, &mut s, &uf, DVec3::ZERO);
+        }
+    }
+    out
+}
+
+fn floats(mem: &[u8], at: u32, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let o = at as usize + 4 * i;
+            u32::from_le_bytes(mem[o..o + 4].try_into().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn controller_agrees_three_ways_on_both_cores() {
+    let wasm_path = build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    let inputs = recorded(1500);
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        let mut arm = hosted(&wasm_path, core, target);
+        let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+        let alloc = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
+        let a_ptr = arm.call("cabi_realloc", &alloc).unwrap().result.unwrap()[0];
+        let w_ptr = wt.call("cabi_realloc", &alloc, 1).unwrap().unwrap()[0];
+        assert_eq!(a_ptr, w_ptr, "same arena on both sides");
+        let Val::I32(ptr) = a_ptr else { unreachable!() };
+        let (mut cycles_min, mut cycles_max, mut stack) = (u64::MAX, 0, 0);
+        let mut worst_native = 0f32;
+        for (k, (input, native)) in inputs.iter().enumerate() {
+            let bytes: Vec<u8> = input.iter().flat_map(|x| x.to_le_bytes()).collect();
+            arm.write_memory(ptr, &bytes).unwrap();
+            wt.write_memory(ptr, &bytes).unwrap();
+            let a = arm.call(STEP, &[Val::I32(ptr)]).unwrap();
+            let w = wt.call(STEP, &[Val::I32(ptr)], 1).unwrap().unwrap();
+            let a_res = a.result.clone().unwrap();
+            assert_eq!(a_res, w, "return pointer at tick {k}");
+            let Val::I32(ret) = a_res[0] else {
+                unreachable!()
+            };
+            let (am, wm) = (arm.memory(), wt.memory());
+            let (au, wu) = (floats(&am, ret, 4), floats(&wm, ret, 4));
+            assert_eq!(
+                au, wu,
+                "{core}: motor commands differ at tick {k}: ARM {au:x?} wasmtime {wu:x?}"
+            );
+            assert_eq!(am, wm, "{core}: linear memory differs after tick {k}");
+            for (i, bits) in wu.iter().enumerate() {
+                worst_native = worst_native.max((f32::from_bits(*bits) - native[i]).abs());
+            }
+            cycles_min = cycles_min.min(a.cycles);
+            cycles_max = cycles_max.max(a.cycles);
+            stack = stack.max(a.stack_bytes);
+        }
+        assert!(worst_native < 1e-5, "native vs wasm: {worst_native}");
+        eprintln!(
+            "controller#step on {core} ({target}): {} ticks bit-identical to wasmtime, native within {worst_native:e}; cycles {cycles_min}..{cycles_max}, stack {stack} B",
+            inputs.len()
+        );
+    }
+}
