@@ -10,6 +10,7 @@
 #![no_std]
 
 pub mod controller;
+pub mod estimator;
 pub mod math;
 
 /// The cross-core datum: 16 x f32 = 64 bytes (q, p, v, gyro bias, accel bias).
