@@ -8,6 +8,8 @@
 //! none of the operations synth 0.89 declines (`f32.min` / `f32.max`, hence no `f32::min`,
 //! `max` or `clamp`; no `f32.floor`/`ceil`/`trunc`/`nearest`; square roots through `libm`).
 #![no_std]
+// Matrix and vector code indexes several arrays with one loop variable: indices read clearest.
+#![allow(clippy::needless_range_loop)]
 
 pub mod controller;
 pub mod estimator;
