@@ -279,9 +279,7 @@ impl Estimator {
             let pred = rotate(qconj(self.q), self.cfg.mag_field);
             let sk = skew(pred);
             let mut h = [0.0; N];
-            for j in 0..3 {
-                h[TH + j] = sk[i][j];
-            }
+            h[TH..TH + 3].copy_from_slice(&sk[i]);
             self.update_scalar(&h, m_b[i] - pred[i], r);
         }
     }
