@@ -104,3 +104,116 @@ fn controller_agrees_three_ways_on_both_cores() {
         );
     }
 }
+
+const ESTIMATE: &str = "pulseengine:falcon-cascade/ekf@0.10.0#estimate";
+const EKF_INIT: &str = "pulseengine:falcon-cascade/ekf@0.10.0#init";
+
+/// Sensor frames (as the wasm export's 22-float record) of a noisy closed-loop flight, with the
+/// native estimator's NavState after each.
+fn recorded_ekf(ticks: usize) -> (NavState, Vec<([f32; 22], [f32; 16])>) {
+    use flight::estimator::{Estimator, EstimatorConfig};
+    use sim::vehicle::sensors::{SensorParams, Sensors};
+    let params = Params::quad_x();
+    let mut s = State::at_rest(&params, DVec3::new(0.0, 0.0, -5.0));
+    s.on_ground = false;
+    s.q = DQuat::from_rotation_x(0.3);
+    s.omega = vec![params.hover_omega(); 4];
+    let init = NavState {
+        q: [s.q.w as f32, s.q.x as f32, s.q.y as f32, s.q.z as f32],
+        p: s.p.as_vec3().to_array(),
+        v: [0.0; 3],
+        bg: [0.0; 3],
+        ba: [0.0; 3],
+    };
+    let mut sensors = Sensors::new(SensorParams::default(), 5);
+    let mut est = Estimator::new(EstimatorConfig::default_sensors());
+    est.init(&init);
+    let mut ctl = Controller::new(VehicleConfig::quad_x_default());
+    let wp = Waypoint::at([1.0, 0.5, -6.0]);
+    let mut out = Vec::new();
+    for k in 0..ticks {
+        let f = sensors.sample(k as u64, 0.002, &s);
+        let v3 = |a: [f64; 3]| [a[0] as f32, a[1] as f32, a[2] as f32];
+        let mut rec = [0.0f32; 22];
+        rec[0..3].copy_from_slice(&v3(f.accel));
+        rec[3..6].copy_from_slice(&v3(f.gyro));
+        rec[6] = 0.002;
+        est.predict(v3(f.accel), v3(f.gyro), 0.002);
+        if let Some(g) = &f.gnss {
+            rec[7] = 1.0;
+            rec[8..11].copy_from_slice(&v3(g.position));
+            rec[11..14].copy_from_slice(&v3(g.velocity));
+            est.update_gnss(v3(g.position), v3(g.velocity));
+        }
+        if let Some(alt) = f.baro_alt {
+            rec[14] = 1.0;
+            rec[15] = alt as f32;
+            est.update_baro(alt as f32);
+        }
+        if let Some(m) = f.mag {
+            rec[16] = 1.0;
+            rec[17..20].copy_from_slice(&v3(m));
+            est.update_mag(v3(m));
+        }
+        out.push((rec, est.nav().to_words()));
+        let u = ctl.step(&est.nav(), v3(f.gyro), &wp);
+        let uf: Vec<f64> = u.iter().map(|&x| f64::from(x)).collect();
+        for _ in 0..2 {
+            step(&params, &mut s, &uf, DVec3::ZERO);
+        }
+    }
+    (init, out)
+}
+
+#[test]
+fn estimator_agrees_three_ways_on_both_cores() {
+    let wasm_path = build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    let (init, frames) = recorded_ekf(600);
+    for (core, target) in [("m4", "cortex-m4f"), ("m7", "cortex-m7dp")] {
+        let mut arm = hosted(&wasm_path, core, target);
+        let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+        let alloc = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
+        let Val::I32(ptr) = arm.call("cabi_realloc", &alloc).unwrap().result.unwrap()[0] else {
+            unreachable!()
+        };
+        wt.call("cabi_realloc", &alloc, 1).unwrap().unwrap();
+        let init_bytes: Vec<u8> = init
+            .to_words()
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        arm.write_memory(ptr, &init_bytes).unwrap();
+        wt.write_memory(ptr, &init_bytes).unwrap();
+        arm.call(EKF_INIT, &[Val::I32(ptr)])
+            .unwrap()
+            .result
+            .unwrap();
+        wt.call(EKF_INIT, &[Val::I32(ptr)], 0).unwrap().unwrap();
+        let (mut cycles_min, mut cycles_max, mut stack) = (u64::MAX, 0, 0);
+        let mut worst_native = 0f32;
+        for (k, (frame, native)) in frames.iter().enumerate() {
+            let bytes: Vec<u8> = frame.iter().flat_map(|x| x.to_le_bytes()).collect();
+            arm.write_memory(ptr, &bytes).unwrap();
+            wt.write_memory(ptr, &bytes).unwrap();
+            let a = arm.call(ESTIMATE, &[Val::I32(ptr)]).unwrap();
+            let w = wt.call(ESTIMATE, &[Val::I32(ptr)], 1).unwrap().unwrap();
+            assert_eq!(a.result.as_ref().unwrap(), &w);
+            let Val::I32(ret) = w[0] else { unreachable!() };
+            let (am, wm) = (arm.memory(), wt.memory());
+            let (an, wn) = (floats(&am, ret, 16), floats(&wm, ret, 16));
+            assert_eq!(an, wn, "{core}: NavState differs at tick {k}");
+            assert_eq!(am, wm, "{core}: linear memory differs after tick {k}");
+            for (i, bits) in wn.iter().enumerate() {
+                worst_native = worst_native.max((f32::from_bits(*bits) - native[i]).abs());
+            }
+            cycles_min = cycles_min.min(a.cycles);
+            cycles_max = cycles_max.max(a.cycles);
+            stack = stack.max(a.stack_bytes);
+        }
+        assert!(worst_native < 1e-4, "native vs wasm: {worst_native}");
+        eprintln!(
+            "ekf#estimate on {core} ({target}): {} ticks bit-identical to wasmtime, native within {worst_native:e}; cycles {cycles_min}..{cycles_max}, stack {stack} B",
+            frames.len()
+        );
+    }
+}

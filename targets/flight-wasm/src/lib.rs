@@ -9,10 +9,13 @@
 //! | `pulseengine:falcon-cascade/controller@0.10.0#configure` | (ptr to 19 x f32 vehicle-config) |
 //! | `pulseengine:falcon-cascade/controller@0.10.0#step` | (ptr to 24 x f32: NavState 16, gyro 3, waypoint 5) -> ptr to 4 x f32 motor commands |
 //! | `pulseengine:falcon-cascade/mixer@0.10.0#mix` | (collective, tx, ty, tz: f32) -> ptr to 4 x f32 |
+//! | `pulseengine:falcon-cascade/ekf@0.10.0#init` | (ptr to NavState, 16 x f32) |
+//! | `pulseengine:falcon-cascade/ekf@0.10.0#estimate` | (ptr to a 22 x f32 sensor frame: accel 3, gyro 3, dt, gnss-valid, position 3, velocity 3, baro-valid, altitude, mag-valid, mag 3, reserved 2) -> ptr to NavState |
 //! | `cabi_realloc` | (old, old_size, align, new_size) -> ptr |
 #![no_std]
 
 use flight::controller::{mix, Controller, VehicleConfig, Waypoint};
+use flight::estimator::{Estimator, EstimatorConfig};
 use flight::NavState;
 
 #[panic_handler]
@@ -22,6 +25,8 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 static mut CONTROLLER: Controller = Controller::new(VehicleConfig::quad_x_default());
 static mut RETURN_AREA: [f32; 4] = [0.0; 4];
+static mut ESTIMATOR: Estimator = Estimator::new(EstimatorConfig::default_sensors());
+static mut NAV_AREA: [f32; 16] = [0.0; 16];
 static mut ARENA: [u8; 4096] = [0; 4096];
 static mut ARENA_TOP: usize = 0;
 
@@ -103,4 +108,30 @@ pub extern "C" fn mixer(collective: f32, tx: f32, ty: f32, tz: f32) -> i32 {
         collective,
         [tx, ty, tz],
     ))
+}
+
+#[export_name = "pulseengine:falcon-cascade/ekf@0.10.0#init"]
+pub extern "C" fn ekf_init(nav: i32) {
+    let w: [f32; 16] = read(nav);
+    unsafe { (*core::ptr::addr_of_mut!(ESTIMATOR)).init(&NavState::from_words(&w)) }
+}
+
+#[export_name = "pulseengine:falcon-cascade/ekf@0.10.0#estimate"]
+pub extern "C" fn ekf_estimate(frame: i32) -> i32 {
+    let f: [f32; 22] = read(frame);
+    let est = unsafe { &mut *core::ptr::addr_of_mut!(ESTIMATOR) };
+    est.predict([f[0], f[1], f[2]], [f[3], f[4], f[5]], f[6]);
+    if f[7] != 0.0 {
+        est.update_gnss([f[8], f[9], f[10]], [f[11], f[12], f[13]]);
+    }
+    if f[14] != 0.0 {
+        est.update_baro(f[15]);
+    }
+    if f[16] != 0.0 {
+        est.update_mag([f[17], f[18], f[19]]);
+    }
+    unsafe {
+        NAV_AREA = est.nav().to_words();
+        core::ptr::addr_of!(NAV_AREA) as i32
+    }
 }
