@@ -110,7 +110,10 @@ const EKF_INIT: &str = "pulseengine:falcon-cascade/ekf@0.10.0#init";
 
 /// Sensor frames (as the wasm export's 22-float record) of a noisy closed-loop flight, with the
 /// native estimator's NavState after each.
-fn recorded_ekf(ticks: usize) -> (NavState, Vec<([f32; 22], [f32; 16])>) {
+/// A sensor-frame record as the wasm export reads it, and the NavState the estimator produced.
+type EkfTick = ([f32; 22], [f32; 16]);
+
+fn recorded_ekf(ticks: usize) -> (NavState, Vec<EkfTick>) {
     use flight::estimator::{Estimator, EstimatorConfig};
     use sim::vehicle::sensors::{SensorParams, Sensors};
     let params = Params::quad_x();
