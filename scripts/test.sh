@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --all-targets --quiet -- -D warnings
-(cd targets/firmware && cargo fmt --all --check)
+for d in targets/firmware targets/flight-wasm targets/corpus/rust; do (cd "$d" && cargo fmt --all --check); done
 cargo test --no-fail-fast

@@ -88,7 +88,13 @@ pub extern "C" fn biquad_energy(seed: u32, b0: f32, a1: f32) -> f32 {
 pub extern "C" fn thrust_to_pwm(thrust: f32) -> i32 {
     let t = if thrust.is_nan() { 0.0 } else { thrust };
     let us = 1000.0 + 1000.0 * t;
-    let us = if us < 1000.0 { 1000.0 } else if us > 2000.0 { 2000.0 } else { us };
+    let us = if us < 1000.0 {
+        1000.0
+    } else if us > 2000.0 {
+        2000.0
+    } else {
+        us
+    };
     us as i32
 }
 
