@@ -340,8 +340,9 @@ fn hosting_windows(
     Ok((hosting, windows))
 }
 
-pub struct Hosted {
-    pub machine: Machine,
+/// One linked program on one core of a machine: its layout, exports and stack bounds. Methods
+/// that run code take the machine (several modules can share one, one per core).
+pub struct Module {
     pub core: usize,
     pub wasm: Rc<WasmModule>,
     pub layout: Layout,
@@ -351,21 +352,21 @@ pub struct Hosted {
     options: Options,
 }
 
-impl Hosted {
-    /// Link `object` (synth `--relocatable` output for `wasm`) onto `core` of `board`.
-    pub fn new(
-        board: Board,
+impl Module {
+    /// Link `object` (synth `--relocatable` output for `wasm`) onto core `core_name` of
+    /// `machine`.
+    pub fn link(
+        machine: &mut Machine,
         core_name: &str,
         wasm: WasmModule,
         object: &RelObject,
         hostfns: &HostFns,
         options: Options,
-    ) -> Result<Hosted> {
+    ) -> Result<Module> {
         let usage = |m: String| Error::Usage(m);
         let obj_err = |m: String| Error::image(&object.path, m);
-        let mut machine = Machine::new(board, &Config::default())?;
         let core = machine.core_index(core_name)?;
-        let (hosting, windows) = hosting_windows(&machine, core)?;
+        let (hosting, windows) = hosting_windows(machine, core)?;
         let window = |name: &str| windows[name].clone();
 
         // Imports: the object calls each by its field name.
@@ -509,8 +510,7 @@ impl Hosted {
             core::flush(uc);
             uc.get_data_mut().symbols = symbols.clone();
         }
-        let mut hosted = Hosted {
-            machine,
+        let mut hosted = Module {
             core,
             wasm: Rc::new(wasm),
             layout,
@@ -519,7 +519,7 @@ impl Hosted {
             symbols: symbols.clone(),
             options,
         };
-        hosted.init_data(&slots, &linked.symbols)?;
+        hosted.init_data(machine, &slots, &linked.symbols)?;
         for e in &hosted.wasm.exports {
             let addr = linked.symbols.get(&e.name).copied().ok_or_else(|| {
                 obj_err(format!("export {:?} has no symbol in the object", e.name))
@@ -543,7 +543,7 @@ impl Hosted {
             symbols,
         });
         if n_targets > 0 {
-            let uc = hosted.machine.engine(core);
+            let uc = machine.engine(core);
             let b = bridge.clone();
             uc.add_code_hook(
                 u64::from(trampolines),
@@ -564,13 +564,13 @@ impl Hosted {
     /// copy, CPACR and the R9/R10/R11 set-up done); that demo call and the spin after it are not
     /// run, so every export starts from the image's initial state. R9/R10/R11 are then read
     /// from the core, and exports are called by symbol.
-    pub fn from_image(
-        board: Board,
+    pub fn load_image(
+        machine: &mut Machine,
         core_name: &str,
         wasm: WasmModule,
         image: &crate::image::Image,
         options: Options,
-    ) -> Result<Hosted> {
+    ) -> Result<Module> {
         let bad = |m: String| Error::image(&image.path, m);
         if !wasm.imports.is_empty() {
             return Err(bad(format!(
@@ -579,7 +579,6 @@ impl Hosted {
                 wasm.imports.len()
             )));
         }
-        let mut machine = Machine::new(board, &Config::default())?;
         let core = machine.core_index(core_name)?;
         machine.load(core_name, image).map_err(|e| match e {
             Error::Image { file, message } => Error::Image {
@@ -590,7 +589,7 @@ impl Hosted {
             },
             other => other,
         })?;
-        let (hosting, windows) = hosting_windows(&machine, core)?;
+        let (hosting, windows) = hosting_windows(machine, core)?;
         let window = |name: &str| windows[name].clone();
         // The end of the code: the return stub goes right after it.
         let code_w = window(&hosting.code);
@@ -666,8 +665,7 @@ impl Hosted {
             exports.insert(e.name.clone(), a | 1);
         }
         let symbols = Rc::new(image.symbols.clone());
-        Ok(Hosted {
-            machine,
+        Ok(Module {
             core,
             wasm: Rc::new(wasm),
             layout,
@@ -680,7 +678,12 @@ impl Hosted {
 
     /// Embedder init: zeroed memory, active data segments at R11 + offset, funcref table
     /// pointers at R11 + 0, global initial values at R9 + slot.
-    fn init_data(&mut self, slots: &[u32], symbols: &BTreeMap<String, u32>) -> Result<()> {
+    fn init_data(
+        &mut self,
+        machine: &mut Machine,
+        slots: &[u32],
+        symbols: &BTreeMap<String, u32>,
+    ) -> Result<()> {
         let l = self.layout;
         let wasm = self.wasm.clone();
         let mut mem = vec![0u8; l.linmem_size as usize];
@@ -731,7 +734,7 @@ impl Hosted {
             };
             table[slot as usize..slot as usize + n].copy_from_slice(&b[..n]);
         }
-        let uc = self.machine.engine(self.core);
+        let uc = machine.engine(self.core);
         uc.mem_write(u64::from(l.linmem), &mem)
             .and_then(|_| uc.mem_write(u64::from(l.globals), &table))
             .map_err(|e| Error::Usage(format!("embedder init: {e:?}")))
@@ -763,7 +766,12 @@ impl Hosted {
     }
 
     /// Call an export with typed arguments.
-    pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome> {
+    pub fn call(
+        &mut self,
+        machine: &mut Machine,
+        export: &str,
+        args: &[Val],
+    ) -> Result<CallOutcome> {
         let e = self
             .wasm
             .export(export)
@@ -797,7 +805,7 @@ impl Hosted {
         let (locs, stack_args) = abi::assign_params(&e.ty.params);
         let sp = l.stack_top - stack_args;
         let max_cycles = self.options.max_cycles;
-        let uc = self.machine.engine(self.core);
+        let uc = machine.engine(self.core);
         let paint: Vec<u8> = PAINT
             .to_le_bytes()
             .iter()
@@ -921,33 +929,32 @@ impl Hosted {
     }
 
     /// Write bytes into linear memory at `offset` (bounds-checked against the memory size).
-    pub fn write_memory(&mut self, offset: u32, bytes: &[u8]) -> Result<()> {
+    pub fn write_memory(&mut self, machine: &mut Machine, offset: u32, bytes: &[u8]) -> Result<()> {
         host::check_range(offset, bytes.len() as u32, self.layout.linmem_size)
             .map_err(Error::Usage)?;
         let at = u64::from(self.layout.linmem) + u64::from(offset);
-        self.machine
+        machine
             .engine(self.core)
             .mem_write(at, bytes)
             .map_err(|e| Error::Usage(format!("{e:?}")))
     }
 
     /// The whole linear memory as the ARM side sees it.
-    pub fn memory(&mut self) -> Vec<u8> {
+    pub fn memory(&mut self, machine: &mut Machine) -> Vec<u8> {
         let l = self.layout;
         let mut v = vec![0u8; l.linmem_size as usize];
-        let _ = self
-            .machine
+        let _ = machine
             .engine(self.core)
             .mem_read(u64::from(l.linmem), &mut v);
         v
     }
 
     /// Every global's current value (from the globals table at R9).
-    pub fn globals(&mut self) -> Vec<Val> {
+    pub fn globals(&mut self, machine: &mut Machine) -> Vec<Val> {
         let (slots, _) = self.wasm.global_layout();
         let l = self.layout;
         let wasm = self.wasm.clone();
-        let uc = self.machine.engine(self.core);
+        let uc = machine.engine(self.core);
         wasm.globals
             .iter()
             .zip(slots)
@@ -962,5 +969,70 @@ impl Hosted {
                 }
             })
             .collect()
+    }
+}
+
+/// A single module on a machine of its own: the convenient form for one core (`sim call`,
+/// `sim diff`, the tests). Dereferences to its [`Module`].
+pub struct Hosted {
+    pub machine: Machine,
+    pub module: Module,
+}
+
+impl std::ops::Deref for Hosted {
+    type Target = Module;
+    fn deref(&self) -> &Module {
+        &self.module
+    }
+}
+
+impl std::ops::DerefMut for Hosted {
+    fn deref_mut(&mut self) -> &mut Module {
+        &mut self.module
+    }
+}
+
+impl Hosted {
+    /// Link `object` (synth `--relocatable` output for `wasm`) onto `core` of a fresh `board`.
+    pub fn new(
+        board: Board,
+        core_name: &str,
+        wasm: WasmModule,
+        object: &RelObject,
+        hostfns: &HostFns,
+        options: Options,
+    ) -> Result<Hosted> {
+        let mut machine = Machine::new(board, &Config::default())?;
+        let module = Module::link(&mut machine, core_name, wasm, object, hostfns, options)?;
+        Ok(Hosted { machine, module })
+    }
+
+    /// Host a self-contained synth image on a fresh `board` (see [`Module::load_image`]).
+    pub fn from_image(
+        board: Board,
+        core_name: &str,
+        wasm: WasmModule,
+        image: &crate::image::Image,
+        options: Options,
+    ) -> Result<Hosted> {
+        let mut machine = Machine::new(board, &Config::default())?;
+        let module = Module::load_image(&mut machine, core_name, wasm, image, options)?;
+        Ok(Hosted { machine, module })
+    }
+
+    pub fn call(&mut self, export: &str, args: &[Val]) -> Result<CallOutcome> {
+        self.module.call(&mut self.machine, export, args)
+    }
+
+    pub fn write_memory(&mut self, offset: u32, bytes: &[u8]) -> Result<()> {
+        self.module.write_memory(&mut self.machine, offset, bytes)
+    }
+
+    pub fn memory(&mut self) -> Vec<u8> {
+        self.module.memory(&mut self.machine)
+    }
+
+    pub fn globals(&mut self) -> Vec<Val> {
+        self.module.globals(&mut self.machine)
     }
 }
