@@ -220,3 +220,97 @@ fn estimator_agrees_three_ways_on_both_cores() {
         );
     }
 }
+
+/// The flight module's synth objects linked on both cores of one machine, in the hosted loop.
+fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::HostedLoop {
+    use sim::hosted::{link::RelObject, Module, Options};
+    let wasm_path = build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    let wasm = sim::wasm::WasmModule::load(&wasm_path).unwrap();
+    let mut machine =
+        sim::Machine::new(sim::board::Board::rt1176(), &sim::Config::default()).unwrap();
+    let obj = |target: &str| {
+        let p = synth_object(&wasm_path, target);
+        RelObject::parse(&std::fs::read(&p).unwrap(), p.to_str().unwrap()).unwrap()
+    };
+    let est = Module::link(
+        &mut machine,
+        "m4",
+        wasm.clone(),
+        &obj("cortex-m4f"),
+        &HostFns::builtin(),
+        Options::default(),
+    )
+    .unwrap();
+    let ctl = Module::link(
+        &mut machine,
+        "m7",
+        wasm,
+        &obj("cortex-m7dp"),
+        &HostFns::builtin(),
+        Options::default(),
+    )
+    .unwrap();
+    let params = Params::quad_x();
+    let sensors =
+        sim::vehicle::sensors::Sensors::new(sim::vehicle::sensors::SensorParams::default(), seed);
+    let wind = sim::vehicle::wind::Wind::new(Default::default(), seed);
+    sim::flightloop::HostedLoop::new(
+        machine, est, ctl, params, start, sensors, wind, 0.002, waypoint,
+    )
+    .unwrap()
+}
+
+#[test]
+fn stabilization_through_the_emulated_cores() {
+    let params = Params::quad_x();
+    let start_p = DVec3::new(0.0, 0.0, -5.0);
+    let mut s = State::at_rest(&params, start_p);
+    s.on_ground = false;
+    s.q = DQuat::from_rotation_x(0.4);
+    s.omega = vec![params.hover_omega(); 4];
+    let mut lp = hosted_loop(21, s, start_p.as_vec3().to_array());
+    let ticks = 6000;
+    let mut worst_late = 0.0f64;
+    let (mut m4, mut m7, mut mu) = ((u64::MAX, 0u64, 0u64), (u64::MAX, 0u64, 0u64), 0u64);
+    for k in 0..ticks {
+        let t = lp.step().unwrap();
+        assert!(!t.overrun_m4 && !t.overrun_m7, "overrun at tick {k}");
+        assert!(t.m7_cycles > 0, "the CM7 ran the controller at tick {k}");
+        m4 = (
+            m4.0.min(t.m4_cycles),
+            m4.1.max(t.m4_cycles),
+            m4.2 + t.m4_cycles,
+        );
+        m7 = (
+            m7.0.min(t.m7_cycles),
+            m7.1.max(t.m7_cycles),
+            m7.2 + t.m7_cycles,
+        );
+        mu = mu.max(t.mu_latency_ns);
+        if k + 500 >= ticks {
+            let z = lp.state.q * DVec3::Z;
+            worst_late = worst_late.max(z.z.clamp(-1.0, 1.0).acos());
+        }
+    }
+    eprintln!(
+        "stabilization on the emulated cores: worst tilt over the last second {worst_late:.4} rad; CM4 ekf cycles/tick {}..{} (mean {}), CM7 controller {}..{} (mean {}), MU latency <= {mu} ns",
+        m4.0, m4.1, m4.2 / ticks, m7.0, m7.1, m7.2 / ticks
+    );
+    assert!(worst_late < 0.1, "attitude error {worst_late} rad");
+    assert!((lp.state.p - start_p).length() < 0.6, "{:?}", lp.state.p);
+}
+
+#[test]
+fn hosted_loop_is_deterministic() {
+    let params = Params::quad_x();
+    let mut s = State::at_rest(&params, DVec3::new(0.0, 0.0, -3.0));
+    s.on_ground = false;
+    s.omega = vec![params.hover_omega(); 4];
+    let run = |s: State| {
+        let mut lp = hosted_loop(5, s, [1.0, 0.0, -3.0]);
+        (0..300)
+            .map(|_| serde_json::to_string(&lp.step().unwrap()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(s.clone()), run(s));
+}

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod error;
 pub mod events;
 pub mod exc;
+pub mod flightloop;
 pub mod hosted;
 pub mod image;
 pub mod machine;

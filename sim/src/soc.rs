@@ -222,6 +222,11 @@ impl Soc {
         }
     }
 
+    /// Base address of the peripheral named `name` in the board file.
+    pub fn periph_base(&self, name: &str) -> Option<u32> {
+        self.periphs.iter().find(|p| p.name == name).map(|p| p.base)
+    }
+
     /// A read in the peripheral spaces by `core` at virtual time `now`.
     pub fn periph_read(
         &mut self,
