@@ -13,6 +13,7 @@
 //! 5. the CM7 runtime takes the interrupt there: reads MUA RR0 (clearing RF0), checks the ready
 //!    word and sequence, reads NavState, calls `controller#step` (1 ns per cycle): done at t7;
 //! 6. the motor commands reach the vehicle at the first physics step starting at or after t7.
+//!
 //! A call that does not finish within the period is an overrun of that core.
 
 use serde::Serialize;
