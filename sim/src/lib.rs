@@ -16,6 +16,7 @@ pub mod image;
 pub mod machine;
 pub mod periph;
 pub mod reference;
+pub mod scenario;
 pub mod semihost;
 pub mod soc;
 pub mod symbols;

@@ -26,11 +26,28 @@ const EXIT_SYSTEM_RESET: u8 = 127;
 #[command(
     name = "sim",
     version,
-    about = "rt-twin: a digital twin of the i.MX RT1176"
+    about = "rt-twin: a digital twin of the i.MX RT1176",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// Run a scenario file headless (the same as `sim run --scenario FILE`).
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Default)]
+struct ScenarioArgs {
+    /// Scenario file (RON). Exit code 0 only when every gate passes.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Write the trace (trace.csv) and the report (report.json) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a JUnit XML report, one test case per gate.
+    #[arg(long)]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -41,6 +58,8 @@ enum Command {
     /// 125 on a core lockup, 126 on a twin error (e.g. an unmodelled peripheral), 127 when the
     /// firmware requests a system reset, 2 for bad input.
     Run {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
         /// Image for the Cortex-M7.
         #[arg(long)]
         m7: Option<PathBuf>,
@@ -84,6 +103,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Validate a scenario file without running it.
+    Check { file: PathBuf },
+    /// List the scenarios shipped in scenarios/.
+    List,
     /// Call one export on the emulated core and print its result, cycles and stack use.
     Call {
         #[command(flatten)]
@@ -123,7 +146,19 @@ struct ModuleArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let Some(command) = cli.command else {
+        return match &cli.scenario.scenario {
+            Some(_) => finish(run_scenario(&cli.scenario)),
+            None => {
+                eprintln!("sim: give a subcommand or --scenario FILE (see sim --help)");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    };
+    let result = match command {
+        Command::Run { ref scenario, .. } if scenario.scenario.is_some() => run_scenario(scenario),
+        Command::Check { file } => check(&file),
+        Command::List => list(),
         Command::Diff {
             module,
             cases,
@@ -138,6 +173,10 @@ fn main() -> ExitCode {
         } => run_call(&module, &export, &args),
         run => return run_bare(run),
     };
+    finish(result)
+}
+
+fn finish(result: sim::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -147,9 +186,141 @@ fn main() -> ExitCode {
     }
 }
 
+/// The repository root: the scenario file's grandparent when it sits in scenarios/, else the
+/// current directory.
+fn root_for(file: &std::path::Path) -> PathBuf {
+    let parent = file.parent().and_then(|p| p.parent());
+    match parent {
+        Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
+}
+
+fn check(file: &std::path::Path) -> sim::Result<ExitCode> {
+    let s = sim::scenario::Scenario::load(file)?;
+    println!(
+        "{}: ok ({} s of flight at {} Hz, {} waypoints, {} gates)",
+        file.display(),
+        s.dt * s.steps as f64,
+        (1.0 / s.dt).round(),
+        s.waypoints.len(),
+        s.gates.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list() -> sim::Result<ExitCode> {
+    let dir = std::env::current_dir()
+        .map(|d| d.join("scenarios"))
+        .map_err(|e| sim::Error::Usage(e.to_string()))?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| sim::Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    for f in files {
+        let shown = f.strip_prefix(&cwd).unwrap_or(&f).display().to_string();
+        match sim::scenario::Scenario::load(&f) {
+            Ok(s) => println!("{shown:<30} {}", s.description),
+            Err(e) => println!("{shown:<30} INVALID: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
+    let file = args.scenario.as_ref().expect("checked by the caller");
+    let s = sim::scenario::Scenario::load(file)?;
+    let root = root_for(file);
+    let objects = std::env::temp_dir().join(format!("rt-twin-objects-{}", std::process::id()));
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(s.steps),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ticks {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(s.name.clone());
+    let result = sim::scenario::run(&s, &root, &objects, |k| bar.set_position(k));
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&objects);
+    let (report, trace) = result?;
+    println!(
+        "scenario {}: {}",
+        report.scenario,
+        if report.pass { "PASS" } else { "FAIL" }
+    );
+    for g in &report.gates {
+        println!(
+            "  {:<4} {:<44} {}",
+            if g.pass { "ok" } else { "FAIL" },
+            g.gate,
+            g.detail
+        );
+    }
+    let c = |st: &sim::scenario::Stats| format!("{}/{:.0}/{}", st.min, st.mean, st.max);
+    println!(
+        "  cycles per tick min/mean/max: estimator (CM4) {}, controller (CM7) {}; overruns {}; MU latency {} ns",
+        c(&report.estimator_cycles_per_tick),
+        c(&report.controller_cycles_per_tick),
+        report.overruns,
+        c(&report.mu_latency_ns)
+    );
+    println!(
+        "  {:.1} s virtual in {:.2} s wall: real-time factor {:.2}",
+        report.virtual_seconds, report.wall_seconds, report.real_time_factor
+    );
+    if let Some(dir) = &args.out {
+        let io = |e: std::io::Error| sim::Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::write(dir.join("trace.csv"), sim::scenario::trace_csv(&trace)).map_err(io)?;
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        std::fs::write(dir.join("report.json"), json).map_err(io)?;
+    }
+    if let Some(path) = &args.junit {
+        let mut suites = quick_junit::Report::new("rt-twin");
+        let mut suite = quick_junit::TestSuite::new(report.scenario.clone());
+        for g in &report.gates {
+            let status = if g.pass {
+                quick_junit::TestCaseStatus::success()
+            } else {
+                let mut st =
+                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
+                st.set_message(g.detail.clone());
+                st
+            };
+            suite.add_test_case(quick_junit::TestCase::new(g.gate.clone(), status));
+        }
+        suites.add_test_suite(suite);
+        let xml = suites
+            .to_string()
+            .map_err(|e| sim::Error::Usage(format!("JUnit report: {e}")))?;
+        std::fs::write(path, xml).map_err(|e| sim::Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+    }
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn run_bare(command: Command) -> ExitCode {
     match command {
         Command::Run {
+            scenario: _,
             m7,
             m4,
             duration,

@@ -1,0 +1,509 @@
+//! Scenario files (RON): what to fly, with which flight images on which cores, and the gates
+//! that say pass or fail. `sim check FILE` validates one; `sim --scenario FILE` runs it.
+//!
+//! ```ron
+//! Scenario(
+//!     name: "stabilization",
+//!     dt: 0.002, steps: 6000, seed: 1,
+//!     initial: Initial(position: (0.0, 0.0, -5.0), attitude: (0.4, 0.0, 0.0)),
+//!     waypoints: [Waypoint(t: 0.0, position: (0.0, 0.0, -5.0))],
+//!     gates: [Attitude(after: 11.0, below: 0.1), NoOverrun],
+//! )
+//! ```
+//! Everything else has defaults: the vehicle (`vehicle::Params::quad_x`), sensors, no wind, the
+//! flight module built from `targets/flight-wasm` (estimator on the CM4, controller on the CM7).
+
+use std::path::{Path, PathBuf};
+
+use glam::{DQuat, DVec3};
+use serde::{Deserialize, Serialize};
+
+use crate::board::Board;
+use crate::error::{Error, Result};
+use crate::flightloop::{HostedLoop, Tick};
+use crate::hosted::host::HostFns;
+use crate::hosted::link::RelObject;
+use crate::hosted::{Module, Options};
+use crate::machine::{Config, Machine};
+use crate::vehicle::sensors::{SensorParams, Sensors};
+use crate::vehicle::wind::{Wind, WindParams};
+use crate::vehicle::{Params, State};
+use crate::wasm::WasmModule;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initial {
+    /// NED (m); z < 0 is airborne.
+    pub position: (f64, f64, f64),
+    /// Roll, pitch, yaw (rad).
+    #[serde(default)]
+    pub attitude: (f64, f64, f64),
+    #[serde(default)]
+    pub velocity: (f64, f64, f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waypoint {
+    /// From this time (s) on.
+    pub t: f64,
+    pub position: (f64, f64, f64),
+}
+
+/// Pass/fail criteria, evaluated on the trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Gate {
+    /// Tilt from level (angle of the body z axis to the vertical) below `below` rad from `after` s.
+    Attitude { after: f64, below: f64 },
+    /// Distance to the active waypoint below `below` m from `after` s.
+    Position { after: f64, below: f64 },
+    /// No core overran its period.
+    NoOverrun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flight {
+    /// The flight module (.wasm); its synth objects are compiled with the pinned synth.
+    pub wasm: PathBuf,
+    #[serde(default = "m4")]
+    pub estimator_core: String,
+    #[serde(default = "m7")]
+    pub controller_core: String,
+}
+
+fn m4() -> String {
+    "m4".into()
+}
+fn m7() -> String {
+    "m7".into()
+}
+
+impl Default for Flight {
+    fn default() -> Self {
+        Flight {
+            wasm: PathBuf::from(DEFAULT_FLIGHT_WASM),
+            estimator_core: m4(),
+            controller_core: m7(),
+        }
+    }
+}
+
+/// Where the project's build puts the reference flight module (scripts and tests build it).
+pub const DEFAULT_FLIGHT_WASM: &str =
+    "targets/flight-wasm/target/wasm32-unknown-unknown/release/flight_wasm.wasm";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Control period (s).
+    pub dt: f64,
+    pub steps: u64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "Params::quad_x")]
+    pub vehicle: Params,
+    #[serde(default)]
+    pub sensors: SensorParams,
+    #[serde(default)]
+    pub wind: WindParams,
+    pub initial: Initial,
+    pub waypoints: Vec<Waypoint>,
+    #[serde(default)]
+    pub flight: Flight,
+    pub gates: Vec<Gate>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: name.clone(),
+            source: e,
+        })?;
+        Scenario::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Scenario> {
+        let s: Scenario = ron::from_str(text).map_err(|e| Error::Ron {
+            file: file.to_string(),
+            line: e.position.line,
+            column: e.position.col,
+            message: e.code.to_string(),
+        })?;
+        s.validate().map_err(|m| Error::Image {
+            file: file.to_string(),
+            message: format!("invalid scenario: {m}"),
+        })?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.vehicle
+            .validate()
+            .map_err(|e| format!("vehicle: {e}"))?;
+        if !(self.dt > 0.0) {
+            return Err(format!("dt must be positive, got {}", self.dt));
+        }
+        let sub = self.dt / self.vehicle.dt;
+        if (sub - sub.round()).abs() > 1e-9 || sub.round() < 1.0 {
+            return Err(format!(
+                "dt {} must be a whole number of physics steps of {} s",
+                self.dt, self.vehicle.dt
+            ));
+        }
+        if self.steps == 0 {
+            return Err("steps must be at least 1".into());
+        }
+        if self.waypoints.is_empty() {
+            return Err("at least one waypoint".into());
+        }
+        if self.waypoints.windows(2).any(|w| w[1].t < w[0].t) {
+            return Err("waypoints must be in time order".into());
+        }
+        if self.gates.is_empty() {
+            return Err("at least one gate (what does passing mean?)".into());
+        }
+        let duration = self.dt * self.steps as f64;
+        for g in &self.gates {
+            if let Gate::Attitude { after, .. } | Gate::Position { after, .. } = g {
+                if *after >= duration {
+                    return Err(format!(
+                        "gate {g:?} starts after the end of the run ({duration} s)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The waypoint active at time t.
+    pub fn waypoint_at(&self, t: f64) -> [f32; 3] {
+        let w = self
+            .waypoints
+            .iter()
+            .take_while(|w| w.t <= t)
+            .last()
+            .unwrap_or(&self.waypoints[0]);
+        [
+            w.position.0 as f32,
+            w.position.1 as f32,
+            w.position.2 as f32,
+        ]
+    }
+
+    fn initial_state(&self) -> State {
+        let i = &self.initial;
+        let p = DVec3::new(i.position.0, i.position.1, i.position.2);
+        let mut s = State::at_rest(&self.vehicle, p);
+        s.q = DQuat::from_euler(
+            glam::EulerRot::ZYX,
+            i.attitude.2,
+            i.attitude.1,
+            i.attitude.0,
+        );
+        s.v = DVec3::new(i.velocity.0, i.velocity.1, i.velocity.2);
+        if p.z < 0.0 {
+            s.on_ground = false;
+            s.omega = vec![self.vehicle.hover_omega(); self.vehicle.motors.len()];
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    pub gate: String,
+    pub pass: bool,
+    /// The worst value seen where the gate applies.
+    pub worst: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub min: u64,
+    pub mean: f64,
+    pub max: u64,
+}
+
+fn stats(v: impl Iterator<Item = u64>) -> Stats {
+    let (mut min, mut max, mut sum, mut n) = (u64::MAX, 0, 0u128, 0u64);
+    for x in v {
+        min = min.min(x);
+        max = max.max(x);
+        sum += u128::from(x);
+        n += 1;
+    }
+    Stats {
+        min: if n == 0 { 0 } else { min },
+        mean: if n == 0 { 0.0 } else { sum as f64 / n as f64 },
+        max,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub pass: bool,
+    pub gates: Vec<GateResult>,
+    pub ticks: u64,
+    pub virtual_seconds: f64,
+    pub wall_seconds: f64,
+    pub real_time_factor: f64,
+    pub estimator_cycles_per_tick: Stats,
+    pub controller_cycles_per_tick: Stats,
+    pub mu_latency_ns: Stats,
+    pub overruns: u64,
+}
+
+/// Evaluate the gates on a trace.
+pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
+    s.gates
+        .iter()
+        .map(|g| match g {
+            Gate::Attitude { after, below } => {
+                let worst = trace
+                    .iter()
+                    .filter(|t| t.t >= *after)
+                    .map(|t| tilt(t.attitude[0], t.attitude[1]))
+                    .fold(0.0, f64::max);
+                GateResult {
+                    gate: format!("attitude error < {below} rad after {after} s"),
+                    pass: worst < *below,
+                    worst,
+                    detail: format!("worst {worst:.4} rad"),
+                }
+            }
+            Gate::Position { after, below } => {
+                let worst = trace
+                    .iter()
+                    .filter(|t| t.t >= *after)
+                    .map(|t| {
+                        let w = s.waypoint_at(t.t);
+                        (DVec3::from(t.position)
+                            - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                        .length()
+                    })
+                    .fold(0.0, f64::max);
+                GateResult {
+                    gate: format!("position error < {below} m after {after} s"),
+                    pass: worst < *below,
+                    worst,
+                    detail: format!("worst {worst:.3} m"),
+                }
+            }
+            Gate::NoOverrun => {
+                let n = trace
+                    .iter()
+                    .filter(|t| t.overrun_m4 || t.overrun_m7)
+                    .count();
+                GateResult {
+                    gate: "no core overruns its period".into(),
+                    pass: n == 0,
+                    worst: n as f64,
+                    detail: format!("{n} overruns"),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Tilt from level for roll and pitch (ZYX Euler): the angle of the body z axis to the vertical.
+fn tilt(roll: f64, pitch: f64) -> f64 {
+    (roll.cos() * pitch.cos()).clamp(-1.0, 1.0).acos()
+}
+
+/// Build the machine with the flight module linked on both cores. `root` resolves relative
+/// paths in the scenario; `objects` is where synth's objects go.
+pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
+    let wasm_path = if s.flight.wasm.is_absolute() {
+        s.flight.wasm.clone()
+    } else {
+        root.join(&s.flight.wasm)
+    };
+    if !wasm_path.exists() {
+        return Err(Error::Usage(format!(
+            "flight module {} not found (build it with `cargo build --release` in targets/flight-wasm, or run scripts/demo.sh)",
+            wasm_path.display()
+        )));
+    }
+    let wasm = WasmModule::load(&wasm_path)?;
+    std::fs::create_dir_all(objects).map_err(|e| Error::Io {
+        path: objects.display().to_string(),
+        source: e,
+    })?;
+    let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
+    let mut link = |core: &str| -> Result<Module> {
+        let target = crate::synth::default_target(core);
+        let out = objects.join(format!("flight-{target}.o"));
+        crate::synth::compile(&wasm_path, target, "software", &out)?;
+        let bytes = std::fs::read(&out).map_err(|e| Error::Io {
+            path: out.display().to_string(),
+            source: e,
+        })?;
+        let obj = RelObject::parse(&bytes, &out.display().to_string())?;
+        Module::link(
+            &mut machine,
+            core,
+            wasm.clone(),
+            &obj,
+            &HostFns::builtin(),
+            Options::default(),
+        )
+    };
+    let est = link(&s.flight.estimator_core)?;
+    let ctl = link(&s.flight.controller_core)?;
+    HostedLoop::new(
+        machine,
+        est,
+        ctl,
+        s.vehicle.clone(),
+        s.initial_state(),
+        Sensors::new(s.sensors.clone(), s.seed),
+        Wind::new(s.wind.clone(), s.seed ^ 0x5749_4E44),
+        s.dt,
+        s.waypoint_at(0.0),
+    )
+}
+
+/// Run a scenario to its end; `progress` is called with the tick count every 100 ticks.
+pub fn run(
+    s: &Scenario,
+    root: &Path,
+    objects: &Path,
+    mut progress: impl FnMut(u64),
+) -> Result<(Report, Vec<Tick>)> {
+    let mut lp = build(s, root, objects)?;
+    let wall = std::time::Instant::now();
+    let mut trace = Vec::with_capacity(s.steps as usize);
+    for k in 0..s.steps {
+        lp.waypoint = s.waypoint_at(k as f64 * s.dt);
+        trace.push(lp.step()?);
+        if k % 100 == 0 {
+            progress(k);
+        }
+    }
+    let wall_s = wall.elapsed().as_secs_f64();
+    let gates = evaluate(s, &trace);
+    let virtual_s = s.dt * s.steps as f64;
+    let report = Report {
+        scenario: s.name.clone(),
+        pass: gates.iter().all(|g| g.pass),
+        gates,
+        ticks: s.steps,
+        virtual_seconds: virtual_s,
+        wall_seconds: wall_s,
+        real_time_factor: virtual_s / wall_s.max(1e-9),
+        estimator_cycles_per_tick: stats(trace.iter().map(|t| t.m4_cycles)),
+        controller_cycles_per_tick: stats(trace.iter().map(|t| t.m7_cycles)),
+        mu_latency_ns: stats(trace.iter().map(|t| t.mu_latency_ns)),
+        overruns: trace
+            .iter()
+            .filter(|t| t.overrun_m4 || t.overrun_m7)
+            .count() as u64,
+    };
+    Ok((report, trace))
+}
+
+/// The trace as CSV: one row per tick.
+pub fn trace_csv(trace: &[Tick]) -> String {
+    let mut out = String::from(
+        "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun\n",
+    );
+    for t in trace {
+        let f = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.6}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let g = |v: &[f32]| {
+            v.iter()
+                .map(|x| format!("{x:.6}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push_str(&format!(
+            "{:.4},{},{},{},{},{},{},{},{},{}\n",
+            t.t,
+            f(&t.position),
+            f(&t.velocity),
+            f(&t.attitude),
+            g(&t.nav[0..7]),
+            g(&t.motors),
+            t.m4_cycles,
+            t.m7_cycles,
+            t.mu_latency_ns,
+            u8::from(t.overrun_m4 || t.overrun_m7)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"Scenario(
+        name: "t", dt: 0.002, steps: 10,
+        initial: Initial(position: (0.0, 0.0, -5.0), attitude: (0.4, 0.0, 0.0)),
+        waypoints: [Waypoint(t: 0.0, position: (0.0, 0.0, -5.0)), Waypoint(t: 1.0, position: (1.0, 0.0, -5.0))],
+        gates: [Attitude(after: 0.01, below: 0.1), NoOverrun],
+    )"#;
+
+    #[test]
+    fn parses_with_defaults_and_schedules_waypoints() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        assert_eq!(s.vehicle, Params::quad_x());
+        assert_eq!(s.flight.estimator_core, "m4");
+        assert_eq!(s.waypoint_at(0.5), [0.0, 0.0, -5.0]);
+        assert_eq!(s.waypoint_at(1.0), [1.0, 0.0, -5.0]);
+        let st = s.initial_state();
+        assert!((st.euler().0 - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let bad = MINIMAL.replace("steps: 10", "steps: \"ten\"");
+        let e = Scenario::parse(&bad, "bad.ron").unwrap_err().to_string();
+        assert!(e.starts_with("bad.ron:2:"), "{e}");
+        let unknown = MINIMAL
+            .replace("seed", "x")
+            .replace("steps: 10,", "steps: 10, colour: 3,");
+        let e = Scenario::parse(&unknown, "u.ron").unwrap_err().to_string();
+        assert!(e.contains("u.ron:2:") && e.contains("colour"), "{e}");
+        let late = MINIMAL.replace("after: 0.01", "after: 9.0");
+        let e = Scenario::parse(&late, "l.ron").unwrap_err().to_string();
+        assert!(e.contains("after the end of the run"), "{e}");
+        let odd = MINIMAL.replace("dt: 0.002", "dt: 0.0025");
+        let e = Scenario::parse(&odd, "o.ron").unwrap_err().to_string();
+        assert!(e.contains("whole number of physics steps"), "{e}");
+    }
+
+    #[test]
+    fn gates_evaluate_on_a_trace() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        let tick = |t: f64, roll: f64, overrun: bool| Tick {
+            t,
+            position: [0.0, 0.0, -5.0],
+            velocity: [0.0; 3],
+            attitude: [roll, 0.0, 0.0],
+            nav: [0.0; 16],
+            motors: [0.0; 4],
+            m4_cycles: 1,
+            m7_cycles: 1,
+            mu_latency_ns: 0,
+            overrun_m4: overrun,
+            overrun_m7: false,
+        };
+        let ok = evaluate(&s, &[tick(0.0, 0.4, false), tick(0.02, 0.05, false)]);
+        assert!(ok.iter().all(|g| g.pass), "{ok:?}");
+        let bad = evaluate(&s, &[tick(0.02, 0.2, true)]);
+        assert!(!bad[0].pass && !bad[1].pass);
+        assert!((bad[0].worst - 0.2).abs() < 1e-12);
+    }
+}
