@@ -145,7 +145,7 @@ impl Scenario {
         self.vehicle
             .validate()
             .map_err(|e| format!("vehicle: {e}"))?;
-        if !(self.dt > 0.0) {
+        if !self.dt.is_finite() || self.dt <= 0.0 {
             return Err(format!("dt must be positive, got {}", self.dt));
         }
         let sub = self.dt / self.vehicle.dt;
