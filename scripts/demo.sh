@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# The demo: set up the machine, build the twin and the test firmware, and run the dual-core
-# MU ping-pong (the CM7 releases the CM4 through SRC; 1000 round trips with interrupts both ways).
-# Extra arguments go to `sim run` (e.g. --json, --for 1s).
+# The demo: set up the machine, build the twin and the reference flight module, then fly the
+# falcon SIL gate `stabilization` on the emulated RT1176: synth's ARM code for the estimator on
+# the CM4 and the controller on the CM7, NavState through OCRAM and the MU.
+# Extra arguments go to `sim` (e.g. --out DIR, --junit FILE); SCENARIO picks another scenario.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-fw="$(bash targets/firmware/build.sh)"
+(cd targets/flight-wasm && cargo build --release --quiet)
 cargo build --release --quiet -p sim
-exec target/release/sim run \
-  --m7 "$fw/m7/thumbv7em-none-eabihf/release/pingpong" \
-  --m4 "$fw/m4/thumbv7em-none-eabihf/release/pingpong" "$@"
+exec target/release/sim --scenario "${SCENARIO:-scenarios/stabilization.ron}" "$@"
