@@ -4,6 +4,8 @@
 //! position-hold (dt 0.002 s, 30000 steps, fly to [2, -1.5, -2] NED, position error < 0.6 m).
 //! (The estimator, the emulated cores and the scenario files come next.)
 
+mod common;
+
 use flight::controller::{Controller, VehicleConfig, Waypoint};
 use flight::NavState;
 use glam::{DQuat, DVec3};
@@ -41,10 +43,8 @@ fn fly(mut s: State, target: [f32; 3], steps: usize) -> (State, f64) {
     (s, worst_late)
 }
 
-/// Angle between the body z axis and the vertical (the attitude error from level).
 fn tilt(s: &State) -> f64 {
-    let z = s.q * DVec3::Z;
-    z.z.clamp(-1.0, 1.0).acos()
+    common::tilt(s.q)
 }
 
 #[test]

@@ -287,15 +287,7 @@ fn synth_memory_grow_zero_deviates_from_the_spec() {
 }
 
 fn sim(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    sim_cli(args)
 }
 
 #[test]

@@ -288,8 +288,7 @@ fn stabilization_through_the_emulated_cores() {
         );
         mu = mu.max(t.mu_latency_ns);
         if k + 500 >= ticks {
-            let z = lp.state.q * DVec3::Z;
-            worst_late = worst_late.max(z.z.clamp(-1.0, 1.0).acos());
+            worst_late = worst_late.max(tilt(lp.state.q));
         }
     }
     eprintln!(

@@ -80,6 +80,20 @@ pub struct HostedLoop {
     applied: [f32; 4],
 }
 
+/// The pointer an export returned, or an error naming the export (and the tick) when it
+/// trapped or returned something else.
+fn returned_ptr(out: &crate::hosted::CallOutcome, what: &str, tick: u64) -> Result<u32> {
+    match &out.result {
+        Ok(v) => match v.first() {
+            Some(Val::I32(p)) => Ok(*p),
+            _ => Err(Error::Usage(format!(
+                "{what} returned no pointer at tick {tick}"
+            ))),
+        },
+        Err(t) => Err(Error::Usage(format!("{what} trapped at tick {tick}: {t}"))),
+    }
+}
+
 fn bytes_of(words: &[f32]) -> Vec<u8> {
     words.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -118,13 +132,7 @@ impl HostedLoop {
         let (mua, mub) = (base("MUA")?, base("MUB")?);
         let alloc = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
         let ptr = |m: &mut Module, machine: &mut Machine| -> Result<u32> {
-            match m.call(machine, "cabi_realloc", &alloc)?.result {
-                Ok(v) => match v.first() {
-                    Some(Val::I32(p)) => Ok(*p),
-                    _ => Err(Error::Usage("cabi_realloc returned no pointer".into())),
-                },
-                Err(t) => Err(Error::Usage(format!("cabi_realloc trapped: {t}"))),
-            }
+            returned_ptr(&m.call(machine, "cabi_realloc", &alloc)?, "cabi_realloc", 0)
         };
         let est_in = ptr(&mut estimator, &mut machine)?;
         let ctl_in = ptr(&mut controller, &mut machine)?;
@@ -213,18 +221,7 @@ impl HostedLoop {
         let est = self
             .estimator
             .call(machine, ESTIMATE, &[Val::I32(self.est_in)])?;
-        let ret = match &est.result {
-            Ok(v) => match v.first() {
-                Some(Val::I32(p)) => *p,
-                _ => return Err(Error::Usage("ekf#estimate returned no pointer".into())),
-            },
-            Err(t) => {
-                return Err(Error::Usage(format!(
-                    "ekf#estimate trapped at tick {}: {t}",
-                    self.tick
-                )))
-            }
-        };
+        let ret = returned_ptr(&est, "ekf#estimate", self.tick)?;
         let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
         let t4 = t_k + est.cycles * ps4;
         let mem = self.estimator.memory(machine);
@@ -283,15 +280,7 @@ impl HostedLoop {
                 let c = self
                     .controller
                     .call(machine, STEP, &[Val::I32(self.ctl_in)])?;
-                let ret = match &c.result {
-                    Ok(v) => match v.first() {
-                        Some(Val::I32(p)) => *p,
-                        _ => {
-                            return Err(Error::Usage("controller#step returned no pointer".into()))
-                        }
-                    },
-                    Err(t) => return Err(Error::Usage(format!("controller#step trapped: {t}"))),
-                };
+                let ret = returned_ptr(&c, "controller#step", self.tick)?;
                 let mem = self.controller.memory(machine);
                 let u = floats_at(&mem, ret, 4);
                 self.motors.copy_from_slice(&u);

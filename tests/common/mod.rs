@@ -161,3 +161,22 @@ pub fn hosted(src: &Path, core: &str, target: &str) -> sim::hosted::Hosted {
         .unwrap();
     h
 }
+
+/// Run the `sim` binary in the workspace root: (exit code, stdout, stderr).
+pub fn sim_cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("running sim");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Angle between the body z axis and the vertical: the attitude error from level.
+pub fn tilt(q: glam::DQuat) -> f64 {
+    (q * glam::DVec3::Z).z.clamp(-1.0, 1.0).acos()
+}
