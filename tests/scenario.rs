@@ -51,19 +51,28 @@ fn stabilization_passes_through_the_cli_with_trace_report_and_junit() {
 }
 
 #[test]
-fn position_hold_passes_on_the_emulated_cores() {
+fn every_shipped_scenario_passes_on_the_emulated_cores() {
     flight_module();
-    let s = Scenario::load(&workspace().join("scenarios/position-hold.ron")).unwrap();
     let objects = tempfile::tempdir().unwrap();
-    let (report, _) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
-    for g in &report.gates {
-        eprintln!("position-hold: {} -> {} ({})", g.gate, g.pass, g.detail);
+    let mut files: Vec<_> = std::fs::read_dir(workspace().join("scenarios"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let s = Scenario::load(&f).unwrap();
+        let (report, _) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
+        for g in &report.gates {
+            eprintln!("{}: {} -> {} ({})", s.name, g.gate, g.pass, g.detail);
+        }
+        eprintln!(
+            "{}: real-time factor {:.2}",
+            s.name, report.real_time_factor
+        );
+        assert!(report.pass, "{} failed its gates", s.name);
     }
-    eprintln!(
-        "position-hold real-time factor {:.2}",
-        report.real_time_factor
-    );
-    assert!(report.pass);
 }
 
 #[test]

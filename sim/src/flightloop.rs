@@ -54,6 +54,51 @@ pub struct Tick {
     pub mu_latency_ns: u64,
     pub overrun_m4: bool,
     pub overrun_m7: bool,
+    /// What happened in this tick (failsafe, loss of control, a NavState not delivered...).
+    pub events: Vec<String>,
+}
+
+/// Faults the loop injects (the scenario's `faults`).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Motor index and time (s) from which it gives no thrust.
+    pub rotor_failure: Option<(usize, f64)>,
+    /// NavState is published this many ticks late...
+    pub nav_delay: u32,
+    /// ... plus or minus up to this many ticks (seeded).
+    pub nav_jitter: u32,
+    /// From this time (s) the CM7's heartbeat no longer reaches the IO MCU.
+    pub heartbeat_loss: Option<f64>,
+}
+
+/// The IO MCU (STM32F100 on the Pixhawk): forwards the CM7's motor commands to the ESCs and cuts
+/// the motors when the CM7 heartbeat has been missing for `timeout` (50 ms; the requirement is
+/// within 100 ms). Non-finite commands are sent as 0.
+#[derive(Debug, Clone)]
+pub struct IoMcu {
+    pub timeout: f64,
+    pub last_heartbeat: f64,
+    pub outputs: [f32; 4],
+    pub failsafe_at: Option<f64>,
+}
+
+impl IoMcu {
+    fn forward(&mut self, t: f64, commands: [f32; 4]) {
+        self.last_heartbeat = t;
+        self.outputs = commands.map(|u| if u.is_finite() { u } else { 0.0 });
+    }
+
+    /// The commands the ESCs see at time t (0 once the heartbeat has timed out).
+    fn output(&mut self, t: f64) -> [f32; 4] {
+        if t - self.last_heartbeat > self.timeout {
+            self.failsafe_at.get_or_insert(t);
+        }
+        if self.failsafe_at.is_some() {
+            [0.0; 4]
+        } else {
+            self.outputs
+        }
+    }
 }
 
 pub struct HostedLoop {
@@ -75,9 +120,14 @@ pub struct HostedLoop {
     quantum: Ps,
     tick: u64,
     seq: u32,
-    /// The controller's latest commands, and those the vehicle is flying with.
+    /// The controller's latest commands.
     motors: [f32; 4],
-    applied: [f32; 4],
+    pub faults: Faults,
+    pub io: IoMcu,
+    nav_queue: std::collections::VecDeque<(u64, Vec<f32>)>,
+    jitter: rand_chacha::ChaCha8Rng,
+    lost_control: bool,
+    airborne: bool,
 }
 
 /// The pointer an export returned, or an error naming the export (and the tick) when it
@@ -181,7 +231,17 @@ impl HostedLoop {
             tick: 0,
             seq: 0,
             motors: [0.0; 4],
-            applied: [0.0; 4],
+            faults: Faults::default(),
+            io: IoMcu {
+                timeout: 0.05,
+                last_heartbeat: 0.0,
+                outputs: [0.0; 4],
+                failsafe_at: None,
+            },
+            nav_queue: Default::default(),
+            jitter: rand::SeedableRng::seed_from_u64(0x4A17),
+            lost_control: false,
+            airborne: false,
         })
     }
 
@@ -227,84 +287,130 @@ impl HostedLoop {
         let mem = self.estimator.memory(machine);
         let nav: Vec<f32> = floats_at(&mem, ret, 16);
 
-        // CM4 runtime: mailbox (ready word last), then the MU doorbell.
-        self.seq = self.seq.wrapping_add(1);
-        {
-            let uc = machine.engine(self.m4);
-            let mut block = vec![0u8; 8];
-            block[4..8].copy_from_slice(&self.seq.to_le_bytes());
-            block.extend_from_slice(&bytes_of(&nav));
-            uc.mem_write(u64::from(MAILBOX), &block)
-                .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
-                .map_err(|e| Error::Usage(format!("mailbox write: {e:?}")))?;
+        // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
+        let mut events = Vec::new();
+        let jitter = if self.faults.nav_jitter > 0 {
+            use rand::RngExt;
+            let j = i64::from(self.faults.nav_jitter);
+            self.jitter.random_range(-j..=j)
+        } else {
+            0
+        };
+        let delay = (i64::from(self.faults.nav_delay) + jitter).max(0) as u64;
+        self.nav_queue.push_back((self.tick + delay, nav.clone()));
+        let mut due = None;
+        while self.nav_queue.front().is_some_and(|(t, _)| *t <= self.tick) {
+            due = self.nav_queue.pop_front().map(|(_, n)| n);
         }
-        let mut soc = machine.soc.borrow_mut();
-        soc.periph_write(self.m4, self.mub, 4, self.seq, t4)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        // The next lockstep sync point delivers it.
-        let t_sync = t4.div_ceil(self.quantum) * self.quantum;
-        soc.fire_events(t_sync);
-        soc.apply_cross_core();
-        let irq = (FIRST_IRQ + MU_IRQ) as usize;
-        let taken = soc.cores[self.m7].scs.exc.pending[irq];
         let mut m7_cycles = 0;
-        let mut t7 = t_sync;
-        if taken {
-            // CM7 runtime, as its MU ISR: read RR0 (clears RF0 and the line), take the pending.
-            let seq = soc
-                .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
+        let mut t_sync = t4;
+        let mut t7 = t4;
+        if let Some(published) = due {
+            // Mailbox (ready word last), then the MU doorbell.
+            self.seq = self.seq.wrapping_add(1);
+            {
+                let uc = machine.engine(self.m4);
+                let mut block = vec![0u8; 8];
+                block[4..8].copy_from_slice(&self.seq.to_le_bytes());
+                block.extend_from_slice(&bytes_of(&published));
+                uc.mem_write(u64::from(MAILBOX), &block)
+                    .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
+                    .map_err(|e| Error::Usage(format!("mailbox write: {e:?}")))?;
+            }
+            let mut soc = machine.soc.borrow_mut();
+            soc.periph_write(self.m4, self.mub, 4, self.seq, t4)
                 .map_err(|e| Error::Usage(e.to_string()))?;
-            soc.cores[self.m7].scs.exc.pending[irq] = false;
-            drop(soc);
-            let mut head = [0u8; 72];
-            machine
-                .engine(self.m7)
-                .mem_read(u64::from(MAILBOX), &mut head)
-                .map_err(|e| Error::Usage(format!("mailbox read: {e:?}")))?;
-            let ready = u32::from_le_bytes(head[0..4].try_into().expect("4"));
-            let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
-            if ready == READY && mail_seq == seq {
-                let nav7 = floats_at(&head, 8, 16);
-                let mut input = [0.0f32; 24];
-                input[..16].copy_from_slice(&nav7);
-                input[16..19].copy_from_slice(&[
-                    frame.gyro[0] as f32,
-                    frame.gyro[1] as f32,
-                    frame.gyro[2] as f32,
-                ]);
-                input[19..22].copy_from_slice(&self.waypoint);
-                input[22] = 1.0;
-                input[23] = 0.0;
-                self.controller
-                    .write_memory(machine, self.ctl_in, &bytes_of(&input))?;
-                let c = self
-                    .controller
-                    .call(machine, STEP, &[Val::I32(self.ctl_in)])?;
-                let ret = returned_ptr(&c, "controller#step", self.tick)?;
-                let mem = self.controller.memory(machine);
-                let u = floats_at(&mem, ret, 4);
-                self.motors.copy_from_slice(&u);
-                m7_cycles = c.cycles;
-                t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
+            // The next lockstep sync point delivers it.
+            t_sync = t4.div_ceil(self.quantum) * self.quantum;
+            t7 = t_sync;
+            soc.fire_events(t_sync);
+            soc.apply_cross_core();
+            let irq = (FIRST_IRQ + MU_IRQ) as usize;
+            if soc.cores[self.m7].scs.exc.pending[irq] {
+                // CM7 runtime, as its MU ISR: read RR0 (clears RF0 and the line).
+                let seq = soc
+                    .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
+                    .map_err(|e| Error::Usage(e.to_string()))?;
+                soc.cores[self.m7].scs.exc.pending[irq] = false;
+                drop(soc);
+                let mut head = [0u8; 72];
+                machine
+                    .engine(self.m7)
+                    .mem_read(u64::from(MAILBOX), &mut head)
+                    .map_err(|e| Error::Usage(format!("mailbox read: {e:?}")))?;
+                let ready = u32::from_le_bytes(head[0..4].try_into().expect("4"));
+                let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
+                if ready == READY && mail_seq == seq {
+                    let mut input = [0.0f32; 24];
+                    input[..16].copy_from_slice(&floats_at(&head, 8, 16));
+                    input[16..19].copy_from_slice(&frame.gyro.map(|g| g as f32));
+                    input[19..22].copy_from_slice(&self.waypoint);
+                    input[22] = 1.0;
+                    self.controller
+                        .write_memory(machine, self.ctl_in, &bytes_of(&input))?;
+                    let c = self
+                        .controller
+                        .call(machine, STEP, &[Val::I32(self.ctl_in)])?;
+                    let ret = returned_ptr(&c, "controller#step", self.tick)?;
+                    let mem = self.controller.memory(machine);
+                    self.motors.copy_from_slice(&floats_at(&mem, ret, 4));
+                    m7_cycles = c.cycles;
+                    t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
+                    let t7_s = t7 as f64 / PS_PER_S as f64;
+                    let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
+                    if linked {
+                        self.io.forward(t7_s, self.motors);
+                    }
+                } else {
+                    events.push(format!(
+                        "stale mailbox (ready {ready:#x}, seq {mail_seq} vs {seq})"
+                    ));
+                }
+            } else {
+                drop(soc);
             }
         } else {
-            drop(soc);
+            events.push("no NavState delivered".into());
         }
 
-        // The vehicle: the new commands from the first physics step at or after t7.
+        // The vehicle flies with what the IO MCU outputs; a failed rotor gives no thrust.
         let sub = (self.dt / self.params.dt).round() as u64;
         let step_ps = period / sub;
+        let had_failsafe = self.io.failsafe_at.is_some();
         for j in 0..sub {
             let t = t_k + j * step_ps;
-            let u: Vec<f64> = if t >= t7 {
-                self.motors.iter().map(|&x| f64::from(x)).collect()
-            } else {
-                self.applied.iter().map(|&x| f64::from(x)).collect()
-            };
-            let wind = self.wind.sample(t as f64 / PS_PER_S as f64, self.params.dt);
+            let t_s = t as f64 / PS_PER_S as f64;
+            let mut u: Vec<f64> = self.io.output(t_s).iter().map(|&x| f64::from(x)).collect();
+            if let Some((m, at)) = self.faults.rotor_failure {
+                if t_s >= at && m < u.len() {
+                    u[m] = 0.0;
+                }
+            }
+            let wind = self.wind.sample(t_s, self.params.dt);
+            let v_before = self.state.v;
             step(&self.params, &mut self.state, &u, wind);
+            if self.state.on_ground && self.airborne {
+                self.airborne = false;
+                if v_before.length() > 2.0 && !self.lost_control {
+                    self.lost_control = true;
+                    events.push(format!(
+                        "loss of control: ground impact at {:.1} m/s",
+                        v_before.length()
+                    ));
+                }
+            }
+            if !self.state.on_ground {
+                self.airborne = true;
+            }
         }
-        self.applied = self.motors;
+        if let (false, Some(at)) = (had_failsafe, self.io.failsafe_at) {
+            events.push(format!("IO MCU failsafe: motors cut at {at:.3} s"));
+        }
+        let tilt = (self.state.q * glam::DVec3::Z).z.clamp(-1.0, 1.0).acos();
+        if tilt > 1.0 && !self.lost_control {
+            self.lost_control = true;
+            events.push(format!("loss of control: tilt {tilt:.2} rad"));
+        }
         let (roll, pitch, yaw) = self.state.euler();
         let row = Tick {
             t: t_k as f64 / PS_PER_S as f64,
@@ -318,8 +424,39 @@ impl HostedLoop {
             mu_latency_ns: (t_sync - t4) / 1000,
             overrun_m4: t4 - t_k > period,
             overrun_m7: t7 - t_sync > period,
+            events,
         };
         self.tick += 1;
         Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_mcu_cuts_the_motors_after_the_heartbeat_timeout() {
+        let mut io = IoMcu {
+            timeout: 0.05,
+            last_heartbeat: 0.0,
+            outputs: [0.0; 4],
+            failsafe_at: None,
+        };
+        io.forward(1.0, [0.5, f32::NAN, 0.25, 1.0]);
+        assert_eq!(
+            io.output(1.02),
+            [0.5, 0.0, 0.25, 1.0],
+            "forwarded, NaN sent as 0"
+        );
+        assert_eq!(
+            io.output(1.049),
+            [0.5, 0.0, 0.25, 1.0],
+            "not yet: inside the timeout"
+        );
+        assert_eq!(io.output(1.0501), [0.0; 4]);
+        assert_eq!(io.failsafe_at, Some(1.0501));
+        io.forward(1.06, [0.5; 4]);
+        assert_eq!(io.output(1.061), [0.0; 4], "a failsafe latches");
     }
 }

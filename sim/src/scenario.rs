@@ -50,15 +50,47 @@ pub struct Waypoint {
     pub position: (f64, f64, f64),
 }
 
+/// Faults injected during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Motor `motor` gives no thrust from `at` s.
+    RotorFailure { motor: usize, at: f64 },
+    /// NavState reaches the CM7 `ticks` control ticks late.
+    NavStateDelay { ticks: u32 },
+    /// NavState delay varies by up to +-`ticks` (seeded).
+    NavStateJitter { ticks: u32 },
+    /// From `at` s the CM7's heartbeat no longer reaches the IO MCU.
+    HeartbeatLoss { at: f64 },
+    /// IMU noise multiplied by `scale` from `from` s.
+    ImuNoise { scale: f64, from: f64 },
+    /// No GNSS fix between `from` and `to` s.
+    GnssDropout { from: f64, to: f64 },
+}
+
 /// Pass/fail criteria, evaluated on the trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Gate {
-    /// Tilt from level (angle of the body z axis to the vertical) below `below` rad from `after` s.
-    Attitude { after: f64, below: f64 },
-    /// Distance to the active waypoint below `below` m from `after` s.
-    Position { after: f64, below: f64 },
+    /// Tilt from level (angle of the body z axis to the vertical) below `below` rad from `after`
+    /// s (until `until` s when given).
+    Attitude {
+        after: f64,
+        #[serde(default)]
+        until: Option<f64>,
+        below: f64,
+    },
+    /// Distance to the active waypoint below `below` m from `after` s (until `until` s).
+    Position {
+        after: f64,
+        #[serde(default)]
+        until: Option<f64>,
+        below: f64,
+    },
     /// No core overran its period.
     NoOverrun,
+    /// The IO MCU cut the motors within `within` s of the heartbeat loss (needs HeartbeatLoss).
+    FailsafeWithin { within: f64 },
+    /// The run reported a loss of control (a fault the vehicle cannot fly through).
+    LossOfControlReported,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +146,8 @@ pub struct Scenario {
     pub waypoints: Vec<Waypoint>,
     #[serde(default)]
     pub flight: Flight,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
     pub gates: Vec<Gate>,
 }
 
@@ -128,7 +162,10 @@ impl Scenario {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Scenario> {
-        let s: Scenario = ron::from_str(text).map_err(|e| Error::Ron {
+        // Optional fields take a bare value (`until: 4.0`), no `Some(...)` needed.
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let s: Scenario = options.from_str(text).map_err(|e| Error::Ron {
             file: file.to_string(),
             line: e.position.line,
             column: e.position.col,
@@ -168,6 +205,25 @@ impl Scenario {
             return Err("at least one gate (what does passing mean?)".into());
         }
         let duration = self.dt * self.steps as f64;
+        for f in &self.faults {
+            match f {
+                Fault::RotorFailure { motor, .. } if *motor >= self.vehicle.motors.len() => {
+                    return Err(format!(
+                        "rotor failure of motor {motor}: the vehicle has {} motors",
+                        self.vehicle.motors.len()
+                    ))
+                }
+                Fault::GnssDropout { from, to } if to < from => {
+                    return Err("GNSS dropout ends before it starts".into())
+                }
+                _ => {}
+            }
+        }
+        for g in &self.gates {
+            if matches!(g, Gate::FailsafeWithin { .. }) && self.heartbeat_loss().is_none() {
+                return Err("a FailsafeWithin gate needs a HeartbeatLoss fault".into());
+            }
+        }
         for g in &self.gates {
             if let Gate::Attitude { after, .. } | Gate::Position { after, .. } = g {
                 if *after >= duration {
@@ -178,6 +234,13 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    fn heartbeat_loss(&self) -> Option<f64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::HeartbeatLoss { at } => Some(*at),
+            _ => None,
+        })
     }
 
     /// The waypoint active at time t.
@@ -258,6 +321,8 @@ pub struct Report {
     pub controller_cycles_per_tick: Stats,
     pub mu_latency_ns: Stats,
     pub overruns: u64,
+    /// Every event with its time (s).
+    pub events: Vec<(f64, String)>,
 }
 
 /// Evaluate the gates on a trace.
@@ -265,23 +330,34 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
     s.gates
         .iter()
         .map(|g| match g {
-            Gate::Attitude { after, below } => {
+            Gate::Attitude {
+                after,
+                until,
+                below,
+            } => {
                 let worst = trace
                     .iter()
-                    .filter(|t| t.t >= *after)
+                    .filter(|t| t.t >= *after && until.is_none_or(|u| t.t < u))
                     .map(|t| tilt(t.attitude[0], t.attitude[1]))
                     .fold(0.0, f64::max);
                 GateResult {
-                    gate: format!("attitude error < {below} rad after {after} s"),
+                    gate: format!(
+                        "attitude error < {below} rad after {after} s{}",
+                        window(until)
+                    ),
                     pass: worst < *below,
                     worst,
                     detail: format!("worst {worst:.4} rad"),
                 }
             }
-            Gate::Position { after, below } => {
+            Gate::Position {
+                after,
+                until,
+                below,
+            } => {
                 let worst = trace
                     .iter()
-                    .filter(|t| t.t >= *after)
+                    .filter(|t| t.t >= *after && until.is_none_or(|u| t.t < u))
                     .map(|t| {
                         let w = s.waypoint_at(t.t);
                         (DVec3::from(t.position)
@@ -290,7 +366,10 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
                     })
                     .fold(0.0, f64::max);
                 GateResult {
-                    gate: format!("position error < {below} m after {after} s"),
+                    gate: format!(
+                        "position error < {below} m after {after} s{}",
+                        window(until)
+                    ),
                     pass: worst < *below,
                     worst,
                     detail: format!("worst {worst:.3} m"),
@@ -308,8 +387,46 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
                     detail: format!("{n} overruns"),
                 }
             }
+            Gate::FailsafeWithin { within } => {
+                let lost = s.heartbeat_loss().unwrap_or(0.0);
+                let cut = trace
+                    .iter()
+                    .find(|t| t.events.iter().any(|e| e.starts_with("IO MCU failsafe")))
+                    .map(|t| t.t + s.dt);
+                let delay = cut.map(|c| c - lost);
+                GateResult {
+                    gate: format!("motors cut within {within} s of heartbeat loss"),
+                    pass: delay.is_some_and(|d| d <= *within),
+                    worst: delay.unwrap_or(f64::INFINITY),
+                    detail: match delay {
+                        Some(d) => format!("cut {:.0} ms after the loss", d * 1000.0),
+                        None => "never cut".into(),
+                    },
+                }
+            }
+            Gate::LossOfControlReported => {
+                let first = trace.iter().find_map(|t| {
+                    t.events
+                        .iter()
+                        .find(|e| e.starts_with("loss of control"))
+                        .map(|e| (t.t, e.clone()))
+                });
+                GateResult {
+                    gate: "loss of control reported".into(),
+                    pass: first.is_some(),
+                    worst: first.as_ref().map_or(f64::INFINITY, |f| f.0),
+                    detail: match first {
+                        Some((t, e)) => format!("at {t:.2} s: {e}"),
+                        None => "not reported".into(),
+                    },
+                }
+            }
         })
         .collect()
+}
+
+fn window(until: &Option<f64>) -> String {
+    until.map(|u| format!(" until {u} s")).unwrap_or_default()
 }
 
 /// Tilt from level for roll and pitch (ZYX Euler): the angle of the body z axis to the vertical.
@@ -357,7 +474,7 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
     };
     let est = link(&s.flight.estimator_core)?;
     let ctl = link(&s.flight.controller_core)?;
-    HostedLoop::new(
+    let mut lp = HostedLoop::new(
         machine,
         est,
         ctl,
@@ -367,7 +484,32 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
         Wind::new(s.wind.clone(), s.seed ^ 0x5749_4E44),
         s.dt,
         s.waypoint_at(0.0),
-    )
+    )?;
+    for f in &s.faults {
+        match f {
+            Fault::RotorFailure { motor, at } => lp.faults.rotor_failure = Some((*motor, *at)),
+            Fault::NavStateDelay { ticks } => lp.faults.nav_delay = *ticks,
+            Fault::NavStateJitter { ticks } => lp.faults.nav_jitter = *ticks,
+            Fault::HeartbeatLoss { at } => lp.faults.heartbeat_loss = Some(*at),
+            Fault::ImuNoise { .. } | Fault::GnssDropout { .. } => {}
+        }
+    }
+    Ok(lp)
+}
+
+/// Sensor faults active at time t.
+fn apply_sensor_faults(s: &Scenario, lp: &mut HostedLoop, t: f64) {
+    lp.sensors.imu_noise_scale = 1.0;
+    lp.sensors.gnss_dropout = false;
+    for f in &s.faults {
+        match f {
+            Fault::ImuNoise { scale, from } if t >= *from => lp.sensors.imu_noise_scale = *scale,
+            Fault::GnssDropout { from, to } if t >= *from && t < *to => {
+                lp.sensors.gnss_dropout = true
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Run a scenario to its end; `progress` is called with the tick count every 100 ticks.
@@ -382,6 +524,7 @@ pub fn run(
     let mut trace = Vec::with_capacity(s.steps as usize);
     for k in 0..s.steps {
         lp.waypoint = s.waypoint_at(k as f64 * s.dt);
+        apply_sensor_faults(s, &mut lp, k as f64 * s.dt);
         trace.push(lp.step()?);
         if k % 100 == 0 {
             progress(k);
@@ -405,6 +548,10 @@ pub fn run(
             .iter()
             .filter(|t| t.overrun_m4 || t.overrun_m7)
             .count() as u64,
+        events: trace
+            .iter()
+            .flat_map(|t| t.events.iter().map(move |e| (t.t, e.clone())))
+            .collect(),
     };
     Ok((report, trace))
 }
@@ -412,7 +559,7 @@ pub fn run(
 /// The trace as CSV: one row per tick.
 pub fn trace_csv(trace: &[Tick]) -> String {
     let mut out = String::from(
-        "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun\n",
+        "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun,events\n",
     );
     for t in trace {
         let f = |v: &[f64]| {
@@ -428,7 +575,7 @@ pub fn trace_csv(trace: &[Tick]) -> String {
                 .join(",")
         };
         out.push_str(&format!(
-            "{:.4},{},{},{},{},{},{},{},{},{}\n",
+            "{:.4},{},{},{},{},{},{},{},{},{},{}\n",
             t.t,
             f(&t.position),
             f(&t.velocity),
@@ -438,7 +585,8 @@ pub fn trace_csv(trace: &[Tick]) -> String {
             t.m4_cycles,
             t.m7_cycles,
             t.mu_latency_ns,
-            u8::from(t.overrun_m4 || t.overrun_m7)
+            u8::from(t.overrun_m4 || t.overrun_m7),
+            t.events.join("; ").replace(',', " ")
         ));
     }
     out
@@ -479,6 +627,20 @@ mod tests {
         let late = MINIMAL.replace("after: 0.01", "after: 9.0");
         let e = Scenario::parse(&late, "l.ron").unwrap_err().to_string();
         assert!(e.contains("after the end of the run"), "{e}");
+        let rotor = MINIMAL.replace(
+            "gates:",
+            "faults: [RotorFailure(motor: 7, at: 1.0)], gates:",
+        );
+        let e = Scenario::parse(&rotor, "r.ron").unwrap_err().to_string();
+        assert!(e.contains("motor 7") && e.contains("4 motors"), "{e}");
+        let failsafe = MINIMAL.replace("NoOverrun]", "FailsafeWithin(within: 0.1)]");
+        let e = Scenario::parse(&failsafe, "f.ron").unwrap_err().to_string();
+        assert!(e.contains("needs a HeartbeatLoss"), "{e}");
+        let until = MINIMAL.replace("after: 0.01,", "after: 0.01, until: 0.015,");
+        assert!(
+            Scenario::parse(&until, "u.ron").is_ok(),
+            "implicit Some for until"
+        );
         let odd = MINIMAL.replace("dt: 0.002", "dt: 0.0025");
         let e = Scenario::parse(&odd, "o.ron").unwrap_err().to_string();
         assert!(e.contains("whole number of physics steps"), "{e}");
@@ -499,6 +661,7 @@ mod tests {
             mu_latency_ns: 0,
             overrun_m4: overrun,
             overrun_m7: false,
+            events: vec![],
         };
         let ok = evaluate(&s, &[tick(0.0, 0.4, false), tick(0.02, 0.05, false)]);
         assert!(ok.iter().all(|g| g.pass), "{ok:?}");
