@@ -738,60 +738,28 @@ pub fn new_engine(
     Ok(uc)
 }
 
-/// Map the PPB (0xE000_0000..0xE010_0000) as MMIO served by this core's SCS.
-pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
-    let base: u64 = 0xE000_0000;
-    uc.mmio_map(
-        base,
-        0x10_0000,
-        Some(move |uc: &mut Uc<'_>, off: u64, size: usize| {
-            let addr = (base + off) as u32;
-            let ipsr = reg(uc, RegisterARM::IPSR) & 0x1FF;
-            let (idx, now, soc) = {
-                let d = uc.get_data();
-                (d.idx, d.now(), d.soc.clone())
-            };
-            let r = soc.borrow_mut().ppb_read(idx, addr, size, now, ipsr);
-            match r {
-                Ok(v) => u64::from(v),
-                Err(e) => {
-                    let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                    halt(uc, Halt::TwinError(format!("read: {e}, {MMIO_PC} {at}")));
-                    0
-                }
-            }
-        }),
-        Some(move |uc: &mut Uc<'_>, off: u64, size: usize, value: u64| {
-            let addr = (base + off) as u32;
-            let (idx, now, soc) = {
-                let d = uc.get_data();
-                (d.idx, d.now(), d.soc.clone())
-            };
-            let r = soc
-                .borrow_mut()
-                .ppb_write(idx, addr, size, value as u32, now);
-            if let Err(e) = r {
-                let at = whereabouts(uc, reg(uc, RegisterARM::PC));
-                halt(uc, Halt::TwinError(format!("write: {e}, {MMIO_PC} {at}")));
-            }
-        }),
-    )
-    .uc(|| "mapping the private peripheral bus".into())
-}
+/// A read of the SoC at (core, address, size, virtual time, IPSR).
+type SocRead =
+    fn(&mut Soc, usize, u32, usize, Ps, u32) -> std::result::Result<u32, crate::soc::BusError>;
+/// A write to the SoC at (core, address, size, value, virtual time).
+type SocWrite =
+    fn(&mut Soc, usize, u32, usize, u32, Ps) -> std::result::Result<(), crate::soc::BusError>;
 
-/// Map one peripheral space as MMIO served by the SoC bus.
-pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
+/// Map `size` bytes at `base` as MMIO served by the SoC through `read` / `write`; an access the
+/// SoC refuses stops the run with a twin error naming the block holding the access.
+fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrite) -> Result<()> {
     let base64 = u64::from(base);
     uc.mmio_map(
         base64,
         u64::from(size),
         Some(move |uc: &mut Uc<'_>, off: u64, size: usize| {
             let addr = (base64 + off) as u32;
+            let ipsr = reg(uc, RegisterARM::IPSR) & 0x1FF;
             let (idx, now, soc) = {
                 let d = uc.get_data();
                 (d.idx, d.now(), d.soc.clone())
             };
-            let r = soc.borrow_mut().periph_read(idx, addr, size, now);
+            let r = read(&mut soc.borrow_mut(), idx, addr, size, now, ipsr);
             match r {
                 Ok(v) => u64::from(v),
                 Err(e) => {
@@ -807,16 +775,30 @@ pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
                 let d = uc.get_data();
                 (d.idx, d.now(), d.soc.clone())
             };
-            let r = soc
-                .borrow_mut()
-                .periph_write(idx, addr, size, value as u32, now);
+            let r = write(&mut soc.borrow_mut(), idx, addr, size, value as u32, now);
             if let Err(e) = r {
                 let at = whereabouts(uc, reg(uc, RegisterARM::PC));
                 halt(uc, Halt::TwinError(format!("write: {e}, {MMIO_PC} {at}")));
             }
         }),
     )
-    .uc(|| format!("mapping peripheral space at {base:#010x}"))
+    .uc(|| format!("mapping MMIO at {base:#010x}"))
+}
+
+/// Map the PPB (0xE000_0000..0xE010_0000) as MMIO served by this core's SCS.
+pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
+    map_mmio(uc, 0xE000_0000, 0x10_0000, Soc::ppb_read, Soc::ppb_write)
+}
+
+/// Map one peripheral space as MMIO served by the SoC bus.
+pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
+    map_mmio(
+        uc,
+        base,
+        size,
+        |soc, core, addr, size, now, _ipsr| soc.periph_read(core, addr, size, now),
+        Soc::periph_write,
+    )
 }
 
 /// Reset the CPU to boot from the vector table at `vtor`: MSP = [vtor], PC = [vtor + 4].
