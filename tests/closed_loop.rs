@@ -8,7 +8,7 @@ mod common;
 
 use flight::controller::{Controller, VehicleConfig, Waypoint};
 use flight::NavState;
-use glam::{DQuat, DVec3};
+use glam::DVec3;
 use sim::vehicle::{step, Params, State};
 
 fn nav_from(s: &State) -> NavState {
@@ -49,12 +49,8 @@ fn tilt(s: &State) -> f64 {
 
 #[test]
 fn stabilization_from_0_4_rad_roll() {
-    let params = Params::quad_x();
     let start = DVec3::new(0.0, 0.0, -5.0);
-    let mut s = State::at_rest(&params, start);
-    s.on_ground = false;
-    s.q = DQuat::from_rotation_x(0.4);
-    s.omega = vec![params.hover_omega(); 4];
+    let s = common::tilted_hover(start, 0.4);
     let (end, worst) = fly(s, start.as_vec3().to_array(), 6000);
     eprintln!(
         "stabilization: tilt at start 0.4 rad, worst over the last second {worst:.5} rad, end {:?}",
@@ -127,12 +123,8 @@ fn fly_estimated(mut s: State, target: [f32; 3], steps: usize, seed: u64) -> (St
 
 #[test]
 fn stabilization_with_the_estimator_and_noisy_sensors() {
-    let params = Params::quad_x();
     let start = DVec3::new(0.0, 0.0, -5.0);
-    let mut s = State::at_rest(&params, start);
-    s.on_ground = false;
-    s.q = DQuat::from_rotation_x(0.4);
-    s.omega = vec![params.hover_omega(); 4];
+    let s = common::tilted_hover(start, 0.4);
     let (end, worst, est_err) = fly_estimated(s, start.as_vec3().to_array(), 6000, 11);
     eprintln!("stabilization (EKF): worst tilt over the last second {worst:.4} rad, end {:?}, estimate off by {est_err:.3} m", end.p);
     assert!(worst < 0.1, "attitude error {worst} rad");

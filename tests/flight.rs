@@ -262,12 +262,8 @@ fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::
 
 #[test]
 fn stabilization_through_the_emulated_cores() {
-    let params = Params::quad_x();
     let start_p = DVec3::new(0.0, 0.0, -5.0);
-    let mut s = State::at_rest(&params, start_p);
-    s.on_ground = false;
-    s.q = DQuat::from_rotation_x(0.4);
-    s.omega = vec![params.hover_omega(); 4];
+    let s = tilted_hover(start_p, 0.4);
     let mut lp = hosted_loop(21, s, start_p.as_vec3().to_array());
     let ticks = 6000;
     let mut worst_late = 0.0f64;

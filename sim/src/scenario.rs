@@ -335,11 +335,9 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
                 until,
                 below,
             } => {
-                let worst = trace
-                    .iter()
-                    .filter(|t| t.t >= *after && until.is_none_or(|u| t.t < u))
-                    .map(|t| tilt(t.attitude[0], t.attitude[1]))
-                    .fold(0.0, f64::max);
+                let worst = worst_in(trace, *after, *until, |t| {
+                    tilt(t.attitude[0], t.attitude[1])
+                });
                 GateResult {
                     gate: format!(
                         "attitude error < {below} rad after {after} s{}",
@@ -355,16 +353,11 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
                 until,
                 below,
             } => {
-                let worst = trace
-                    .iter()
-                    .filter(|t| t.t >= *after && until.is_none_or(|u| t.t < u))
-                    .map(|t| {
-                        let w = s.waypoint_at(t.t);
-                        (DVec3::from(t.position)
-                            - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                let worst = worst_in(trace, *after, *until, |t| {
+                    let w = s.waypoint_at(t.t);
+                    (DVec3::from(t.position) - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
                         .length()
-                    })
-                    .fold(0.0, f64::max);
+                });
                 GateResult {
                     gate: format!(
                         "position error < {below} m after {after} s{}",
@@ -423,6 +416,15 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
             }
         })
         .collect()
+}
+
+/// The largest value of `f` over the ticks in [after, until).
+fn worst_in(trace: &[Tick], after: f64, until: Option<f64>, f: impl Fn(&Tick) -> f64) -> f64 {
+    trace
+        .iter()
+        .filter(|t| t.t >= after && until.is_none_or(|u| t.t < u))
+        .map(f)
+        .fold(0.0, f64::max)
 }
 
 fn window(until: &Option<f64>) -> String {

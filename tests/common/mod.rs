@@ -180,3 +180,13 @@ pub fn sim_cli(args: &[&str]) -> (Option<i32>, String, String) {
 pub fn tilt(q: glam::DQuat) -> f64 {
     (q * glam::DVec3::Z).z.clamp(-1.0, 1.0).acos()
 }
+
+/// The default quad in the air at `p`, rolled by `roll` rad, its motors at hover speed.
+pub fn tilted_hover(p: glam::DVec3, roll: f64) -> sim::vehicle::State {
+    let params = sim::vehicle::Params::quad_x();
+    let mut s = sim::vehicle::State::at_rest(&params, p);
+    s.on_ground = false;
+    s.q = glam::DQuat::from_rotation_x(roll);
+    s.omega = vec![params.hover_omega(); params.motors.len()];
+    s
+}
