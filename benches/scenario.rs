@@ -35,7 +35,7 @@ fn summary() {
         let s = load(name);
         let (r, _) = run(&s, &common::workspace(), objects.path(), |_| {}).unwrap();
         println!(
-            "{:<20} {:>6.1} s virtual in {:>6.2} s wall: real-time factor {:>5.2}; cycles/tick CM4 estimator {}/{:.0}/{} CM7 controller {}/{:.0}/{} (min/mean/max); gates {}",
+            "{:<20} {:>6.1} s virtual in {:>6.2} s wall: real-time factor {:>5.2}; cycles/tick CM4 estimator {}/{:.0}/{} CM7 controller {}/{:.0}/{} (min/mean/max); worst-tick budget use CM4 {:.3} CM7 {:.4}; gates {}",
             r.scenario,
             r.virtual_seconds,
             r.wall_seconds,
@@ -46,6 +46,8 @@ fn summary() {
             r.controller_cycles_per_tick.min,
             r.controller_cycles_per_tick.mean,
             r.controller_cycles_per_tick.max,
+            r.estimator_cycles_per_tick.max as f64 / r.estimator_budget_cycles as f64,
+            r.controller_cycles_per_tick.max as f64 / r.controller_budget_cycles as f64,
             if r.pass { "pass" } else { "FAIL" }
         );
     }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 SYNTH_VERSION="0.89.0"
-APT_PACKAGES=(cmake libclang-dev pkg-config build-essential)
+APT_PACKAGES=(cmake libclang-dev pkg-config build-essential libfontconfig1-dev fonts-dejavu-core)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

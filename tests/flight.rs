@@ -254,8 +254,20 @@ fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::
     let sensors =
         sim::vehicle::sensors::Sensors::new(sim::vehicle::sensors::SensorParams::default(), seed);
     let wind = sim::vehicle::wind::Wind::new(Default::default(), seed);
+    use sim::backend::{Kind, Part};
+    let est = Part::arm(Kind::Estimator, est, &mut machine).unwrap();
+    let ctl = Part::arm(Kind::Controller, ctl, &mut machine).unwrap();
     sim::flightloop::HostedLoop::new(
-        machine, est, ctl, params, start, sensors, wind, 0.002, waypoint,
+        machine,
+        est,
+        ctl,
+        (1, 0),
+        params,
+        start,
+        sensors,
+        wind,
+        0.002,
+        waypoint,
     )
     .unwrap()
 }

@@ -43,6 +43,20 @@ fn stabilization_passes_through_the_cli_with_trace_report_and_junit() {
             .unwrap()
             > 1000.0
     );
+    // The plot: a 1200-pixel-wide PNG with four panels, the palette's first two colours (roll,
+    // north and the CM4 line; pitch, east and the CM7 line) drawn in quantity.
+    let decoder = png::Decoder::new(std::fs::File::open(dir.path().join("plot.png")).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1200, 1200));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let count = |c: (u8, u8, u8)| buf.chunks(3).filter(|p| (p[0], p[1], p[2]) == c).count();
+    for i in 0..2 {
+        let n = count(sim::plot::colour(i));
+        assert!(n > 2000, "palette colour {i}: {n} pixels");
+    }
+    assert!(count((255, 255, 255)) > 600_000, "mostly white background");
     let xml = std::fs::read_to_string(junit).unwrap();
     assert!(
         xml.contains("tests=\"3\"") && xml.contains("failures=\"0\""),

@@ -31,6 +31,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    /// Lockstep differential mode: ARM and wasmtime disagreed.
+    #[error("{0}")]
+    Divergence(Box<crate::backend::Divergence>),
 }
 
 impl Error {

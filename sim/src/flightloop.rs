@@ -18,15 +18,14 @@
 
 use serde::Serialize;
 
+use crate::backend::Part;
 use crate::error::{Error, Result};
 use crate::exc::FIRST_IRQ;
-use crate::hosted::Module;
 use crate::machine::Machine;
 use crate::time::{Ps, PS_PER_S};
 use crate::vehicle::sensors::{Frame, Sensors};
 use crate::vehicle::wind::Wind;
 use crate::vehicle::{step, Params, State};
-use crate::wasm::Val;
 
 /// The NavState mailbox: OCRAM2, where the NXP SDK keeps its rpmsg shared memory (rt1176.md
 /// section 1.1). Layout: ready word, sequence, then 16 x f32.
@@ -34,18 +33,24 @@ pub const MAILBOX: u32 = 0x202C_0000;
 const READY: u32 = 0x4E41_5653; // "NAVS"
 const MU_IRQ: u32 = 118;
 
-pub const ESTIMATE: &str = "pulseengine:falcon-cascade/ekf@0.10.0#estimate";
-pub const EKF_INIT: &str = "pulseengine:falcon-cascade/ekf@0.10.0#init";
-pub const STEP: &str = "pulseengine:falcon-cascade/controller@0.10.0#step";
+pub use crate::backend::{EKF_ESTIMATE as ESTIMATE, EKF_INIT, STEP};
 
 /// What one tick did (a row of the trace).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Tick {
     pub t: f64,
     pub position: [f64; 3],
     pub velocity: [f64; 3],
     /// Roll, pitch, yaw (rad).
     pub attitude: [f64; 3],
+    /// The position setpoint the controller was given (NED, m).
+    pub setpoint: [f32; 3],
+    /// The sensor frame the estimator was given: IMU specific force (m/s^2) and rate (rad/s),
+    /// baro altitude and GNSS position (NaN when not sampled this tick).
+    pub accel: [f32; 3],
+    pub gyro: [f32; 3],
+    pub baro_alt: f32,
+    pub gnss: [f32; 3],
     pub nav: [f32; 16],
     pub motors: [f32; 4],
     pub m4_cycles: u64,
@@ -103,10 +108,8 @@ impl IoMcu {
 
 pub struct HostedLoop {
     pub machine: Machine,
-    estimator: Module,
-    controller: Module,
-    est_in: u32,
-    ctl_in: u32,
+    pub estimator: Part,
+    pub controller: Part,
     m4: usize,
     m7: usize,
     mua: u32,
@@ -130,20 +133,6 @@ pub struct HostedLoop {
     airborne: bool,
 }
 
-/// The pointer an export returned, or an error naming the export (and the tick) when it
-/// trapped or returned something else.
-fn returned_ptr(out: &crate::hosted::CallOutcome, what: &str, tick: u64) -> Result<u32> {
-    match &out.result {
-        Ok(v) => match v.first() {
-            Some(Val::I32(p)) => Ok(*p),
-            _ => Err(Error::Usage(format!(
-                "{what} returned no pointer at tick {tick}"
-            ))),
-        },
-        Err(t) => Err(Error::Usage(format!("{what} trapped at tick {tick}: {t}"))),
-    }
-}
-
 fn bytes_of(words: &[f32]) -> Vec<u8> {
     words.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
@@ -158,13 +147,14 @@ fn floats_at(mem: &[u8], at: u32, n: usize) -> Vec<f32> {
 }
 
 impl HostedLoop {
-    /// `estimator` on the CM4 and `controller` on the CM7 of `machine` (both linked from the
-    /// flight module's synth objects).
+    /// `estimator` on core `cores.0` (the CM4) and `controller` on `cores.1` (the CM7) of
+    /// `machine`, on whatever backends the parts were built for.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         mut machine: Machine,
-        mut estimator: Module,
-        mut controller: Module,
+        mut estimator: Part,
+        controller: Part,
+        cores: (usize, usize),
         params: Params,
         state: State,
         sensors: Sensors,
@@ -172,20 +162,13 @@ impl HostedLoop {
         dt: f64,
         waypoint: [f32; 3],
     ) -> Result<HostedLoop> {
-        let m4 = estimator.core;
-        let m7 = controller.core;
+        let (m4, m7) = cores;
         let base = |name: &str| {
             let soc = machine.soc.borrow();
             soc.periph_base(name)
                 .ok_or_else(|| Error::Usage(format!("the board has no {name}")))
         };
         let (mua, mub) = (base("MUA")?, base("MUB")?);
-        let alloc = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
-        let ptr = |m: &mut Module, machine: &mut Machine| -> Result<u32> {
-            returned_ptr(&m.call(machine, "cabi_realloc", &alloc)?, "cabi_realloc", 0)
-        };
-        let est_in = ptr(&mut estimator, &mut machine)?;
-        let ctl_in = ptr(&mut controller, &mut machine)?;
         // The estimator starts from the vehicle's initial state.
         let q = state.q;
         let init: [f32; 16] = flight::NavState {
@@ -196,13 +179,7 @@ impl HostedLoop {
             ba: [0.0; 3],
         }
         .to_words();
-        estimator.write_memory(&mut machine, est_in, &bytes_of(&init))?;
-        if let Err(t) = estimator
-            .call(&mut machine, EKF_INIT, &[Val::I32(est_in)])?
-            .result
-        {
-            return Err(Error::Usage(format!("ekf#init trapped: {t}")));
-        }
+        estimator.init(&mut machine, &init)?;
         // The CM7 runtime arms the MU receive interrupt: MUA CR.RIE0 and NVIC line 118.
         {
             let mut soc = machine.soc.borrow_mut();
@@ -215,8 +192,6 @@ impl HostedLoop {
             machine,
             estimator,
             controller,
-            est_in,
-            ctl_in,
             m4,
             m7,
             mua,
@@ -267,6 +242,17 @@ impl HostedLoop {
         r
     }
 
+    /// Cycles each core has per control tick (estimator core, controller core): the budget an
+    /// overrun is measured against.
+    pub fn budget_cycles(&self) -> (u64, u64) {
+        let period = (self.dt * PS_PER_S as f64).round() as Ps;
+        let soc = self.machine.soc.borrow();
+        (
+            period / soc.ps_per_cycle(self.m4),
+            period / soc.ps_per_cycle(self.m7),
+        )
+    }
+
     /// Run one control tick; returns its trace row.
     pub fn step(&mut self) -> Result<Tick> {
         let period = (self.dt * PS_PER_S as f64).round() as Ps;
@@ -276,16 +262,10 @@ impl HostedLoop {
 
         // CM4: estimator.
         let rec = Self::sensor_record(&frame, self.dt);
-        self.estimator
-            .write_memory(machine, self.est_in, &bytes_of(&rec))?;
-        let est = self
-            .estimator
-            .call(machine, ESTIMATE, &[Val::I32(self.est_in)])?;
-        let ret = returned_ptr(&est, "ekf#estimate", self.tick)?;
+        let est = self.estimator.call(machine, self.tick, &rec)?;
         let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
         let t4 = t_k + est.cycles * ps4;
-        let mem = self.estimator.memory(machine);
-        let nav: Vec<f32> = floats_at(&mem, ret, 16);
+        let nav = est.words;
 
         // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
         let mut events = Vec::new();
@@ -346,14 +326,8 @@ impl HostedLoop {
                     input[16..19].copy_from_slice(&frame.gyro.map(|g| g as f32));
                     input[19..22].copy_from_slice(&self.waypoint);
                     input[22] = 1.0;
-                    self.controller
-                        .write_memory(machine, self.ctl_in, &bytes_of(&input))?;
-                    let c = self
-                        .controller
-                        .call(machine, STEP, &[Val::I32(self.ctl_in)])?;
-                    let ret = returned_ptr(&c, "controller#step", self.tick)?;
-                    let mem = self.controller.memory(machine);
-                    self.motors.copy_from_slice(&floats_at(&mem, ret, 4));
+                    let c = self.controller.call(machine, self.tick, &input)?;
+                    self.motors.copy_from_slice(&c.words);
                     m7_cycles = c.cycles;
                     t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
                     let t7_s = t7 as f64 / PS_PER_S as f64;
@@ -417,6 +391,14 @@ impl HostedLoop {
             position: self.state.p.to_array(),
             velocity: self.state.v.to_array(),
             attitude: [roll, pitch, yaw],
+            setpoint: self.waypoint,
+            accel: frame.accel.map(|a| a as f32),
+            gyro: frame.gyro.map(|g| g as f32),
+            baro_alt: frame.baro_alt.map_or(f32::NAN, |a| a as f32),
+            gnss: frame
+                .gnss
+                .as_ref()
+                .map_or([f32::NAN; 3], |g| g.position.map(|p| p as f32)),
             nav: nav.try_into().unwrap_or([0.0; 16]),
             motors: self.motors,
             m4_cycles: est.cycles,

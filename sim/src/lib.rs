@@ -4,6 +4,7 @@
 //! and return, faults, virtual time) and the SoC's peripherals are modelled here. See
 //! `docs/architecture.md` for the shape and `docs/time.md` for the time model.
 
+pub mod backend;
 pub mod board;
 pub mod core;
 pub mod diff;
@@ -15,6 +16,7 @@ pub mod hosted;
 pub mod image;
 pub mod machine;
 pub mod periph;
+pub mod plot;
 pub mod reference;
 pub mod scenario;
 pub mod semihost;

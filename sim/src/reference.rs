@@ -187,6 +187,8 @@ fn from_wt(v: &wasmtime::Val) -> Val {
 }
 
 pub struct Reference {
+    /// Fuel (wasmtime's instruction-count proxy) the last call consumed.
+    pub last_fuel: u64,
     store: Store<()>,
     instance: Instance,
     memory: Option<Memory>,
@@ -249,6 +251,7 @@ impl Reference {
             .map_err(|e| Error::image(&m.path, format!("wasmtime instantiation: {e}")))?;
         let memory = instance.get_memory(&mut store, "__rt_twin_memory");
         Ok(Reference {
+            last_fuel: 0,
             store,
             instance,
             memory,
@@ -272,7 +275,9 @@ impl Reference {
         self.store
             .set_fuel(FUEL)
             .map_err(|e| Error::Usage(e.to_string()))?;
-        match f.call(&mut self.store, &args, &mut results) {
+        let outcome = f.call(&mut self.store, &args, &mut results);
+        self.last_fuel = FUEL - self.store.get_fuel().unwrap_or(0);
+        match outcome {
             Ok(()) => Ok(Ok(results.iter().map(from_wt).collect())),
             Err(e) => match e.downcast_ref::<Trap>() {
                 Some(t) => Ok(Err(match t {
@@ -303,6 +308,16 @@ impl Reference {
         host::check_range(offset, bytes.len() as u32, data.len() as u32).map_err(Error::Usage)?;
         data[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
         Ok(())
+    }
+
+    /// `len` bytes of linear memory at `offset` (bounds-checked).
+    pub fn read_memory(&mut self, offset: u32, len: u32) -> Result<Vec<u8>> {
+        let m = self
+            .memory
+            .ok_or_else(|| Error::Usage("the module has no memory".into()))?;
+        let data = m.data(&self.store);
+        host::check_range(offset, len, data.len() as u32).map_err(Error::Usage)?;
+        Ok(data[offset as usize..(offset + len) as usize].to_vec())
     }
 
     pub fn memory(&mut self) -> Vec<u8> {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use glam::{DQuat, DVec3};
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Kind, Part};
 use crate::board::Board;
 use crate::error::{Error, Result};
 use crate::flightloop::{HostedLoop, Tick};
@@ -25,6 +26,7 @@ use crate::hosted::host::HostFns;
 use crate::hosted::link::RelObject;
 use crate::hosted::{Module, Options};
 use crate::machine::{Config, Machine};
+use crate::reference::Reference;
 use crate::vehicle::sensors::{SensorParams, Sensors};
 use crate::vehicle::wind::{Wind, WindParams};
 use crate::vehicle::{Params, State};
@@ -102,6 +104,18 @@ pub struct Flight {
     pub estimator_core: String,
     #[serde(default = "m7")]
     pub controller_core: String,
+    /// Where each component runs: `Arm` (synth's code on its core, the default), `Wasmtime`,
+    /// `Native`, or `Lockstep` (ARM and wasmtime compared bit for bit every tick).
+    #[serde(default)]
+    pub estimator_backend: Backend,
+    #[serde(default)]
+    pub controller_backend: Backend,
+    /// A synth object to link instead of compiling the module with the pinned synth (the
+    /// falcon objects a user brings, or a deliberately broken one).
+    #[serde(default)]
+    pub estimator_object: Option<PathBuf>,
+    #[serde(default)]
+    pub controller_object: Option<PathBuf>,
 }
 
 fn m4() -> String {
@@ -117,6 +131,10 @@ impl Default for Flight {
             wasm: PathBuf::from(DEFAULT_FLIGHT_WASM),
             estimator_core: m4(),
             controller_core: m7(),
+            estimator_backend: Backend::Arm,
+            controller_backend: Backend::Arm,
+            estimator_object: None,
+            controller_object: None,
         }
     }
 }
@@ -311,8 +329,16 @@ fn stats(v: impl Iterator<Item = u64>) -> Stats {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub scenario: String,
+    /// Every gate passed and the run reached its end.
     pub pass: bool,
     pub gates: Vec<GateResult>,
+    /// Why the run ended early (a trap, a divergence), if it did.
+    pub stopped: Option<String>,
+    /// The lockstep divergence that stopped the run.
+    pub divergence: Option<crate::backend::Divergence>,
+    pub estimator_backend: Backend,
+    pub controller_backend: Backend,
+    /// Ticks run (the scenario's steps unless the run stopped early).
     pub ticks: u64,
     pub virtual_seconds: f64,
     pub wall_seconds: f64,
@@ -320,6 +346,9 @@ pub struct Report {
     pub estimator_cycles_per_tick: Stats,
     pub controller_cycles_per_tick: Stats,
     pub mu_latency_ns: Stats,
+    /// Cycles per tick each core has (the control period at its clock).
+    pub estimator_budget_cycles: u64,
+    pub controller_budget_cycles: u64,
     pub overruns: u64,
     /// Every event with its time (s).
     pub events: Vec<(f64, String)>,
@@ -456,30 +485,80 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
         source: e,
     })?;
     let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
-    let mut link = |core: &str| -> Result<Module> {
-        let target = crate::synth::default_target(core);
-        let out = objects.join(format!("flight-{target}.o"));
-        crate::synth::compile(&wasm_path, target, "software", &out)?;
-        let bytes = std::fs::read(&out).map_err(|e| Error::Io {
-            path: out.display().to_string(),
-            source: e,
-        })?;
-        let obj = RelObject::parse(&bytes, &out.display().to_string())?;
-        Module::link(
-            &mut machine,
-            core,
-            wasm.clone(),
-            &obj,
-            &HostFns::builtin(),
-            Options::default(),
-        )
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            root.join(p)
+        }
     };
-    let est = link(&s.flight.estimator_core)?;
-    let ctl = link(&s.flight.controller_core)?;
+    let mut part =
+        |kind: Kind, core: &str, backend: Backend, object: &Option<PathBuf>| -> Result<Part> {
+            let link = |machine: &mut Machine| -> Result<Module> {
+                let target = crate::synth::default_target(core);
+                let out = match object {
+                    Some(o) => resolve(o),
+                    None => {
+                        let out = objects.join(format!("flight-{target}.o"));
+                        crate::synth::compile(&wasm_path, target, "software", &out)?;
+                        out
+                    }
+                };
+                let bytes = std::fs::read(&out).map_err(|e| Error::Io {
+                    path: out.display().to_string(),
+                    source: e,
+                })?;
+                let obj = RelObject::parse(&bytes, &out.display().to_string())?;
+                Module::link(
+                    machine,
+                    core,
+                    wasm.clone(),
+                    &obj,
+                    &HostFns::builtin(),
+                    Options::default(),
+                )
+            };
+            let reference = || Reference::new(&wasm, &HostFns::builtin());
+            match backend {
+                Backend::Arm => Part::arm(kind, link(&mut machine)?, &mut machine),
+                Backend::Wasmtime => Part::wasmtime(kind, reference()?),
+                Backend::Native => Ok(Part::native(kind)),
+                Backend::Lockstep => {
+                    let m = link(&mut machine)?;
+                    Part::lockstep(kind, m, &mut machine, reference()?)
+                }
+            }
+        };
+    let f = &s.flight;
+    let est = part(
+        Kind::Estimator,
+        &f.estimator_core,
+        f.estimator_backend,
+        &f.estimator_object,
+    )?;
+    let ctl = part(
+        Kind::Controller,
+        &f.controller_core,
+        f.controller_backend,
+        &f.controller_object,
+    )?;
+    let core_index = |name: &str| {
+        machine
+            .board
+            .cores
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::Usage(format!("{}: the board has no core {name:?}", s.name)))
+    };
+    let cores = (
+        core_index(&f.estimator_core)?,
+        core_index(&f.controller_core)?,
+    );
     let mut lp = HostedLoop::new(
         machine,
         est,
         ctl,
+        cores,
         s.vehicle.clone(),
         s.initial_state(),
         Sensors::new(s.sensors.clone(), s.seed),
@@ -524,28 +603,49 @@ pub fn run(
     let mut lp = build(s, root, objects)?;
     let wall = std::time::Instant::now();
     let mut trace = Vec::with_capacity(s.steps as usize);
+    // A tick that cannot complete (a trap, a lockstep divergence) ends the run; what ran so far
+    // is kept and reported.
+    let (mut stopped, mut divergence) = (None, None);
     for k in 0..s.steps {
         lp.waypoint = s.waypoint_at(k as f64 * s.dt);
         apply_sensor_faults(s, &mut lp, k as f64 * s.dt);
-        trace.push(lp.step()?);
+        match lp.step() {
+            Ok(row) => trace.push(row),
+            Err(Error::Divergence(d)) => {
+                stopped = Some(d.to_string());
+                divergence = Some(*d);
+                break;
+            }
+            Err(e) => {
+                stopped = Some(format!("tick {k}: {e}"));
+                break;
+            }
+        }
         if k % 100 == 0 {
             progress(k);
         }
     }
     let wall_s = wall.elapsed().as_secs_f64();
+    let (estimator_budget_cycles, controller_budget_cycles) = lp.budget_cycles();
     let gates = evaluate(s, &trace);
-    let virtual_s = s.dt * s.steps as f64;
+    let virtual_s = s.dt * trace.len() as f64;
     let report = Report {
         scenario: s.name.clone(),
-        pass: gates.iter().all(|g| g.pass),
+        pass: stopped.is_none() && gates.iter().all(|g| g.pass),
         gates,
-        ticks: s.steps,
+        stopped,
+        divergence,
+        estimator_backend: lp.estimator.backend(),
+        controller_backend: lp.controller.backend(),
+        ticks: trace.len() as u64,
         virtual_seconds: virtual_s,
         wall_seconds: wall_s,
         real_time_factor: virtual_s / wall_s.max(1e-9),
         estimator_cycles_per_tick: stats(trace.iter().map(|t| t.m4_cycles)),
         controller_cycles_per_tick: stats(trace.iter().map(|t| t.m7_cycles)),
         mu_latency_ns: stats(trace.iter().map(|t| t.mu_latency_ns)),
+        estimator_budget_cycles,
+        controller_budget_cycles,
         overruns: trace
             .iter()
             .filter(|t| t.overrun_m4 || t.overrun_m7)
@@ -558,38 +658,43 @@ pub fn run(
     Ok((report, trace))
 }
 
-/// The trace as CSV: one row per tick.
+/// The columns of `trace.csv`, in order.
+pub const TRACE_COLUMNS: &str = "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,sp_x,sp_y,sp_z,\
+ax,ay,az,gx,gy,gz,baro_alt,gnss_x,gnss_y,gnss_z,\
+nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,nav_vx,nav_vy,nav_vz,\
+m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun,events";
+
+/// The trace as CSV: one row per tick (columns [`TRACE_COLUMNS`]; NaN for a sensor not sampled).
 pub fn trace_csv(trace: &[Tick]) -> String {
-    let mut out = String::from(
-        "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun,events\n",
-    );
+    use std::fmt::Write;
+    let mut out = format!("{TRACE_COLUMNS}\n");
     for t in trace {
-        let f = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.6}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let g = |v: &[f32]| {
-            v.iter()
-                .map(|x| format!("{x:.6}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        out.push_str(&format!(
-            "{:.4},{},{},{},{},{},{},{},{},{},{}\n",
-            t.t,
-            f(&t.position),
-            f(&t.velocity),
-            f(&t.attitude),
-            g(&t.nav[0..7]),
-            g(&t.motors),
+        let _ = write!(out, "{:.4}", t.t);
+        let f64s = t.position.iter().chain(&t.velocity).chain(&t.attitude);
+        for x in f64s {
+            let _ = write!(out, ",{x:.6}");
+        }
+        let f32s = t
+            .setpoint
+            .iter()
+            .chain(&t.accel)
+            .chain(&t.gyro)
+            .chain(std::iter::once(&t.baro_alt))
+            .chain(&t.gnss)
+            .chain(&t.nav[0..10])
+            .chain(&t.motors);
+        for x in f32s {
+            let _ = write!(out, ",{x:.6}");
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{},{},{}",
             t.m4_cycles,
             t.m7_cycles,
             t.mu_latency_ns,
             u8::from(t.overrun_m4 || t.overrun_m7),
             t.events.join("; ").replace(',', " ")
-        ));
+        );
     }
     out
 }
@@ -656,14 +761,10 @@ mod tests {
             position: [0.0, 0.0, -5.0],
             velocity: [0.0; 3],
             attitude: [roll, 0.0, 0.0],
-            nav: [0.0; 16],
-            motors: [0.0; 4],
             m4_cycles: 1,
             m7_cycles: 1,
-            mu_latency_ns: 0,
             overrun_m4: overrun,
-            overrun_m7: false,
-            events: vec![],
+            ..Tick::default()
         };
         let ok = evaluate(&s, &[tick(0.0, 0.4, false), tick(0.02, 0.05, false)]);
         assert!(ok.iter().all(|g| g.pass), "{ok:?}");

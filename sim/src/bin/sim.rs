@@ -42,12 +42,39 @@ struct ScenarioArgs {
     /// Scenario file (RON). Exit code 0 only when every gate passes.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Write the trace (trace.csv) and the report (report.json) here.
+    /// Write the trace (trace.csv), the report (report.json) and a plot (plot.png) here.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Write a JUnit XML report, one test case per gate.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Where the flight components run, overriding the scenario: `arm`, `wasmtime`, `native` or
+    /// `lockstep` (ARM and wasmtime every tick, stopping at the first bit-level divergence), for
+    /// both components or as `estimator=B,controller=B`.
+    #[arg(long, value_name = "SPEC")]
+    backend: Option<String>,
+}
+
+/// Apply a `--backend` spec to a scenario.
+fn apply_backend(s: &mut sim::scenario::Scenario, spec: &str) -> sim::Result<()> {
+    let bad = |e: String| sim::Error::Usage(format!("--backend {spec}: {e}"));
+    for item in spec.split(',') {
+        match item.split_once('=') {
+            None => {
+                let b: sim::backend::Backend = item.parse().map_err(bad)?;
+                s.flight.estimator_backend = b;
+                s.flight.controller_backend = b;
+            }
+            Some(("estimator", b)) => s.flight.estimator_backend = b.parse().map_err(bad)?,
+            Some(("controller", b)) => s.flight.controller_backend = b.parse().map_err(bad)?,
+            Some((c, _)) => {
+                return Err(bad(format!(
+                    "unknown component {c:?} (expected estimator or controller)"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -235,7 +262,10 @@ fn list() -> sim::Result<ExitCode> {
 
 fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
     let file = args.scenario.as_ref().expect("checked by the caller");
-    let s = sim::scenario::Scenario::load(file)?;
+    let mut s = sim::scenario::Scenario::load(file)?;
+    if let Some(spec) = &args.backend {
+        apply_backend(&mut s, spec)?;
+    }
     let root = root_for(file);
     let objects = std::env::temp_dir().join(format!("rt-twin-objects-{}", std::process::id()));
     let bar = indicatif::ProgressBar::with_draw_target(
@@ -253,10 +283,18 @@ fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&objects);
     let (report, trace) = result?;
     println!(
-        "scenario {}: {}",
+        "scenario {}: {} (estimator {}, controller {})",
         report.scenario,
-        if report.pass { "PASS" } else { "FAIL" }
+        if report.pass { "PASS" } else { "FAIL" },
+        report.estimator_backend,
+        report.controller_backend
     );
+    if let Some(why) = &report.stopped {
+        println!(
+            "  stopped after {} of {} ticks: {why}",
+            report.ticks, s.steps
+        );
+    }
     for g in &report.gates {
         println!(
             "  {:<4} {:<44} {}",
@@ -266,10 +304,14 @@ fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
         );
     }
     let c = |st: &sim::scenario::Stats| format!("{}/{:.0}/{}", st.min, st.mean, st.max);
+    let on_core = |b: sim::backend::Backend, st: &sim::scenario::Stats| match b {
+        sim::backend::Backend::Arm | sim::backend::Backend::Lockstep => c(st),
+        other => format!("n/a ({other})"),
+    };
     println!(
         "  cycles per tick min/mean/max: estimator (CM4) {}, controller (CM7) {}; overruns {}; MU latency {} ns",
-        c(&report.estimator_cycles_per_tick),
-        c(&report.controller_cycles_per_tick),
+        on_core(report.estimator_backend, &report.estimator_cycles_per_tick),
+        on_core(report.controller_backend, &report.controller_cycles_per_tick),
         report.overruns,
         c(&report.mu_latency_ns)
     );
@@ -286,6 +328,16 @@ fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
         std::fs::write(dir.join("trace.csv"), sim::scenario::trace_csv(&trace)).map_err(io)?;
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         std::fs::write(dir.join("report.json"), json).map_err(io)?;
+        // The trace and report are on disk whatever happens to the plot.
+        let panels = sim::plot::scenario_panels(
+            &trace,
+            (
+                report.estimator_budget_cycles,
+                report.controller_budget_cycles,
+            ),
+        );
+        let markers = sim::plot::event_markers(&trace);
+        sim::plot::render_png(&dir.join("plot.png"), &panels, &markers)?;
     }
     if let Some(path) = &args.junit {
         let mut suites = quick_junit::Report::new("rt-twin");

@@ -939,6 +939,17 @@ impl Module {
             .map_err(|e| Error::Usage(format!("{e:?}")))
     }
 
+    /// `len` bytes of linear memory at `offset` (bounds-checked against the memory size).
+    pub fn read_memory(&mut self, machine: &mut Machine, offset: u32, len: u32) -> Result<Vec<u8>> {
+        host::check_range(offset, len, self.layout.linmem_size).map_err(Error::Usage)?;
+        let mut v = vec![0u8; len as usize];
+        machine
+            .engine(self.core)
+            .mem_read(u64::from(self.layout.linmem) + u64::from(offset), &mut v)
+            .map_err(|e| Error::Usage(format!("{e:?}")))?;
+        Ok(v)
+    }
+
     /// The whole linear memory as the ARM side sees it.
     pub fn memory(&mut self, machine: &mut Machine) -> Vec<u8> {
         let l = self.layout;

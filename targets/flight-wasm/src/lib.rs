@@ -14,8 +14,9 @@
 //! | `cabi_realloc` | (old, old_size, align, new_size) -> ptr |
 #![no_std]
 
-use flight::controller::{mix, Controller, VehicleConfig, Waypoint};
+use flight::controller::{mix, Controller, VehicleConfig};
 use flight::estimator::{Estimator, EstimatorConfig};
+use flight::records;
 use flight::NavState;
 
 #[panic_handler]
@@ -63,42 +64,16 @@ fn ret(u: [f32; 4]) -> i32 {
 
 #[export_name = "pulseengine:falcon-cascade/controller@0.10.0#configure"]
 pub extern "C" fn configure(cfg: i32) {
-    let w: [f32; 19] = read(cfg);
-    let c = VehicleConfig {
-        mass: w[0],
-        inertia: [w[1], w[2], w[3]],
-        arm_xy: w[4],
-        yaw_moment: w[5],
-        max_motor_thrust: w[6],
-        kp_pos: w[7],
-        kp_vel: w[8],
-        ki_vel: w[9],
-        kp_att: w[10],
-        kp_rate: w[11],
-        kd_rate: w[12],
-        max_speed: w[13],
-        max_accel: w[14],
-        max_tilt_cos: w[15],
-        loop_dt: w[16],
-    };
-    let _ = (w[17], w[18]); // reserved
+    let c = records::vehicle_config(&read(cfg));
     unsafe { (*core::ptr::addr_of_mut!(CONTROLLER)).configure(c) }
 }
 
 #[export_name = "pulseengine:falcon-cascade/controller@0.10.0#step"]
 pub extern "C" fn step(input: i32) -> i32 {
-    let w: [f32; 24] = read(input);
-    let mut nav = [0.0; 16];
-    nav.copy_from_slice(&w[..16]);
-    let nav = NavState::from_words(&nav);
-    let wp = Waypoint {
-        p: [w[19], w[20], w[21]],
-        yaw_cos_half: w[22],
-        yaw_sin_half: w[23],
-    };
-    let u =
-        unsafe { (*core::ptr::addr_of_mut!(CONTROLLER)).step(&nav, [w[16], w[17], w[18]], &wp) };
-    ret(u)
+    ret(records::step(
+        unsafe { &mut *core::ptr::addr_of_mut!(CONTROLLER) },
+        &read(input),
+    ))
 }
 
 #[export_name = "pulseengine:falcon-cascade/mixer@0.10.0#mix"]
@@ -118,20 +93,12 @@ pub extern "C" fn ekf_init(nav: i32) {
 
 #[export_name = "pulseengine:falcon-cascade/ekf@0.10.0#estimate"]
 pub extern "C" fn ekf_estimate(frame: i32) -> i32 {
-    let f: [f32; 22] = read(frame);
-    let est = unsafe { &mut *core::ptr::addr_of_mut!(ESTIMATOR) };
-    est.predict([f[0], f[1], f[2]], [f[3], f[4], f[5]], f[6]);
-    if f[7] != 0.0 {
-        est.update_gnss([f[8], f[9], f[10]], [f[11], f[12], f[13]]);
-    }
-    if f[14] != 0.0 {
-        est.update_baro(f[15]);
-    }
-    if f[16] != 0.0 {
-        est.update_mag([f[17], f[18], f[19]]);
-    }
+    let nav = records::estimate(
+        unsafe { &mut *core::ptr::addr_of_mut!(ESTIMATOR) },
+        &read(frame),
+    );
     unsafe {
-        NAV_AREA = est.nav().to_words();
+        NAV_AREA = nav;
         core::ptr::addr_of!(NAV_AREA) as i32
     }
 }
