@@ -76,6 +76,20 @@ fn stack_high_water_is_measured_not_taken_from_synth() {
         h.stack_bounds["i64_rotl"],
         sim::hosted::StackBound::Bounded(88)
     );
+    // Calls repaint only what the previous call dirtied: a shallow call after a deep one, and
+    // the deep one again, still measure their own depth (i32.add: push {r4, lr}, 8 B, as on a
+    // fresh module in `smoke_exports_on_the_m7`).
+    let add = || [Val::I32(2), Val::I32(3)];
+    assert_eq!(h.call("i32_add", &add()).unwrap().stack_bytes, 8);
+    let again = h.call("i64_rotl", &[Val::I64(1), Val::I64(3)]).unwrap();
+    assert_eq!(again.stack_bytes, 116);
+    assert_eq!(h.call("i32_add", &add()).unwrap().stack_bytes, 8);
+    assert_eq!(
+        h.call("i64_rotl", &[Val::I64(1), Val::I64(3)])
+            .unwrap()
+            .stack_bytes,
+        116
+    );
 }
 
 #[test]

@@ -115,6 +115,9 @@ pub struct CoreData {
     pub block_cache: Vec<(u32, u32, u32)>,
     pub semihost: Semihost,
     pub symbols: Rc<Symbols>,
+    /// Hosted calls paint the stack to measure its high-water mark: [lo, hi) still holds the
+    /// paint of the last call (empty at first: paint it all).
+    pub stack_paint: (u32, u32),
 }
 
 impl CoreData {
@@ -637,6 +640,7 @@ pub fn new_engine(
         cpi: desc.cycles_per_insn,
         run_start: 0,
         run_cycles: 0,
+        stack_paint: (0, 0),
         deadline,
         irq_flag,
         poll: None,

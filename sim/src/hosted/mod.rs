@@ -806,14 +806,15 @@ impl Module {
         let sp = l.stack_top - stack_args;
         let max_cycles = self.options.max_cycles;
         let uc = machine.engine(self.core);
-        let paint: Vec<u8> = PAINT
-            .to_le_bytes()
-            .iter()
-            .copied()
-            .cycle()
-            .take((sp - l.stack_bottom) as usize)
-            .collect();
-        let _ = uc.mem_write(u64::from(l.stack_bottom), &paint);
+        // Repaint only what the last call dirtied: the paint below its high-water mark is intact.
+        let (lo, hi) = uc.get_data().stack_paint;
+        let paint_from = if lo <= l.stack_bottom && hi > l.stack_bottom {
+            hi.min(sp)
+        } else {
+            l.stack_bottom
+        };
+        let paint = PAINT.to_le_bytes().repeat(((sp - paint_from) / 4) as usize);
+        let _ = uc.mem_write(u64::from(paint_from), &paint);
         for (v, loc) in args.iter().zip(&locs) {
             set_val(uc, *v, *loc, sp);
         }
@@ -916,6 +917,7 @@ impl Module {
             .position(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) != PAINT)
             .map(|i| l.stack_bottom + 4 * i as u32)
             .unwrap_or(sp);
+        uc.get_data_mut().stack_paint = (l.stack_bottom, lowest);
         Ok(CallOutcome {
             result,
             instructions: insns,
