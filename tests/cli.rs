@@ -165,3 +165,42 @@ fn cm4_image_alone_runs_without_a_release() {
     assert!(v["cores"][1]["instructions"].as_u64().unwrap() > 0);
     assert_eq!(v["cores"][0]["state"], "off");
 }
+
+#[test]
+fn wasm_run_runs_wasi_commands_and_reports_bad_modules() {
+    let f = |name: &str| format!("targets/corpus/wasi/{name}.wat");
+    let (code, out, err) = sim_cli(&["wasm", "run", &f("hello"), "x", "--y"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    // READY after instantiation, before the entry point's output; argv = name + 2 arguments.
+    assert_eq!(out, "READY\nhello from _start, argc=3\n");
+    assert_eq!(err, "to stderr\n");
+    let (code, out, _) = sim_cli(&["wasm", "run", &f("exit3")]);
+    assert_eq!((code, out.as_str()), (Some(3), "READY\n"));
+    let (code, out, err) = sim_cli(&["wasm", "run", &f("trap")]);
+    assert_eq!(code, Some(1));
+    assert_eq!(out, "READY\n");
+    assert!(
+        err.contains("trap.wat: trapped in _start") && err.contains("integer divide by zero"),
+        "{err}"
+    );
+    let (code, out, err) = sim_cli(&["wasm", "run", &f("no-start")]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty(), "no READY without a _start: {out}");
+    assert!(
+        err.contains("no-start.wat: no `_start` export") && err.contains("add"),
+        "{err}"
+    );
+    let (code, out, err) = sim_cli(&["wasm", "run", &f("missing-import")]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(err.contains("env::launch_missiles"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"\0asm\x01\0\0\0\x05garbage").unwrap();
+    let (code, _, err) = sim_cli(&["wasm", "run", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("bad.wasm: not a loadable wasm module"),
+        "{err}"
+    );
+}

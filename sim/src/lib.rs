@@ -25,6 +25,7 @@ pub mod symbols;
 pub mod synth;
 pub mod time;
 pub mod vehicle;
+pub mod wasi;
 pub mod wasm;
 
 pub use error::{Error, Result};

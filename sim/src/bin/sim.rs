@@ -134,6 +134,11 @@ enum Command {
     Check { file: PathBuf },
     /// List the scenarios shipped in scenarios/.
     List,
+    /// Plain wasm runtime paths (wasmtime).
+    Wasm {
+        #[command(subcommand)]
+        command: WasmCommand,
+    },
     /// Call one export on the emulated core and print its result, cycles and stack use.
     Call {
         #[command(flatten)]
@@ -143,6 +148,22 @@ enum Command {
         /// Arguments, comma-separated, typed by the export's signature (e.g. `1,-2,0.5,bits:0x7fc00000`).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         args: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WasmCommand {
+    /// Run a WASI command module's `_start` (stdout/stderr inherited); prints READY after
+    /// instantiation and before the entry point.
+    ///
+    /// Exit code: the module's (0 when `_start` returns, the `proc_exit` code otherwise); 1 when it
+    /// traps; 2 when it cannot be loaded or instantiated or has no `_start`.
+    Run {
+        /// The module (.wasm or .wat).
+        file: PathBuf,
+        /// Arguments passed to the module after its name.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -185,6 +206,9 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Run { ref scenario, .. } if scenario.scenario.is_some() => run_scenario(scenario),
         Command::Check { file } => check(&file),
+        Command::Wasm {
+            command: WasmCommand::Run { file, args },
+        } => wasm_run(&file, &args),
         Command::List => list(),
         Command::Diff {
             module,
@@ -221,6 +245,16 @@ fn root_for(file: &std::path::Path) -> PathBuf {
         Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
         _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     }
+}
+
+fn wasm_run(file: &std::path::Path, args: &[String]) -> sim::Result<ExitCode> {
+    Ok(match sim::wasi::run_command(file, args)? {
+        sim::wasi::Outcome::Exited(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        sim::wasi::Outcome::Trapped(why) => {
+            eprintln!("sim: {}: trapped in _start: {why}", file.display());
+            ExitCode::from(1)
+        }
+    })
 }
 
 fn check(file: &std::path::Path) -> sim::Result<ExitCode> {
