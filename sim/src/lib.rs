@@ -15,6 +15,7 @@ pub mod flightloop;
 pub mod hosted;
 pub mod image;
 pub mod machine;
+pub mod p3;
 pub mod periph;
 pub mod plot;
 pub mod reference;

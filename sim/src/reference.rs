@@ -189,6 +189,8 @@ fn from_wt(v: &wasmtime::Val) -> Val {
 pub struct Reference {
     /// Fuel (wasmtime's instruction-count proxy) the last call consumed.
     pub last_fuel: u64,
+    /// Fuel each call may consume before it traps with `OutOfFuel`.
+    pub fuel_budget: u64,
     store: Store<()>,
     instance: Instance,
     memory: Option<Memory>,
@@ -252,6 +254,7 @@ impl Reference {
         let memory = instance.get_memory(&mut store, "__rt_twin_memory");
         Ok(Reference {
             last_fuel: 0,
+            fuel_budget: FUEL,
             store,
             instance,
             memory,
@@ -273,10 +276,10 @@ impl Reference {
         let args: Vec<wasmtime::Val> = args.iter().map(|a| to_wt(*a)).collect();
         let mut results = vec![wasmtime::Val::I32(0); n_results];
         self.store
-            .set_fuel(FUEL)
+            .set_fuel(self.fuel_budget)
             .map_err(|e| Error::Usage(e.to_string()))?;
         let outcome = f.call(&mut self.store, &args, &mut results);
-        self.last_fuel = FUEL - self.store.get_fuel().unwrap_or(0);
+        self.last_fuel = self.fuel_budget - self.store.get_fuel().unwrap_or(0);
         match outcome {
             Ok(()) => Ok(Ok(results.iter().map(from_wt).collect())),
             Err(e) => match e.downcast_ref::<Trap>() {

@@ -926,6 +926,11 @@ impl Module {
         })
     }
 
+    /// The cycle budget of each call (a call that exceeds it stops with `ArmTrap::Timeout`).
+    pub fn set_max_cycles(&mut self, cycles: u64) {
+        self.options.max_cycles = cycles;
+    }
+
     pub fn export_names(&self) -> Vec<String> {
         self.wasm.exports.iter().map(|e| e.name.clone()).collect()
     }

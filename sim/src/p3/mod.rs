@@ -1,0 +1,223 @@
+//! Hosting P3 async components in callback mode (reference/pulseengine.md sections 2 and 3): the
+//! `pulseengine:async` host intrinsics ([`hub`]) and an executor per core ([`executor`]), the
+//! stand-in for gale's verified executor.
+//!
+//! A component is a core wasm module as meld emits it: `[async-lift]F` starts a task and returns
+//! a packed code, `[callback][async-lift]F(event, p1, p2)` is called per event until EXIT,
+//! results leave through `[task-return]...` imports, and streams/futures/waitable sets go through
+//! `pulseengine:async` imports. The same module runs in wasmtime or as synth's ARM code: the
+//! intrinsics are [`HostFns`], served identically to both.
+
+pub mod abi;
+pub mod executor;
+pub mod hub;
+
+use std::sync::{Arc, Mutex};
+
+use crate::hosted::host::{HostFns, HostMem};
+use crate::wasm::{Import, Val, ValType};
+use abi::result;
+use hub::{Comp, Hub};
+
+pub type SharedHub = Arc<Mutex<Hub>>;
+
+fn i32_arg(args: &[Val], i: usize) -> Result<u32, String> {
+    match args.get(i) {
+        Some(Val::I32(v)) => Ok(*v),
+        other => Err(format!("argument {i}: expected i32, got {other:?}")),
+    }
+}
+
+fn lock(hub: &SharedHub) -> std::sync::MutexGuard<'_, Hub> {
+    hub.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Intrinsic names: meld's `*_drop_*` and the reference's `*_close_*` spellings both resolve.
+const DROPS: [(&str, bool, bool); 8] = [
+    ("stream_drop_readable", true, true),
+    ("stream_close_readable", true, true),
+    ("stream_drop_writable", true, false),
+    ("stream_close_writable", true, false),
+    ("future_drop_readable", false, true),
+    ("future_close_readable", false, true),
+    ("future_drop_writable", false, false),
+    ("future_close_writable", false, false),
+];
+
+/// The host functions component `comp` imports: every `pulseengine:async` intrinsic and its
+/// `[task-return]` imports (any module; the values are recorded in the hub).
+pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
+    use ValType::{I32, I64};
+    let mut h = HostFns::default();
+    let m = abi::MODULE;
+    let hb = hub.clone();
+    h.register(m, "stream_new", &[], &[I64], move |_, _| {
+        Ok(vec![Val::I64(lock(&hb).stream_new(comp) as u64)])
+    });
+    let hb = hub.clone();
+    h.register(
+        m,
+        "stream_read",
+        &[I32, I32, I32, I32],
+        &[I32],
+        move |mem, a| {
+            let (handle, ptr, len, mem_idx) = (
+                i32_arg(a, 0)?,
+                i32_arg(a, 1)?,
+                i32_arg(a, 2)?,
+                i32_arg(a, 3)?,
+            );
+            if mem_idx != 0 {
+                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+            }
+            // Check the buffer before taking anything out of the stream.
+            crate::hosted::host::check_range(ptr, len, mem.size())?;
+            let got = lock(&hb).stream_read(comp, handle, len);
+            Ok(vec![Val::I32(match got {
+                Ok(data) => {
+                    mem.write(ptr, &data)?;
+                    data.len() as u32
+                }
+                Err(code) => code as u32,
+            })])
+        },
+    );
+    let hb = hub.clone();
+    h.register(
+        m,
+        "stream_write",
+        &[I32, I32, I32, I32],
+        &[I32],
+        move |mem, a| {
+            let (handle, ptr, len, mem_idx) = (
+                i32_arg(a, 0)?,
+                i32_arg(a, 1)?,
+                i32_arg(a, 2)?,
+                i32_arg(a, 3)?,
+            );
+            if mem_idx != 0 {
+                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+            }
+            let data = mem.read(ptr, len)?;
+            Ok(vec![Val::I32(
+                lock(&hb).stream_write(comp, handle, &data) as u32
+            )])
+        },
+    );
+    for (name, read) in [("stream_cancel_read", true), ("stream_cancel_write", false)] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32], &[I32], move |_, a| {
+            Ok(vec![Val::I32(
+                lock(&hb).stream_cancel(comp, i32_arg(a, 0)?, read) as u32,
+            )])
+        });
+    }
+    for (name, read) in [("future_cancel_read", true), ("future_cancel_write", false)] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32], &[I32], move |_, a| {
+            Ok(vec![Val::I32(
+                lock(&hb).future_cancel(comp, i32_arg(a, 0)?, read) as u32,
+            )])
+        });
+    }
+    for (name, stream, readable) in DROPS {
+        let hb = hub.clone();
+        h.register(m, name, &[I32], &[], move |_, a| {
+            let handle = i32_arg(a, 0)?;
+            let mut hub = lock(&hb);
+            let r = if stream {
+                hub.stream_drop(comp, handle, readable)
+            } else {
+                hub.future_drop(comp, handle, readable)
+            };
+            // A drop has no result: a bad handle is a trap, as in the canonical ABI.
+            r.map(|_| Vec::new())
+                .map_err(|c| format!("{name}({handle}): invalid handle ({c})"))
+        });
+    }
+    let hb = hub.clone();
+    h.register(m, "future_new", &[], &[I64], move |_, _| {
+        // Futures a component creates itself carry one word (the reference gives no size).
+        Ok(vec![Val::I64(lock(&hb).future_new(comp, 4) as u64)])
+    });
+    let hb = hub.clone();
+    h.register(m, "future_read", &[I32, I32, I32], &[I32], move |mem, a| {
+        let (handle, ptr, mem_idx) = (i32_arg(a, 0)?, i32_arg(a, 1)?, i32_arg(a, 2)?);
+        if mem_idx != 0 {
+            return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+        }
+        let got = lock(&hb).future_read(comp, handle);
+        Ok(vec![Val::I32(match got {
+            Ok(Some(v)) => {
+                mem.write(ptr, &v)?;
+                1
+            }
+            Ok(None) => 0,
+            Err(c) => c as u32,
+        })])
+    });
+    let hb = hub.clone();
+    h.register(
+        m,
+        "future_write",
+        &[I32, I32, I32],
+        &[I32],
+        move |mem, a| {
+            let (handle, ptr, mem_idx) = (i32_arg(a, 0)?, i32_arg(a, 1)?, i32_arg(a, 2)?);
+            if mem_idx != 0 {
+                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+            }
+            let size = lock(&hb).future_size(comp, handle);
+            let Some(size) = size else {
+                return Ok(vec![Val::I32(result::INVALID_HANDLE as u32)]);
+            };
+            let value = mem.read(ptr, size)?;
+            Ok(vec![Val::I32(
+                lock(&hb).future_write(comp, handle, value) as u32
+            )])
+        },
+    );
+    let hb = hub.clone();
+    h.register(m, "waitable_set_new", &[], &[I32], move |_, _| {
+        Ok(vec![Val::I32(lock(&hb).waitable_set_new(comp))])
+    });
+    let hb = hub.clone();
+    h.register(m, "waitable_join", &[I32, I32], &[], move |_, a| {
+        let (w, set) = (i32_arg(a, 0)?, i32_arg(a, 1)?);
+        lock(&hb)
+            .waitable_join(comp, w, set)
+            .map(|_| Vec::new())
+            .map_err(|_| format!("waitable_join({w}, {set}): not this component's handle or set"))
+    });
+    let hb = hub.clone();
+    h.register(m, "waitable_set_drop", &[I32], &[], move |_, a| {
+        let set = i32_arg(a, 0)?;
+        lock(&hb)
+            .waitable_set_drop(comp, set)
+            .map(|_| Vec::new())
+            .map_err(|c| format!("waitable_set_drop({set}): {c}"))
+    });
+    for imp in imports
+        .iter()
+        .filter(|i| i.field.starts_with("[task-return]"))
+    {
+        let hb = hub.clone();
+        let string_like = imp.ty.params == [ValType::I32, ValType::I32];
+        h.register(
+            &imp.module,
+            &imp.field,
+            &imp.ty.params,
+            &imp.ty.results,
+            move |mem: &mut dyn HostMem, a: &[Val]| {
+                let bytes = if string_like {
+                    Some(mem.read(i32_arg(a, 0)?, i32_arg(a, 1)?)?)
+                } else {
+                    None
+                };
+                lock(&hb).returned.insert(comp, (a.to_vec(), bytes));
+                Ok(Vec::new())
+            },
+        );
+    }
+    h
+}

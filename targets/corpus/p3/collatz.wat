@@ -1,0 +1,22 @@
+;; P3 callback-mode component: the number of Collatz steps from n to 1, one step per callback
+;; (n at 0, steps at 4).
+(module
+  (import "$root" "[task-return]collatz" (func $return (param i32)))
+  (memory (export "memory") 1)
+  (func (export "[async-lift]collatz") (param $n i32) (result i32)
+    (i32.store (i32.const 0) (local.get $n))
+    (i32.store (i32.const 4) (i32.const 0))
+    (i32.const 1))
+  (func (export "[callback][async-lift]collatz")
+        (param $event i32) (param $p1 i32) (param $p2 i32) (result i32)
+    (local $n i32)
+    (local.set $n (i32.load (i32.const 0)))
+    (if (i32.le_u (local.get $n) (i32.const 1))
+      (then (call $return (i32.load (i32.const 4)))
+            (return (i32.const 0))))
+    (i32.store (i32.const 0)
+      (if (result i32) (i32.and (local.get $n) (i32.const 1))
+        (then (i32.add (i32.mul (local.get $n) (i32.const 3)) (i32.const 1)))
+        (else (i32.shr_u (local.get $n) (i32.const 1)))))
+    (i32.store (i32.const 4) (i32.add (i32.load (i32.const 4)) (i32.const 1)))
+    (i32.const 1)))

@@ -1,0 +1,16 @@
+;; P3 callback-mode component: factorial(n), one multiplication per callback (n at 0, acc at 4).
+(module
+  (import "$root" "[task-return]factorial" (func $return (param i32)))
+  (memory (export "memory") 1)
+  (func (export "[async-lift]factorial") (param $n i32) (result i32)
+    (i32.store (i32.const 0) (local.get $n))
+    (i32.store (i32.const 4) (i32.const 1))
+    (i32.const 1))
+  (func (export "[callback][async-lift]factorial")
+        (param $event i32) (param $p1 i32) (param $p2 i32) (result i32)
+    (if (i32.le_s (i32.load (i32.const 0)) (i32.const 1))
+      (then (call $return (i32.load (i32.const 4)))
+            (return (i32.const 0))))
+    (i32.store (i32.const 4) (i32.mul (i32.load (i32.const 4)) (i32.load (i32.const 0))))
+    (i32.store (i32.const 0) (i32.sub (i32.load (i32.const 0)) (i32.const 1)))
+    (i32.const 1)))

@@ -1,0 +1,257 @@
+//! P3 async components in callback mode: the `pulseengine:async` host and the executor. Known
+//! answers on wasmtime and on synth's ARM code, a stream pipeline under back-pressure, and the
+//! executor's three properties, each with a run that breaks it on purpose to show the check
+//! fails.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use sim::p3::executor::{arm_instance, wasmtime_instance, Ending, Executor, Report};
+use sim::p3::hub::Hub;
+use sim::p3::SharedHub;
+use sim::wasm::{Val, WasmModule};
+
+fn component(name: &str) -> WasmModule {
+    WasmModule::load(&workspace().join("targets/corpus/p3").join(name)).unwrap()
+}
+
+fn executor(cores: usize, budget: u64) -> Executor {
+    let hub: SharedHub = Arc::new(Mutex::new(Hub::new(64)));
+    Executor::new(hub, cores, budget)
+}
+
+fn add_wasmtime(
+    ex: &mut Executor,
+    name: &str,
+    core: usize,
+    file: &str,
+    func: &str,
+    args: Vec<Val>,
+) {
+    let id = ex.next_id();
+    let inst = wasmtime_instance(&ex.hub, id, &component(file)).unwrap();
+    ex.add(name, core, inst, func, args).unwrap();
+}
+
+fn thread<'a>(r: &'a Report, name: &str) -> &'a sim::p3::executor::ThreadStats {
+    r.threads.iter().find(|t| t.name == name).unwrap()
+}
+
+const KNOWN: [(&str, &str, u32); 3] = [
+    ("fibonacci.wat", "fibonacci", 10),
+    ("factorial.wat", "factorial", 5),
+    ("collatz.wat", "collatz", 27),
+];
+
+#[test]
+fn known_answers_in_wasmtime() {
+    let mut ex = executor(2, 100_000);
+    for (i, (file, func, n)) in KNOWN.iter().enumerate() {
+        add_wasmtime(&mut ex, func, i % 2, file, func, vec![Val::I32(*n)]);
+    }
+    add_wasmtime(&mut ex, "prime", 1, "prime.wat", "prime", vec![Val::I32(7)]);
+    add_wasmtime(
+        &mut ex,
+        "prime9",
+        0,
+        "prime.wat",
+        "prime",
+        vec![Val::I32(9)],
+    );
+    let r = ex.run(10_000).unwrap();
+    assert_eq!(r.ending, Ending::Done);
+    assert_eq!(thread(&r, "fibonacci").returned_i32(), Some(55));
+    assert_eq!(thread(&r, "factorial").returned_i32(), Some(120));
+    assert_eq!(thread(&r, "collatz").returned_i32(), Some(111));
+    assert_eq!(
+        thread(&r, "prime").returned_text().as_deref(),
+        Some("7 is prime")
+    );
+    assert_eq!(
+        thread(&r, "prime9").returned_text().as_deref(),
+        Some("9 is not prime")
+    );
+    // One callback per step after the lift: fibonacci(10) takes 10 steps and the EXIT call.
+    assert_eq!(thread(&r, "fibonacci").callbacks, 1 + 11);
+    assert_eq!(thread(&r, "collatz").callbacks, 1 + 112);
+    for t in &r.threads {
+        assert!(t.fault.is_none(), "{}: {:?}", t.name, t.fault);
+        assert!(t.cost_min > 0 && t.cost_max >= t.cost_min, "{t:?}");
+    }
+}
+
+#[test]
+fn known_answers_on_arm() {
+    let mut ex = executor(1, 1_000_000);
+    for (file, func, n) in KNOWN.iter().chain([("prime.wat", "prime", 7)].iter()) {
+        let path = workspace().join("targets/corpus/p3").join(file);
+        let obj_path = synth_object(&path, "cortex-m7dp");
+        let obj = sim::hosted::link::RelObject::parse(
+            &std::fs::read(&obj_path).unwrap(),
+            obj_path.to_str().unwrap(),
+        )
+        .unwrap();
+        let id = ex.next_id();
+        let inst = arm_instance(&ex.hub, id, &component(file), &obj, "m7").unwrap();
+        ex.add(func, 0, inst, func, vec![Val::I32(*n)]).unwrap();
+    }
+    let r = ex.run(10_000).unwrap();
+    assert_eq!(r.ending, Ending::Done);
+    assert_eq!(thread(&r, "fibonacci").returned_i32(), Some(55));
+    assert_eq!(thread(&r, "factorial").returned_i32(), Some(120));
+    assert_eq!(thread(&r, "collatz").returned_i32(), Some(111));
+    assert_eq!(
+        thread(&r, "prime").returned_text().as_deref(),
+        Some("7 is prime")
+    );
+    for t in &r.threads {
+        eprintln!(
+            "{} on ARM (CM7): {} callbacks, {}..{} cycles (mean {:.0}), stack high-water {} B",
+            t.name,
+            t.callbacks,
+            t.cost_min,
+            t.cost_max,
+            t.cost_mean(),
+            t.stack_high_water
+        );
+        assert!(t.cost_min > 0 && t.stack_high_water > 0, "{t:?}");
+    }
+}
+
+fn pipeline(capacity: usize, count: u32) -> Executor {
+    let mut ex = executor(2, 100_000);
+    let (p, c) = (ex.next_id(), ex.next_id() + 1);
+    let (r, w) = ex.hub.lock().unwrap().stream("values", p, c, capacity);
+    add_wasmtime(
+        &mut ex,
+        "producer",
+        0,
+        "producer.wat",
+        "produce",
+        vec![Val::I32(w), Val::I32(count)],
+    );
+    add_wasmtime(
+        &mut ex,
+        "consumer",
+        1,
+        "consumer.wat",
+        "consume",
+        vec![Val::I32(r)],
+    );
+    ex
+}
+
+#[test]
+fn a_stream_pipeline_under_back_pressure_loses_no_wakeup() {
+    // 8 bytes of buffer for 100 four-byte values: the producer hits back-pressure over and over.
+    let mut ex = pipeline(8, 100);
+    let r = ex.run(100_000).unwrap();
+    assert_eq!(r.ending, Ending::Done);
+    assert_eq!(thread(&r, "producer").returned_i32(), Some(100));
+    assert_eq!(thread(&r, "consumer").returned_i32(), Some(5050));
+    let hub = ex.hub.lock().unwrap();
+    assert_eq!(hub.streams[0].high_water, 8, "bounded by its capacity");
+    assert_eq!(hub.streams[0].bytes_through, 400);
+    // Every interest (PENDING read, short write) got exactly one event, and every event arrived.
+    for (comp, w) in &hub.wakeups {
+        assert!(w.interests > 10, "component {comp} waited: {w:?}");
+        assert_eq!(
+            (w.latched, w.delivered),
+            (w.interests, w.interests),
+            "component {comp}"
+        );
+    }
+    assert_eq!(r.undelivered, 0);
+}
+
+#[test]
+fn a_lost_wakeup_is_detected() {
+    // The property check above must be able to fail: drop every 5th latched event.
+    let mut ex = pipeline(8, 100);
+    ex.sabotage.lose_every_nth_wakeup = Some(5);
+    let r = ex.run(100_000).unwrap();
+    match &r.ending {
+        Ending::Deadlock(waiting) => assert!(!waiting.is_empty()),
+        other => panic!("a lost wake-up must leave someone waiting forever, got {other:?}"),
+    }
+    assert_eq!(thread(&r, "consumer").returned_i32(), None);
+}
+
+#[test]
+fn bounded_poll_faults_the_runaway_callback_only() {
+    let budget = 50_000;
+    let run = |sabotage: bool| {
+        let mut ex = executor(1, budget);
+        ex.sabotage.ignore_budget = sabotage;
+        add_wasmtime(&mut ex, "runaway", 0, "runaway.wat", "run", vec![]);
+        add_wasmtime(
+            &mut ex,
+            "fibonacci",
+            0,
+            "fibonacci.wat",
+            "fibonacci",
+            vec![Val::I32(10)],
+        );
+        ex.run(10_000).unwrap()
+    };
+    let r = run(false);
+    let bad = thread(&r, "runaway");
+    assert!(
+        bad.fault
+            .as_deref()
+            .unwrap()
+            .contains("exceeded its budget of 50000"),
+        "{bad:?}"
+    );
+    assert!(
+        bad.cost_max <= budget,
+        "stopped at the budget: {}",
+        bad.cost_max
+    );
+    assert_eq!(
+        thread(&r, "fibonacci").returned_i32(),
+        Some(55),
+        "the others go on"
+    );
+    // Without the budget the same runaway burns wasmtime's backstop: the check sees it.
+    let r = run(true);
+    assert!(thread(&r, "runaway").cost_max > budget);
+}
+
+#[test]
+fn the_ready_queue_is_fair_under_a_saturating_producer() {
+    let run = |lifo: bool| {
+        let mut ex = executor(1, 100_000);
+        ex.sabotage.lifo_ready_queue = lifo;
+        for (file, func, n) in KNOWN {
+            add_wasmtime(&mut ex, func, 0, file, func, vec![Val::I32(n)]);
+        }
+        // Always ready: 5000 YIELDs.
+        add_wasmtime(
+            &mut ex,
+            "spinner",
+            0,
+            "spinner.wat",
+            "spin",
+            vec![Val::I32(5000)],
+        );
+        ex.run(20_000).unwrap()
+    };
+    let r = run(false);
+    assert_eq!(r.ending, Ending::Done);
+    let worst = r.threads.iter().map(|t| t.max_ready_wait).max().unwrap();
+    eprintln!("FIFO: worst ready wait {worst} callbacks with 4 components on the core");
+    assert!(
+        worst <= 3,
+        "a ready component waits at most for each other one: {worst}"
+    );
+    assert_eq!(thread(&r, "fibonacci").returned_i32(), Some(55));
+    // LIFO lets the spinner run 5000 times in a row: the others starve behind it, and the same
+    // check sees it.
+    let r = run(true);
+    let starved = thread(&r, "fibonacci").max_ready_wait;
+    eprintln!("LIFO: fibonacci waited {starved} callbacks");
+    assert!(starved >= 5000, "{starved}");
+}
