@@ -255,3 +255,63 @@ fn the_ready_queue_is_fair_under_a_saturating_producer() {
     eprintln!("LIFO: fibonacci waited {starved} callbacks");
     assert!(starved >= 5000, "{starved}");
 }
+
+#[test]
+fn sim_p3_run_validates_and_runs_a_system_file() {
+    let (code, out, err) = sim_cli(&["p3", "run", "targets/corpus/p3/pipeline.ron"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("system pipeline: Done"), "{out}");
+    let consumer = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("consumer"))
+        .unwrap();
+    assert!(consumer.ends_with(" 5050"), "{consumer}");
+    assert!(out.contains("undelivered events: 0"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(workspace().join("targets/corpus/p3/pipeline.ron"))
+        .unwrap()
+        .replace(
+            "producer.wat",
+            &workspace()
+                .join("targets/corpus/p3/producer.wat")
+                .display()
+                .to_string(),
+        )
+        .replace(
+            "consumer.wat",
+            &workspace()
+                .join("targets/corpus/p3/consumer.wat")
+                .display()
+                .to_string(),
+        );
+    let bad = dir.path().join("mismatch.ron");
+    std::fs::write(
+        &bad,
+        text.replace(
+            r#"inputs: {"values": "u32"}"#,
+            r#"inputs: {"values": "f32"}"#,
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = sim_cli(&["p3", "run", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("mismatch.ron: stream values: producer writes u32 but consumer reads f32"),
+        "{err}"
+    );
+    let broken = dir.path().join("broken.ron");
+    std::fs::write(&broken, text.replace("cores:", "cores ")).unwrap();
+    let (code, _, err) = sim_cli(&["p3", "run", broken.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("broken.ron:5:12: Expected colon"), "{err}");
+    // A system whose consumer faults: exit 1, the fault in the table.
+    let faulty = dir.path().join("faulty.ron");
+    std::fs::write(&faulty, text.replace("budget: 100000", "budget: 50")).unwrap();
+    let (code, out, _) = sim_cli(&["p3", "run", faulty.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAULT: a callback exceeded its budget of 50"),
+        "{out}"
+    );
+}

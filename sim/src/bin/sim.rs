@@ -134,6 +134,11 @@ enum Command {
     Check { file: PathBuf },
     /// List the scenarios shipped in scenarios/.
     List,
+    /// P3 async components in callback mode.
+    P3 {
+        #[command(subcommand)]
+        command: P3Command,
+    },
     /// Plain wasm runtime paths (wasmtime).
     Wasm {
         #[command(subcommand)]
@@ -148,6 +153,21 @@ enum Command {
         /// Arguments, comma-separated, typed by the export's signature (e.g. `1,-2,0.5,bits:0x7fc00000`).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         args: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum P3Command {
+    /// Validate and run a system of components (RON): per-component callbacks, cost per
+    /// callback, ready-queue wait, stack, result.
+    ///
+    /// Exit code 0 when every component exited without a fault; 1 otherwise (a fault, a
+    /// deadlock, the dispatch limit); 2 for a bad or invalid system file.
+    Run {
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -209,6 +229,9 @@ fn main() -> ExitCode {
         Command::Wasm {
             command: WasmCommand::Run { file, args },
         } => wasm_run(&file, &args),
+        Command::P3 {
+            command: P3Command::Run { file, json },
+        } => p3_run(&file, json),
         Command::List => list(),
         Command::Diff {
             module,
@@ -245,6 +268,69 @@ fn root_for(file: &std::path::Path) -> PathBuf {
         Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
         _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     }
+}
+
+fn p3_run(file: &std::path::Path, json: bool) -> sim::Result<ExitCode> {
+    let system = sim::p3::system::System::load(file)?;
+    let root = file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let r = system.run(&root)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serialises")
+        );
+    } else {
+        println!(
+            "system {}: {:?} after {} callbacks",
+            system.name, r.ending, r.dispatches
+        );
+        println!(
+            "  {:<12} {:>4} {:>9} {:>9} {:>22} {:>10} {:>7}  result",
+            "component",
+            "core",
+            "backend",
+            "callbacks",
+            "cost/callback min/mean/max",
+            "ready wait",
+            "stack"
+        );
+        for t in &r.threads {
+            let result = match (&t.fault, t.returned_text(), t.returned_i32()) {
+                (Some(f), _, _) => format!("FAULT: {f}"),
+                (None, _, Some(v)) => v.to_string(),
+                (None, Some(s), None) => format!("{s:?}"),
+                (None, None, None) => "-".into(),
+            };
+            println!(
+                "  {:<12} {:>4} {:>9} {:>9} {:>22} {:>10} {:>7}  {result}",
+                t.name,
+                system.cores[t.core],
+                t.backend,
+                t.callbacks,
+                format!("{}/{:.0}/{}", t.cost_min, t.cost_mean(), t.cost_max),
+                t.max_ready_wait,
+                if t.stack_high_water > 0 {
+                    format!("{} B", t.stack_high_water)
+                } else {
+                    "n/a".into()
+                },
+            );
+        }
+        println!(
+            "  cost: cycles on arm, fuel on wasmtime; ready wait: callbacks run on the core meanwhile; undelivered events: {}",
+            r.undelivered
+        );
+    }
+    let ok =
+        r.ending == sim::p3::executor::Ending::Done && r.threads.iter().all(|t| t.fault.is_none());
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn wasm_run(file: &std::path::Path, args: &[String]) -> sim::Result<ExitCode> {

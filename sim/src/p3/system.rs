@@ -1,0 +1,427 @@
+//! A system of P3 components in a RON file (`sim p3 run FILE`): which components, on which core
+//! and backend, what task each runs, and the streams that connect them. Checked before anything
+//! runs; every violation names the components and the stream:
+//!
+//! - every stream has one writer and one reader, and each end is handed to exactly one argument
+//!   (an end used twice would be used after its transfer);
+//! - the element types the writer produces and the reader consumes are the same;
+//! - every stream is bounded: a capacity of at least one element, a whole number of elements;
+//! - the stream graph has no cycle (a cycle of bounded streams can deadlock).
+//!
+//! ```ron
+//! System(
+//!     name: "pipeline",
+//!     cores: ["m7", "m4"],
+//!     components: [
+//!         Component(name: "producer", wasm: "targets/corpus/p3/producer.wat", core: "m7",
+//!                   func: "produce", args: [Write("values"), I32(100)], outputs: {"values": "u32"}),
+//!         Component(name: "consumer", wasm: "targets/corpus/p3/consumer.wat", core: "m4",
+//!                   func: "consume", args: [Read("values")], inputs: {"values": "u32"}),
+//!     ],
+//!     streams: [Stream(name: "values", capacity: 8)],
+//! )
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::executor::{wasmtime_instance, Executor, Report};
+use super::hub::Hub;
+use super::SharedHub;
+use crate::error::{Error, Result};
+use crate::wasm::{Val, WasmModule};
+
+/// A task argument.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Arg {
+    I32(i32),
+    /// The readable end of a stream.
+    Read(String),
+    /// The writable end of a stream.
+    Write(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ComponentBackend {
+    #[default]
+    Wasmtime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub name: String,
+    pub wasm: PathBuf,
+    pub core: String,
+    pub func: String,
+    #[serde(default)]
+    pub args: Vec<Arg>,
+    #[serde(default)]
+    pub backend: ComponentBackend,
+    /// Element type of each stream it reads (WIT type names: u8, u32, f32, nav-state...).
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// Element type of each stream it writes.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stream {
+    pub name: String,
+    /// Bytes of buffer.
+    pub capacity: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    pub name: String,
+    pub cores: Vec<String>,
+    /// Fuel (wasmtime) per callback.
+    #[serde(default = "default_budget")]
+    pub budget: u64,
+    #[serde(default = "default_dispatches")]
+    pub max_dispatches: u64,
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub streams: Vec<Stream>,
+}
+
+fn default_budget() -> u64 {
+    1_000_000
+}
+
+fn default_dispatches() -> u64 {
+    1_000_000
+}
+
+/// Size in bytes of a WIT element type the checks know, or None.
+fn element_size(ty: &str) -> Option<usize> {
+    Some(match ty {
+        "u8" | "s8" | "bool" => 1,
+        "u16" | "s16" => 2,
+        "u32" | "s32" | "f32" | "char" => 4,
+        "u64" | "s64" | "f64" => 8,
+        "nav-state" => 64,
+        _ => return None,
+    })
+}
+
+impl System {
+    pub fn load(path: &Path) -> Result<System> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: file.clone(),
+            source: e,
+        })?;
+        let s: System = ron::Options::default()
+            .from_str(&text)
+            .map_err(|e| Error::Ron {
+                file: file.clone(),
+                line: e.position.line,
+                column: e.position.col,
+                message: e.code.to_string(),
+            })?;
+        s.validate()
+            .map_err(|m| Error::Usage(format!("{file}: {m}")))?;
+        Ok(s)
+    }
+
+    /// The static checks (module doc).
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let mut problems = Vec::new();
+        for c in &self.components {
+            if !self.cores.contains(&c.core) {
+                problems.push(format!(
+                    "component {}: core {:?} is not one of {:?}",
+                    c.name, c.core, self.cores
+                ));
+            }
+        }
+        // Who holds each end.
+        let mut writers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for c in &self.components {
+            for a in &c.args {
+                match a {
+                    Arg::Read(s) => readers.entry(s).or_default().push(&c.name),
+                    Arg::Write(s) => writers.entry(s).or_default().push(&c.name),
+                    Arg::I32(_) => {}
+                }
+            }
+        }
+        let by_name = |n: &str| self.components.iter().find(|c| c.name == n);
+        for s in &self.streams {
+            let (w, r) = (
+                writers.get(s.name.as_str()).cloned().unwrap_or_default(),
+                readers.get(s.name.as_str()).cloned().unwrap_or_default(),
+            );
+            for (end, holders) in [("writable", &w), ("readable", &r)] {
+                match holders.len() {
+                    1 => {}
+                    0 => problems.push(format!("stream {}: no component holds its {end} end", s.name)),
+                    _ => problems.push(format!(
+                        "stream {}: its {end} end is handed to {} (a second use would be a use after transfer)",
+                        s.name,
+                        holders.join(" and ")
+                    )),
+                }
+            }
+            let (Some(wc), Some(rc)) = (
+                w.first().and_then(|n| by_name(n)),
+                r.first().and_then(|n| by_name(n)),
+            ) else {
+                continue;
+            };
+            let (wt, rt) = (wc.outputs.get(&s.name), rc.inputs.get(&s.name));
+            match (wt, rt) {
+                (Some(wt), Some(rt)) if wt != rt => problems.push(format!(
+                    "stream {}: {} writes {wt} but {} reads {rt}",
+                    s.name, wc.name, rc.name
+                )),
+                (None, _) => problems.push(format!(
+                    "stream {}: writer {} does not declare its element type (outputs)",
+                    s.name, wc.name
+                )),
+                (_, None) => problems.push(format!(
+                    "stream {}: reader {} does not declare its element type (inputs)",
+                    s.name, rc.name
+                )),
+                (Some(t), Some(_)) => match element_size(t) {
+                    None => problems.push(format!("stream {}: unknown element type {t}", s.name)),
+                    Some(size) if s.capacity < size || s.capacity % size != 0 => {
+                        problems.push(format!(
+                            "stream {} ({} -> {}): capacity {} bytes is not a bounded whole number of {t} elements ({size} bytes each)",
+                            s.name, wc.name, rc.name, s.capacity
+                        ))
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        for name in writers.keys().chain(readers.keys()) {
+            if !self.streams.iter().any(|s| s.name == *name) {
+                problems.push(format!("stream {name} is used but not declared in streams"));
+            }
+        }
+        if let Some(cycle) = self.cycle(&writers, &readers) {
+            problems.push(format!(
+                "the stream graph has a cycle that can deadlock: {cycle}"
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            problems.sort();
+            problems.dedup();
+            Err(problems.join("; "))
+        }
+    }
+
+    /// A cycle in the component graph (edges writer -> reader), as "a -[s]-> b -[t]-> a".
+    fn cycle(
+        &self,
+        writers: &BTreeMap<&str, Vec<&str>>,
+        readers: &BTreeMap<&str, Vec<&str>>,
+    ) -> Option<String> {
+        let mut edges: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for s in &self.streams {
+            if let (Some(w), Some(r)) = (
+                writers.get(s.name.as_str()).and_then(|v| v.first()),
+                readers.get(s.name.as_str()).and_then(|v| v.first()),
+            ) {
+                edges.entry(w).or_default().push((s.name.as_str(), r));
+            }
+        }
+        // Depth-first search with colours: 1 on the path, 2 finished.
+        fn visit<'a>(
+            n: &'a str,
+            edges: &BTreeMap<&'a str, Vec<(&'a str, &'a str)>>,
+            colour: &mut BTreeMap<&'a str, u8>,
+            path: &mut Vec<(&'a str, &'a str)>,
+        ) -> Option<String> {
+            colour.insert(n, 1);
+            for &(s, m) in edges.get(n).map(|v| v.as_slice()).unwrap_or(&[]) {
+                path.push((n, s));
+                match colour.get(m).copied().unwrap_or(0) {
+                    1 => {
+                        let start = path.iter().position(|(c, _)| *c == m).unwrap_or(0);
+                        let mut text = String::new();
+                        for (c, s) in &path[start..] {
+                            text.push_str(&format!("{c} -[{s}]-> "));
+                        }
+                        text.push_str(m);
+                        return Some(text);
+                    }
+                    0 => {
+                        if let Some(t) = visit(m, edges, colour, path) {
+                            return Some(t);
+                        }
+                    }
+                    _ => {}
+                }
+                path.pop();
+            }
+            colour.insert(n, 2);
+            None
+        }
+        let mut colour = BTreeMap::new();
+        for c in &self.components {
+            if colour.get(c.name.as_str()).copied().unwrap_or(0) == 0 {
+                if let Some(t) = visit(&c.name, &edges, &mut colour, &mut Vec::new()) {
+                    return Some(t);
+                }
+            }
+        }
+        None
+    }
+
+    /// Instantiate and run; `root` resolves relative paths.
+    pub fn run(&self, root: &Path) -> Result<Report> {
+        let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(64)));
+        let mut ex = Executor::new(hub.clone(), self.cores.len(), self.budget);
+        let id_of = |n: &str| self.components.iter().position(|c| c.name == n);
+        // Streams first: their handles are task arguments.
+        let mut ends: BTreeMap<(&str, bool), u32> = BTreeMap::new();
+        for s in &self.streams {
+            let holder = |read: bool| {
+                self.components.iter().find(|c| {
+                    c.args.iter().any(|a| match a {
+                        Arg::Read(n) => read && *n == s.name,
+                        Arg::Write(n) => !read && *n == s.name,
+                        Arg::I32(_) => false,
+                    })
+                })
+            };
+            let (Some(w), Some(r)) = (holder(false), holder(true)) else {
+                return Err(Error::Usage(format!("stream {} is not wired", s.name)));
+            };
+            let (rh, wh) = hub.lock().unwrap_or_else(|p| p.into_inner()).stream(
+                &s.name,
+                id_of(&w.name).expect("listed"),
+                id_of(&r.name).expect("listed"),
+                s.capacity,
+            );
+            ends.insert((s.name.as_str(), true), rh);
+            ends.insert((s.name.as_str(), false), wh);
+        }
+        for c in &self.components {
+            let path = if c.wasm.is_absolute() {
+                c.wasm.clone()
+            } else {
+                root.join(&c.wasm)
+            };
+            let wasm = WasmModule::load(&path)?;
+            let core = self
+                .cores
+                .iter()
+                .position(|k| *k == c.core)
+                .expect("validated");
+            let args = c
+                .args
+                .iter()
+                .map(|a| match a {
+                    Arg::I32(v) => Val::I32(*v as u32),
+                    Arg::Read(s) => Val::I32(ends[&(s.as_str(), true)]),
+                    Arg::Write(s) => Val::I32(ends[&(s.as_str(), false)]),
+                })
+                .collect();
+            let inst = match c.backend {
+                ComponentBackend::Wasmtime => wasmtime_instance(&hub, ex.next_id(), &wasm)
+                    .map_err(|e| Error::Usage(format!("component {}: {e}", c.name)))?,
+            };
+            ex.add(&c.name, core, inst, &c.func, args)?;
+        }
+        ex.run(self.max_dispatches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIPELINE: &str = r#"System(
+        name: "p", cores: ["m7", "m4"],
+        components: [
+            Component(name: "producer", wasm: "p.wat", core: "m7", func: "produce",
+                      args: [Write("values"), I32(100)], outputs: {"values": "u32"}),
+            Component(name: "consumer", wasm: "c.wat", core: "m4", func: "consume",
+                      args: [Read("values")], inputs: {"values": "u32"}),
+        ],
+        streams: [Stream(name: "values", capacity: 8)],
+    )"#;
+
+    fn parse(text: &str) -> System {
+        ron::Options::default().from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_wired_pipeline_validates() {
+        parse(PIPELINE).validate().unwrap();
+    }
+
+    #[test]
+    fn each_violation_names_the_components_and_the_stream() {
+        let e = parse(&PIPELINE.replace(
+            r#"inputs: {"values": "u32"}"#,
+            r#"inputs: {"values": "f32"}"#,
+        ))
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.contains("stream values: producer writes u32 but consumer reads f32"),
+            "{e}"
+        );
+        let e = parse(&PIPELINE.replace("capacity: 8", "capacity: 0"))
+            .validate()
+            .unwrap_err();
+        assert!(
+            e.contains("stream values (producer -> consumer): capacity 0 bytes"),
+            "{e}"
+        );
+        let e = parse(&PIPELINE.replace("capacity: 8", "capacity: 6"))
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("not a bounded whole number"), "{e}");
+        let e = parse(&PIPELINE.replace(
+            r#"args: [Read("values")]"#,
+            r#"args: [Read("values"), Read("values")]"#,
+        ))
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.contains("readable end is handed to consumer and consumer"),
+            "{e}"
+        );
+        let e = parse(&PIPELINE.replace("core: \"m4\"", "core: \"m33\""))
+            .validate()
+            .unwrap_err();
+        assert!(e.contains("component consumer: core \"m33\""), "{e}");
+    }
+
+    #[test]
+    fn a_cycle_of_streams_is_refused_with_its_path() {
+        let cyc = PIPELINE
+            .replace(
+                r#"args: [Read("values")], inputs: {"values": "u32"}"#,
+                r#"args: [Read("values"), Write("back")], inputs: {"values": "u32"}, outputs: {"back": "u32"}"#,
+            )
+            .replace(
+                r#"args: [Write("values"), I32(100)], outputs: {"values": "u32"}"#,
+                r#"args: [Write("values"), I32(100), Read("back")], outputs: {"values": "u32"}, inputs: {"back": "u32"}"#,
+            )
+            .replace(
+                r#"streams: [Stream(name: "values", capacity: 8)]"#,
+                r#"streams: [Stream(name: "values", capacity: 8), Stream(name: "back", capacity: 4)]"#,
+            );
+        let e = parse(&cyc).validate().unwrap_err();
+        assert!(
+            e.contains("cycle that can deadlock: producer -[values]-> consumer -[back]-> producer"),
+            "{e}"
+        );
+    }
+}
