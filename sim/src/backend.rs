@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::hosted::{CallOutcome, Module};
 use crate::machine::Machine;
-use crate::reference::{RefTrap, Reference};
+use crate::reference::Reference;
 use crate::wasm::Val;
 
 /// A component's backend (scenario field `estimator_backend` / `controller_backend`, CLI
@@ -106,12 +106,14 @@ pub struct Divergence {
 
 impl std::fmt::Display for Divergence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hex = |v: &std::result::Result<Vec<u32>, String>| match v {
-            Ok(w) => w
-                .iter()
+        let words = |w: &[u32]| {
+            w.iter()
                 .map(|x| format!("{x:08x}"))
                 .collect::<Vec<_>>()
-                .join(" "),
+                .join(" ")
+        };
+        let hex = |v: &std::result::Result<Vec<u32>, String>| match v {
+            Ok(w) => words(w),
             Err(t) => format!("trap: {t}"),
         };
         writeln!(
@@ -119,11 +121,7 @@ impl std::fmt::Display for Divergence {
             "ARM and wasmtime diverge at tick {} in {}",
             self.tick, self.export
         )?;
-        writeln!(
-            f,
-            "  inputs:   {}",
-            hex(&Ok::<_, String>(self.inputs.clone()))
-        )?;
+        writeln!(f, "  inputs:   {}", words(&self.inputs))?;
         writeln!(f, "  ARM:      {}", hex(&self.arm))?;
         writeln!(f, "  wasmtime: {}", hex(&self.wasm))?;
         if let Some(i) = self.first_word {
@@ -186,52 +184,57 @@ pub struct Part {
 /// The buffer the host asks the guest for (`cabi_realloc`, as a canonical-ABI host would).
 const ALLOC: [Val; 4] = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
 
-fn words_bytes(words: &[f32]) -> Vec<u8> {
+/// f32 words as little-endian bytes (records into guest memory).
+pub(crate) fn words_bytes(words: &[f32]) -> Vec<u8> {
     words.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn bytes_words(bytes: &[u8]) -> Vec<f32> {
+/// Little-endian bytes as f32 words (records out of guest memory).
+pub(crate) fn bytes_words(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
 
-fn arm_ptr(out: &CallOutcome, what: &str, tick: u64) -> Result<u32> {
-    match &out.result {
-        Ok(v) => match v.first() {
-            Some(Val::I32(p)) => Ok(*p),
-            _ => Err(Error::Usage(format!(
-                "{what} returned no pointer at tick {tick}"
-            ))),
-        },
-        Err(t) => Err(Error::Usage(format!(
-            "{what} trapped on ARM at tick {tick}: {t}"
-        ))),
+/// The pointer an export returned (its first result), or why there is none.
+fn pointer(
+    result: std::result::Result<&[Val], String>,
+    export: &str,
+) -> std::result::Result<u32, String> {
+    match result?.first() {
+        Some(Val::I32(p)) => Ok(*p),
+        _ => Err(format!("{export} returned no pointer")),
     }
 }
 
-fn wasm_ptr(out: &std::result::Result<Vec<Val>, RefTrap>, what: &str, tick: u64) -> Result<u32> {
-    match out {
-        Ok(v) => match v.first() {
-            Some(Val::I32(p)) => Ok(*p),
-            _ => Err(Error::Usage(format!(
-                "{what} returned no pointer at tick {tick}"
-            ))),
-        },
-        Err(t) => Err(Error::Usage(format!(
-            "{what} trapped in wasmtime at tick {tick}: {t}"
-        ))),
+/// The `n` words behind the pointer an export returned (none when `n` is 0), or why not;
+/// `read(ptr, len)` reads the side's linear memory.
+fn output_words(
+    result: std::result::Result<&[Val], String>,
+    export: &str,
+    n: usize,
+    read: impl FnOnce(u32, u32) -> Result<Vec<u8>>,
+) -> Result<std::result::Result<Vec<f32>, String>> {
+    if n == 0 {
+        return Ok(result.map(|_| Vec::new()));
     }
+    Ok(match pointer(result, export) {
+        Ok(p) => Ok(bytes_words(&read(p, 4 * n as u32)?)),
+        Err(e) => Err(e),
+    })
+}
+
+/// The guest buffer for input records, from `cabi_realloc`.
+fn input_buffer(result: std::result::Result<&[Val], String>, side: &str) -> Result<u32> {
+    pointer(result, "cabi_realloc")
+        .map_err(|e| Error::Usage(format!("cabi_realloc failed on {side}: {e}")))
 }
 
 impl ArmSide {
     pub fn new(mut module: Module, machine: &mut Machine) -> Result<ArmSide> {
-        let input = arm_ptr(
-            &module.call(machine, "cabi_realloc", &ALLOC)?,
-            "cabi_realloc",
-            0,
-        )?;
+        let out = module.call(machine, "cabi_realloc", &ALLOC)?;
+        let input = input_buffer(out.result.as_deref().map_err(|t| t.to_string()), "ARM")?;
         Ok(ArmSide { module, input })
     }
 
@@ -246,29 +249,19 @@ impl ArmSide {
         self.module
             .write_memory(machine, self.input, &words_bytes(input))?;
         let out = self.module.call(machine, export, &[Val::I32(self.input)])?;
-        let words = match &out.result {
-            Ok(_) if n == 0 => Ok(Vec::new()),
-            Ok(v) => match v.first() {
-                Some(Val::I32(p)) => Ok(bytes_words(&self.module.read_memory(
-                    machine,
-                    *p,
-                    4 * n as u32,
-                )?)),
-                _ => Err(format!("{export} returned no pointer")),
-            },
-            Err(t) => Err(t.to_string()),
-        };
+        let result = out.result.as_deref().map_err(|t| t.to_string());
+        let module = &mut self.module;
+        let words = output_words(result, export, n, |p, len| {
+            module.read_memory(machine, p, len)
+        })?;
         Ok((words, out))
     }
 }
 
 impl WasmSide {
     pub fn new(mut reference: Reference) -> Result<WasmSide> {
-        let input = wasm_ptr(
-            &reference.call("cabi_realloc", &ALLOC, 1)?,
-            "cabi_realloc",
-            0,
-        )?;
+        let out = reference.call("cabi_realloc", &ALLOC, 1)?;
+        let input = input_buffer(out.as_deref().map_err(|t| t.to_string()), "wasmtime")?;
         Ok(WasmSide { reference, input })
     }
 
@@ -280,21 +273,15 @@ impl WasmSide {
     ) -> Result<std::result::Result<Vec<f32>, String>> {
         self.reference
             .write_memory(self.input, &words_bytes(input))?;
-        let results = usize::from(n > 0);
-        Ok(
-            match self
-                .reference
-                .call(export, &[Val::I32(self.input)], results)?
-            {
-                Ok(_) if n == 0 => Ok(Vec::new()),
-                Ok(v) => match v.first() {
-                    Some(Val::I32(p)) => {
-                        Ok(bytes_words(&self.reference.read_memory(*p, 4 * n as u32)?))
-                    }
-                    _ => Err(format!("{export} returned no pointer")),
-                },
-                Err(t) => Err(t.to_string()),
-            },
+        let out = self
+            .reference
+            .call(export, &[Val::I32(self.input)], usize::from(n > 0))?;
+        let reference = &mut self.reference;
+        output_words(
+            out.as_deref().map_err(|t| t.to_string()),
+            export,
+            n,
+            |p, len| reference.read_memory(p, len),
         )
     }
 }
@@ -416,24 +403,19 @@ impl Part {
                 })
             }
             Imp::Native(side) => {
+                let wrong = || {
+                    Error::Usage(format!(
+                        "{export}: the input record has {} words",
+                        input.len()
+                    ))
+                };
                 let words = match side {
                     NativeSide::Estimator(e) => {
-                        let f = input.try_into().map_err(|_| {
-                            Error::Usage(format!(
-                                "{export}: the input record has {} words",
-                                input.len()
-                            ))
-                        })?;
-                        flight::records::estimate(e, f).to_vec()
+                        flight::records::estimate(e, input.try_into().map_err(|_| wrong())?)
+                            .to_vec()
                     }
                     NativeSide::Controller(c) => {
-                        let f = input.try_into().map_err(|_| {
-                            Error::Usage(format!(
-                                "{export}: the input record has {} words",
-                                input.len()
-                            ))
-                        })?;
-                        flight::records::step(c, f).to_vec()
+                        flight::records::step(c, input.try_into().map_err(|_| wrong())?).to_vec()
                     }
                 };
                 Ok(Output {

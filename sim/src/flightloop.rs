@@ -18,7 +18,7 @@
 
 use serde::Serialize;
 
-use crate::backend::Part;
+use crate::backend::{bytes_words, words_bytes, Part};
 use crate::error::{Error, Result};
 use crate::exc::FIRST_IRQ;
 use crate::machine::Machine;
@@ -131,19 +131,6 @@ pub struct HostedLoop {
     jitter: rand_chacha::ChaCha8Rng,
     lost_control: bool,
     airborne: bool,
-}
-
-fn bytes_of(words: &[f32]) -> Vec<u8> {
-    words.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn floats_at(mem: &[u8], at: u32, n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            let o = at as usize + 4 * i;
-            f32::from_le_bytes(mem[o..o + 4].try_into().expect("4 bytes"))
-        })
-        .collect()
 }
 
 impl HostedLoop {
@@ -292,7 +279,7 @@ impl HostedLoop {
                 let uc = machine.engine(self.m4);
                 let mut block = vec![0u8; 8];
                 block[4..8].copy_from_slice(&self.seq.to_le_bytes());
-                block.extend_from_slice(&bytes_of(&published));
+                block.extend_from_slice(&words_bytes(&published));
                 uc.mem_write(u64::from(MAILBOX), &block)
                     .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
                     .map_err(|e| Error::Usage(format!("mailbox write: {e:?}")))?;
@@ -322,7 +309,7 @@ impl HostedLoop {
                 let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
                 if ready == READY && mail_seq == seq {
                     let mut input = [0.0f32; 24];
-                    input[..16].copy_from_slice(&floats_at(&head, 8, 16));
+                    input[..16].copy_from_slice(&bytes_words(&head[8..72]));
                     input[16..19].copy_from_slice(&frame.gyro.map(|g| g as f32));
                     input[19..22].copy_from_slice(&self.waypoint);
                     input[22] = 1.0;

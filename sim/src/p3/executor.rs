@@ -296,8 +296,8 @@ impl Executor {
                         self.make_ready(t, (event::NONE, 0, 0));
                         None
                     }
-                    Ok(Code::Wait(set)) | Ok(Code::Poll(set)) => {
-                        let poll = matches!(Code::decode(*p as i32), Ok(Code::Poll(_)));
+                    Ok(code @ (Code::Wait(set) | Code::Poll(set))) => {
+                        let poll = matches!(code, Code::Poll(_));
                         let owner = lock(&self.hub).sets.get(&set).copied();
                         if owner != Some(t) {
                             fault(format!("waits on set {set}, which is not its own"))

@@ -22,12 +22,25 @@ use hub::{Comp, Hub};
 
 pub type SharedHub = Arc<Mutex<Hub>>;
 
-fn i32_arg(args: &[Val], i: usize) -> Result<u32, String> {
-    match args.get(i) {
-        Some(Val::I32(v)) => Ok(*v),
-        other => Err(format!("argument {i}: expected i32, got {other:?}")),
+/// The N i32 arguments of an intrinsic.
+fn args<const N: usize>(a: &[Val]) -> Result<[u32; N], String> {
+    let mut out = [0; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = match a.get(i) {
+            Some(Val::I32(v)) => *v,
+            other => return Err(format!("argument {i}: expected i32, got {other:?}")),
+        };
     }
+    Ok(out)
 }
+
+/// An i32 result (a count or a negative code).
+fn ret(v: i32) -> Result<Vec<Val>, String> {
+    Ok(vec![Val::I32(v as u32)])
+}
+
+/// Only memory 0 exists (one memory per fused component on the MCU path).
+const OTHER_MEMORY: i32 = result::RUNTIME;
 
 fn lock(hub: &SharedHub) -> std::sync::MutexGuard<'_, Hub> {
     hub.lock().unwrap_or_else(|p| p.into_inner())
@@ -62,25 +75,20 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
         &[I32, I32, I32, I32],
         &[I32],
         move |mem, a| {
-            let (handle, ptr, len, mem_idx) = (
-                i32_arg(a, 0)?,
-                i32_arg(a, 1)?,
-                i32_arg(a, 2)?,
-                i32_arg(a, 3)?,
-            );
+            let [handle, ptr, len, mem_idx] = args(a)?;
             if mem_idx != 0 {
-                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+                return ret(OTHER_MEMORY);
             }
             // Check the buffer before taking anything out of the stream.
             crate::hosted::host::check_range(ptr, len, mem.size())?;
             let got = lock(&hb).stream_read(comp, handle, len);
-            Ok(vec![Val::I32(match got {
+            ret(match got {
                 Ok(data) => {
                     mem.write(ptr, &data)?;
-                    data.len() as u32
+                    data.len() as i32
                 }
-                Err(code) => code as u32,
-            })])
+                Err(code) => code,
+            })
         },
     );
     let hb = hub.clone();
@@ -90,41 +98,30 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
         &[I32, I32, I32, I32],
         &[I32],
         move |mem, a| {
-            let (handle, ptr, len, mem_idx) = (
-                i32_arg(a, 0)?,
-                i32_arg(a, 1)?,
-                i32_arg(a, 2)?,
-                i32_arg(a, 3)?,
-            );
+            let [handle, ptr, len, mem_idx] = args(a)?;
             if mem_idx != 0 {
-                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+                return ret(OTHER_MEMORY);
             }
             let data = mem.read(ptr, len)?;
-            Ok(vec![Val::I32(
-                lock(&hb).stream_write(comp, handle, &data) as u32
-            )])
+            ret(lock(&hb).stream_write(comp, handle, &data))
         },
     );
     for (name, read) in [("stream_cancel_read", true), ("stream_cancel_write", false)] {
         let hb = hub.clone();
         h.register(m, name, &[I32], &[I32], move |_, a| {
-            Ok(vec![Val::I32(
-                lock(&hb).stream_cancel(comp, i32_arg(a, 0)?, read) as u32,
-            )])
+            ret(lock(&hb).stream_cancel(comp, args::<1>(a)?[0], read))
         });
     }
     for (name, read) in [("future_cancel_read", true), ("future_cancel_write", false)] {
         let hb = hub.clone();
         h.register(m, name, &[I32], &[I32], move |_, a| {
-            Ok(vec![Val::I32(
-                lock(&hb).future_cancel(comp, i32_arg(a, 0)?, read) as u32,
-            )])
+            ret(lock(&hb).future_cancel(comp, args::<1>(a)?[0], read))
         });
     }
     for (name, stream, readable) in DROPS {
         let hb = hub.clone();
         h.register(m, name, &[I32], &[], move |_, a| {
-            let handle = i32_arg(a, 0)?;
+            let handle = args::<1>(a)?[0];
             let mut hub = lock(&hb);
             let r = if stream {
                 hub.stream_drop(comp, handle, readable)
@@ -143,19 +140,19 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
     });
     let hb = hub.clone();
     h.register(m, "future_read", &[I32, I32, I32], &[I32], move |mem, a| {
-        let (handle, ptr, mem_idx) = (i32_arg(a, 0)?, i32_arg(a, 1)?, i32_arg(a, 2)?);
+        let [handle, ptr, mem_idx] = args(a)?;
         if mem_idx != 0 {
-            return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+            return ret(OTHER_MEMORY);
         }
         let got = lock(&hb).future_read(comp, handle);
-        Ok(vec![Val::I32(match got {
+        ret(match got {
             Ok(Some(v)) => {
                 mem.write(ptr, &v)?;
                 1
             }
             Ok(None) => 0,
-            Err(c) => c as u32,
-        })])
+            Err(c) => c,
+        })
     });
     let hb = hub.clone();
     h.register(
@@ -164,18 +161,16 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
         &[I32, I32, I32],
         &[I32],
         move |mem, a| {
-            let (handle, ptr, mem_idx) = (i32_arg(a, 0)?, i32_arg(a, 1)?, i32_arg(a, 2)?);
+            let [handle, ptr, mem_idx] = args(a)?;
             if mem_idx != 0 {
-                return Ok(vec![Val::I32(result::RUNTIME as u32)]);
+                return ret(OTHER_MEMORY);
             }
             let size = lock(&hb).future_size(comp, handle);
             let Some(size) = size else {
-                return Ok(vec![Val::I32(result::INVALID_HANDLE as u32)]);
+                return ret(result::INVALID_HANDLE);
             };
             let value = mem.read(ptr, size)?;
-            Ok(vec![Val::I32(
-                lock(&hb).future_write(comp, handle, value) as u32
-            )])
+            ret(lock(&hb).future_write(comp, handle, value))
         },
     );
     let hb = hub.clone();
@@ -184,7 +179,7 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
     });
     let hb = hub.clone();
     h.register(m, "waitable_join", &[I32, I32], &[], move |_, a| {
-        let (w, set) = (i32_arg(a, 0)?, i32_arg(a, 1)?);
+        let [w, set] = args(a)?;
         lock(&hb)
             .waitable_join(comp, w, set)
             .map(|_| Vec::new())
@@ -192,7 +187,7 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
     });
     let hb = hub.clone();
     h.register(m, "waitable_set_drop", &[I32], &[], move |_, a| {
-        let set = i32_arg(a, 0)?;
+        let set = args::<1>(a)?[0];
         lock(&hb)
             .waitable_set_drop(comp, set)
             .map(|_| Vec::new())
@@ -211,7 +206,10 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
             &imp.ty.results,
             move |mem: &mut dyn HostMem, a: &[Val]| {
                 let bytes = if string_like {
-                    Some(mem.read(i32_arg(a, 0)?, i32_arg(a, 1)?)?)
+                    {
+                        let [ptr, len] = args(a)?;
+                        Some(mem.read(ptr, len)?)
+                    }
                 } else {
                     None
                 };

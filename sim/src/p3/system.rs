@@ -99,6 +99,22 @@ fn default_dispatches() -> u64 {
     1_000_000
 }
 
+/// The components (indices) holding each stream's ends, in argument order.
+#[derive(Default)]
+struct Holders<'a> {
+    writers: BTreeMap<&'a str, Vec<usize>>,
+    readers: BTreeMap<&'a str, Vec<usize>>,
+}
+
+impl Holders<'_> {
+    fn writers(&self, stream: &str) -> &[usize] {
+        self.writers.get(stream).map_or(&[], Vec::as_slice)
+    }
+    fn readers(&self, stream: &str) -> &[usize] {
+        self.readers.get(stream).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Size in bytes of a WIT element type the checks know, or None.
 fn element_size(ty: &str) -> Option<usize> {
     Some(match ty {
@@ -142,41 +158,25 @@ impl System {
                 ));
             }
         }
-        // Who holds each end.
-        let mut writers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for c in &self.components {
-            for a in &c.args {
-                match a {
-                    Arg::Read(s) => readers.entry(s).or_default().push(&c.name),
-                    Arg::Write(s) => writers.entry(s).or_default().push(&c.name),
-                    Arg::I32(_) => {}
-                }
-            }
-        }
-        let by_name = |n: &str| self.components.iter().find(|c| c.name == n);
+        let holders = self.holders();
+        let name = |i: &usize| self.components[*i].name.as_str();
         for s in &self.streams {
-            let (w, r) = (
-                writers.get(s.name.as_str()).cloned().unwrap_or_default(),
-                readers.get(s.name.as_str()).cloned().unwrap_or_default(),
-            );
-            for (end, holders) in [("writable", &w), ("readable", &r)] {
-                match holders.len() {
+            let (w, r) = (holders.writers(&s.name), holders.readers(&s.name));
+            for (end, held) in [("writable", w), ("readable", r)] {
+                match held.len() {
                     1 => {}
                     0 => problems.push(format!("stream {}: no component holds its {end} end", s.name)),
                     _ => problems.push(format!(
                         "stream {}: its {end} end is handed to {} (a second use would be a use after transfer)",
                         s.name,
-                        holders.join(" and ")
+                        held.iter().map(name).collect::<Vec<_>>().join(" and ")
                     )),
                 }
             }
-            let (Some(wc), Some(rc)) = (
-                w.first().and_then(|n| by_name(n)),
-                r.first().and_then(|n| by_name(n)),
-            ) else {
+            let (Some(&wc), Some(&rc)) = (w.first(), r.first()) else {
                 continue;
             };
+            let (wc, rc) = (&self.components[wc], &self.components[rc]);
             let (wt, rt) = (wc.outputs.get(&s.name), rc.inputs.get(&s.name));
             match (wt, rt) {
                 (Some(wt), Some(rt)) if wt != rt => problems.push(format!(
@@ -203,12 +203,14 @@ impl System {
                 },
             }
         }
-        for name in writers.keys().chain(readers.keys()) {
-            if !self.streams.iter().any(|s| s.name == *name) {
-                problems.push(format!("stream {name} is used but not declared in streams"));
+        for stream in holders.writers.keys().chain(holders.readers.keys()) {
+            if !self.streams.iter().any(|s| s.name == *stream) {
+                problems.push(format!(
+                    "stream {stream} is used but not declared in streams"
+                ));
             }
         }
-        if let Some(cycle) = self.cycle(&writers, &readers) {
+        if let Some(cycle) = self.cycle(&holders) {
             problems.push(format!(
                 "the stream graph has a cycle that can deadlock: {cycle}"
             ));
@@ -222,19 +224,33 @@ impl System {
         }
     }
 
+    /// Which components (indices) hold each stream's writable and readable ends.
+    fn holders(&self) -> Holders<'_> {
+        let mut h = Holders::default();
+        for (i, c) in self.components.iter().enumerate() {
+            for a in &c.args {
+                match a {
+                    Arg::Read(s) => h.readers.entry(s).or_default().push(i),
+                    Arg::Write(s) => h.writers.entry(s).or_default().push(i),
+                    Arg::I32(_) => {}
+                }
+            }
+        }
+        h
+    }
+
     /// A cycle in the component graph (edges writer -> reader), as "a -[s]-> b -[t]-> a".
-    fn cycle(
-        &self,
-        writers: &BTreeMap<&str, Vec<&str>>,
-        readers: &BTreeMap<&str, Vec<&str>>,
-    ) -> Option<String> {
+    fn cycle(&self, holders: &Holders<'_>) -> Option<String> {
         let mut edges: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
         for s in &self.streams {
-            if let (Some(w), Some(r)) = (
-                writers.get(s.name.as_str()).and_then(|v| v.first()),
-                readers.get(s.name.as_str()).and_then(|v| v.first()),
+            if let (Some(&w), Some(&r)) = (
+                holders.writers(&s.name).first(),
+                holders.readers(&s.name).first(),
             ) {
-                edges.entry(w).or_default().push((s.name.as_str(), r));
+                edges
+                    .entry(&self.components[w].name)
+                    .or_default()
+                    .push((s.name.as_str(), &self.components[r].name));
             }
         }
         // Depth-first search with colours: 1 on the path, 2 finished.
@@ -284,28 +300,17 @@ impl System {
     pub fn run(&self, root: &Path) -> Result<Report> {
         let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(64)));
         let mut ex = Executor::new(hub.clone(), self.cores.len(), self.budget);
-        let id_of = |n: &str| self.components.iter().position(|c| c.name == n);
         // Streams first: their handles are task arguments.
+        let holders = self.holders();
         let mut ends: BTreeMap<(&str, bool), u32> = BTreeMap::new();
         for s in &self.streams {
-            let holder = |read: bool| {
-                self.components.iter().find(|c| {
-                    c.args.iter().any(|a| match a {
-                        Arg::Read(n) => read && *n == s.name,
-                        Arg::Write(n) => !read && *n == s.name,
-                        Arg::I32(_) => false,
-                    })
-                })
-            };
-            let (Some(w), Some(r)) = (holder(false), holder(true)) else {
+            let (Some(&w), Some(&r)) = (
+                holders.writers(&s.name).first(),
+                holders.readers(&s.name).first(),
+            ) else {
                 return Err(Error::Usage(format!("stream {} is not wired", s.name)));
             };
-            let (rh, wh) = hub.lock().unwrap_or_else(|p| p.into_inner()).stream(
-                &s.name,
-                id_of(&w.name).expect("listed"),
-                id_of(&r.name).expect("listed"),
-                s.capacity,
-            );
+            let (rh, wh) = super::lock(&hub).stream(&s.name, w, r, s.capacity);
             ends.insert((s.name.as_str(), true), rh);
             ends.insert((s.name.as_str(), false), wh);
         }
