@@ -121,13 +121,18 @@ fn known_answers_on_arm() {
 }
 
 fn pipeline(capacity: usize, count: u32) -> Executor {
+    pipeline_on(capacity, count, (0, 1))
+}
+
+/// Producer and consumer on `cores` (0 = CM7, MU side A; 1 = CM4, side B).
+fn pipeline_on(capacity: usize, count: u32, cores: (usize, usize)) -> Executor {
     let mut ex = executor(2, 100_000);
     let (p, c) = (ex.next_id(), ex.next_id() + 1);
     let (r, w) = ex.hub.lock().unwrap().stream("values", p, c, capacity);
     add_wasmtime(
         &mut ex,
         "producer",
-        0,
+        cores.0,
         "producer.wat",
         "produce",
         vec![Val::I32(w), Val::I32(count)],
@@ -135,7 +140,7 @@ fn pipeline(capacity: usize, count: u32) -> Executor {
     add_wasmtime(
         &mut ex,
         "consumer",
-        1,
+        cores.1,
         "consumer.wat",
         "consume",
         vec![Val::I32(r)],
@@ -151,9 +156,18 @@ fn a_stream_pipeline_under_back_pressure_loses_no_wakeup() {
     assert_eq!(r.ending, Ending::Done);
     assert_eq!(thread(&r, "producer").returned_i32(), Some(100));
     assert_eq!(thread(&r, "consumer").returned_i32(), Some(5050));
+    // Across cores the ring is in OCRAM2 and every wake-up crossed the MU as a doorbell.
+    assert_eq!(r.streams[0].place, "OCRAM 0x202c1000");
+    assert!(r.mu.doorbells > 20, "{:?}", r.mu);
     let hub = ex.hub.lock().unwrap();
     assert_eq!(hub.streams[0].high_water, 8, "bounded by its capacity");
-    assert_eq!(hub.streams[0].bytes_through, 400);
+    assert_eq!(hub.streams[0].bytes_through(), 400);
+    // The ring's header in OCRAM: 400 bytes written and read, nobody waiting; its data the last
+    // two values, 99 and 100 (100 values through 2 slots: 99 landed in slot 0, 100 in slot 1).
+    let head = hub.ocram_at(0x202C_1000, 24).unwrap();
+    let word = |i: usize| u32::from_le_bytes(head[4 * i..4 * i + 4].try_into().unwrap());
+    assert_eq!((word(0), word(1), word(2), word(3)), (400, 400, 0, 0));
+    assert_eq!((word(4), word(5)), (99, 100));
     // Every interest (PENDING read, short write) got exactly one event, and every event arrived.
     for (comp, w) in &hub.wakeups {
         assert!(w.interests > 10, "component {comp} waited: {w:?}");
@@ -164,6 +178,87 @@ fn a_stream_pipeline_under_back_pressure_loses_no_wakeup() {
         );
     }
     assert_eq!(r.undelivered, 0);
+}
+
+/// Two producers on the CM7 stream to two consumers on the CM4: both rings' doorbells share
+/// MUA TR0, so one often has to wait for the other to be read out. A busy component on the
+/// CM4 makes doorbells arrive while that core is in a long callback.
+fn two_pipelines_across_the_mu(overwrite: bool) -> Report {
+    let mut ex = executor(2, 100_000);
+    ex.mu_latency = 300;
+    ex.sabotage.overwrite_busy_mu = overwrite;
+    for pair in 0..2 {
+        let (p, c) = (ex.next_id(), ex.next_id() + 1);
+        let (r, w) = ex.hub.lock().unwrap().stream("values", p, c, 8);
+        let n = 50 + 50 * pair;
+        add_wasmtime(
+            &mut ex,
+            &format!("producer{pair}"),
+            0,
+            "producer.wat",
+            "produce",
+            vec![Val::I32(w), Val::I32(n)],
+        );
+        add_wasmtime(
+            &mut ex,
+            &format!("consumer{pair}"),
+            1,
+            "consumer.wat",
+            "consume",
+            vec![Val::I32(r)],
+        );
+    }
+    add_wasmtime(
+        &mut ex,
+        "busy",
+        1,
+        "busy.wat",
+        "busy",
+        vec![Val::I32(20), Val::I32(1000)],
+    );
+    ex.run(100_000).unwrap()
+}
+
+#[test]
+fn mu_doorbells_queue_behind_a_full_transmit_register() {
+    let r = two_pipelines_across_the_mu(false);
+    assert_eq!(r.ending, Ending::Done);
+    assert_eq!(thread(&r, "consumer0").returned_i32(), Some(1275));
+    assert_eq!(thread(&r, "consumer1").returned_i32(), Some(5050));
+    assert!(r.mu.queued > 0, "TR0 was busy at times: {:?}", r.mu);
+    assert!(
+        r.mu.latency_min >= 300 && r.mu.latency_max > r.mu.latency_min,
+        "{:?}",
+        r.mu
+    );
+    assert_eq!(r.undelivered, 0);
+    eprintln!(
+        "MU: {} doorbells, {} queued behind TR0, latency {}..{} (mean {:.0}) cost units",
+        r.mu.doorbells,
+        r.mu.queued,
+        r.mu.latency_min,
+        r.mu.latency_max,
+        r.mu.latency_total as f64 / r.mu.doorbells as f64
+    );
+    // A driver that writes TR0 while it is still full overwrites a doorbell: that wake-up is
+    // lost and the run ends with a consumer (or producer) waiting forever.
+    let r = two_pipelines_across_the_mu(true);
+    assert!(matches!(r.ending, Ending::Deadlock(_)), "{:?}", r.ending);
+}
+
+#[test]
+fn a_same_core_stream_rings_in_the_readers_memory() {
+    let mut ex = pipeline_on(8, 100, (1, 1));
+    let r = ex.run(100_000).unwrap();
+    assert_eq!(r.ending, Ending::Done);
+    assert_eq!(thread(&r, "consumer").returned_i32(), Some(5050));
+    // consumer.wat declares one page: the ring is the page the executor added after it.
+    assert_eq!(r.streams[0].place, "reader memory 0x10000");
+    assert_eq!(r.mu.doorbells, 0, "no MU traffic on one core");
+    assert_eq!(r.undelivered, 0);
+    // The bytes really went through the consumer's memory: its two slots hold 99 and 100.
+    let ring = ex.read_memory(1, 0x10000, 8).unwrap();
+    assert_eq!(ring, [99, 0, 0, 0, 100, 0, 0, 0]);
 }
 
 #[test]

@@ -313,6 +313,18 @@ impl Reference {
         Ok(())
     }
 
+    /// Grow linear memory by whole pages to hold `bytes` more; the first new byte's offset.
+    pub fn grow_memory(&mut self, bytes: u32) -> Result<u32> {
+        let m = self
+            .memory
+            .ok_or_else(|| Error::Usage("the module has no memory".into()))?;
+        let pages = u64::from(bytes).div_ceil(65536);
+        let old = m
+            .grow(&mut self.store, pages)
+            .map_err(|e| Error::Usage(format!("growing linear memory by {pages} pages: {e}")))?;
+        u32::try_from(old * 65536).map_err(|_| Error::Usage("linear memory beyond 4 GiB".into()))
+    }
+
     /// `len` bytes of linear memory at `offset` (bounds-checked).
     pub fn read_memory(&mut self, offset: u32, len: u32) -> Result<Vec<u8>> {
         let m = self

@@ -15,6 +15,25 @@ pub trait HostMem {
     fn write(&mut self, ptr: u32, data: &[u8]) -> Result<(), String>;
 }
 
+/// A linear memory held in a plain vector (host-side tools and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VecMem(pub Vec<u8>);
+
+impl HostMem for VecMem {
+    fn size(&self) -> u32 {
+        self.0.len() as u32
+    }
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, String> {
+        check_range(ptr, len, self.size())?;
+        Ok(self.0[ptr as usize..(ptr + len) as usize].to_vec())
+    }
+    fn write(&mut self, ptr: u32, data: &[u8]) -> Result<(), String> {
+        check_range(ptr, data.len() as u32, self.size())?;
+        self.0[ptr as usize..ptr as usize + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
 /// Bounds check shared by every HostMem implementation.
 pub fn check_range(ptr: u32, len: u32, size: u32) -> Result<(), String> {
     match ptr.checked_add(len) {

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::abi::{self, event, Code};
-use super::hub::Comp;
+use super::hub::{Comp, Place};
 use super::{lock, SharedHub};
 use crate::error::{Error, Result};
 use crate::hosted::link::RelObject;
@@ -44,6 +44,12 @@ pub struct Called {
 pub trait Instance {
     fn call(&mut self, export: &str, args: &[Val], budget: u64) -> Result<Called>;
     fn backend(&self) -> &'static str;
+    /// Store bytes in the component's linear memory (a same-core stream ring).
+    fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<()>;
+    /// Reserve `bytes` of fresh linear memory for a stream ring; its address.
+    fn reserve(&mut self, bytes: u32) -> Result<u32>;
+    /// `len` bytes of the component's linear memory at `addr`.
+    fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>>;
 }
 
 /// A component in wasmtime.
@@ -71,6 +77,15 @@ impl Instance for Wasmtime {
     fn backend(&self) -> &'static str {
         "wasmtime"
     }
+    fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<()> {
+        self.reference.write_memory(addr, bytes)
+    }
+    fn reserve(&mut self, bytes: u32) -> Result<u32> {
+        self.reference.grow_memory(bytes)
+    }
+    fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>> {
+        self.reference.read_memory(addr, len)
+    }
 }
 
 /// A component as synth's ARM code on a core of its own machine.
@@ -92,6 +107,23 @@ impl Instance for Arm {
     fn backend(&self) -> &'static str {
         "arm"
     }
+    fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<()> {
+        self.hosted.write_memory(addr, bytes)
+    }
+    fn reserve(&mut self, _bytes: u32) -> Result<u32> {
+        // synth's code gets memory.grow = -1 and a fixed linear-memory block, and a component
+        // that reads a stream imports stream_read, which synth 0.89 declines: no ARM component
+        // can hold a stream end (reference/pulseengine.md section 1).
+        Err(Error::Usage(
+            "an ARM component cannot hold a stream end: synth 0.89 declines the \
+             pulseengine:async stream intrinsics"
+                .into(),
+        ))
+    }
+    fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>> {
+        let h = &mut self.hosted;
+        h.module.read_memory(&mut h.machine, addr, len)
+    }
 }
 
 /// Deliberate breakage, for the tests that show each property check can fail.
@@ -103,6 +135,9 @@ pub struct Sabotage {
     pub lifo_ready_queue: bool,
     /// Callbacks run without the configured budget ([`BACKSTOP`] applies).
     pub ignore_budget: bool,
+    /// A doorbell is written to TR0 even while the previous one is unread (TE0 clear): the
+    /// driver bug that overwrites a message and loses its wake-up.
+    pub overwrite_busy_mu: bool,
 }
 
 /// The budget of a callback when the configured one is ignored (1e8 fuel or cycles).
@@ -189,6 +224,33 @@ pub struct Report {
     pub core_clock: Vec<u64>,
     /// Events latched that were never delivered (the lost-wakeup check; 0 when sound).
     pub undelivered: u64,
+    pub streams: Vec<StreamStats>,
+    pub mu: MuStats,
+}
+
+/// Where a stream's ring was and what went through it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStats {
+    pub name: String,
+    /// "host", "reader memory 0x..." (same core) or "OCRAM 0x..." (cross-core, MU doorbells).
+    pub place: String,
+    pub capacity: usize,
+    pub bytes: u64,
+    pub high_water: usize,
+}
+
+/// The Messaging Unit as the cross-core stream transport.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MuStats {
+    /// Doorbells received (each an MU message read out of RR0 by the receiving core).
+    pub doorbells: u64,
+    /// From the stream operation that asked for the doorbell to the receiving core taking it,
+    /// in cost units: min, max and total (mean = total / doorbells).
+    pub latency_min: u64,
+    pub latency_max: u64,
+    pub latency_total: u64,
+    /// Doorbells that waited in a sending side's queue because TR0 was still full.
+    pub queued: u64,
 }
 
 pub struct Executor {
@@ -201,7 +263,30 @@ pub struct Executor {
     pub budget: u64,
     pub sabotage: Sabotage,
     dispatches: u64,
+    /// The MU side each core sits on (CM7: side A = 0, CM4: side B = 1); None: no MU.
+    pub mu_side: Vec<Option<usize>>,
+    /// Cost units between a TR write and the peer seeing RF (0: the next instant).
+    pub mu_latency: u64,
+    mu: crate::periph::mu::Mu,
+    /// MU effects in flight, by (due time, sequence).
+    in_flight: std::collections::BTreeMap<(u64, u64), crate::periph::mu::Effect>,
+    seq: u64,
+    /// Doorbells a side still has to send (TR0 busy): (word, asked at).
+    tx_queue: [VecDeque<(u32, u64)>; 2],
+    /// When the doorbell now in a side's TR0 was asked for.
+    tx_asked: [u64; 2],
+    mu_stats: MuStats,
 }
+
+/// MU channel 0 carries the stream doorbells; RIE0 is CR bit 27, RF0/TE0 are SR bits 27/23
+/// (periph/mu.rs, rt1176.md section 2).
+const MU_TR0: u32 = 0x00;
+const MU_RR0: u32 = 0x10;
+const MU_SR: u32 = 0x20;
+const MU_CR: u32 = 0x24;
+const MU_RIE0: u32 = 1 << 27;
+const MU_RF0: u32 = 1 << 27;
+const MU_TE0: u32 = 1 << 23;
 
 impl Executor {
     pub fn new(hub: SharedHub, cores: usize, budget: u64) -> Executor {
@@ -214,7 +299,190 @@ impl Executor {
             budget,
             sabotage: Sabotage::default(),
             dispatches: 0,
+            mu_side: (0..cores).map(|c| (c < 2).then_some(c)).collect(),
+            mu_latency: 0,
+            mu: Default::default(),
+            in_flight: Default::default(),
+            seq: 0,
+            tx_queue: Default::default(),
+            tx_asked: [0; 2],
+            mu_stats: MuStats::default(),
         }
+    }
+
+    /// Put each wired stream's ring where the cores need it: in the reader's linear memory when
+    /// writer and reader share a core, in OCRAM with MU doorbells across cores.
+    fn place_streams(&mut self) -> Result<()> {
+        let n = lock(&self.hub).streams.len();
+        for id in 0..n {
+            let (name, cap, ends) = {
+                let hub = lock(&self.hub);
+                let s = &hub.streams[id];
+                let owner = |h: Option<u32>| h.and_then(|h| hub.handles.get(&h)).map(|x| x.owner);
+                (
+                    s.name.clone(),
+                    s.capacity,
+                    (owner(s.writer), owner(s.reader)),
+                )
+            };
+            let (Some(w), Some(r)) = ends else { continue };
+            if w == r {
+                continue;
+            }
+            let (cw, cr) = (self.threads[w].stats.core, self.threads[r].stats.core);
+            if cw == cr {
+                let base = self.threads[r].instance.reserve(cap as u32).map_err(|e| {
+                    Error::Usage(format!(
+                        "stream {name}: its ring in {}'s memory: {e}",
+                        self.threads[r].stats.name
+                    ))
+                })?;
+                lock(&self.hub).place_in_reader(id, base);
+            } else {
+                let (Some(sw), Some(sr)) = (self.mu_side[cw], self.mu_side[cr]) else {
+                    return Err(Error::Usage(format!(
+                        "stream {name}: cores {cw} and {cr} share no Messaging Unit"
+                    )));
+                };
+                debug_assert_ne!(sw, sr);
+                lock(&self.hub)
+                    .place_in_ocram(id, sw)
+                    .map_err(Error::Usage)?;
+            }
+        }
+        // Each side's MU driver enables the receive interrupt of channel 0.
+        let mut fx = Vec::new();
+        for side in 0..2 {
+            self.mu
+                .write(side, MU_CR, MU_RIE0, MU_RIE0, &mut fx)
+                .expect("CR is modelled");
+        }
+        Ok(())
+    }
+
+    fn core_of_side(&self, side: usize) -> Option<usize> {
+        self.mu_side.iter().position(|s| *s == Some(side))
+    }
+
+    /// After a call on `core`: store what the hub left for readers' memories and send the
+    /// doorbells it asked for.
+    fn settle(&mut self, core: usize) -> Result<()> {
+        let (outbox, doorbells) = {
+            let mut hub = lock(&self.hub);
+            (
+                std::mem::take(&mut hub.outbox),
+                std::mem::take(&mut hub.doorbells),
+            )
+        };
+        for (comp, addr, bytes) in outbox {
+            self.threads[comp].instance.write_memory(addr, &bytes)?;
+        }
+        let now = self.clock[core];
+        for (side, word) in doorbells {
+            if self.mu.sides[side].sr & MU_TE0 == 0 || !self.tx_queue[side].is_empty() {
+                self.mu_stats.queued += 1;
+            }
+            self.tx_queue[side].push_back((word, now));
+            self.pump_tx(side, now);
+        }
+        Ok(())
+    }
+
+    /// Send queued doorbells while the side's TR0 is empty.
+    fn pump_tx(&mut self, side: usize, now: u64) {
+        while self.mu.sides[side].sr & MU_TE0 != 0 || self.sabotage.overwrite_busy_mu {
+            let Some((word, asked)) = self.tx_queue[side].pop_front() else {
+                break;
+            };
+            let mut fx = Vec::new();
+            self.mu
+                .write(side, MU_TR0, word, !0, &mut fx)
+                .expect("TR0 is modelled");
+            self.tx_asked[side] = asked;
+            self.schedule(now, fx);
+        }
+    }
+
+    fn schedule(&mut self, now: u64, fx: Vec<crate::periph::mu::Effect>) {
+        for e in fx {
+            self.seq += 1;
+            self.in_flight.insert((now + self.mu_latency, self.seq), e);
+        }
+    }
+
+    /// The MU side an effect lands on.
+    fn effect_side(e: &crate::periph::mu::Effect) -> usize {
+        use crate::periph::mu::Effect::*;
+        match *e {
+            Deliver { to, .. }
+            | TxEmpty { to, .. }
+            | RaiseGip { to, .. }
+            | ClearGir { to, .. }
+            | Flags { to, .. } => to,
+            Reset => 0,
+        }
+    }
+
+    /// The earliest MU effect's core and when that core can take it.
+    fn next_effect(&self) -> Option<(usize, u64)> {
+        let (&key, e) = self.in_flight.first_key_value()?;
+        let core = self.core_of_side(Self::effect_side(e))?;
+        Some((core, key.0.max(self.clock[core])))
+    }
+
+    /// Land the MU effects due on `core` by `time` (callbacks run to completion, so the core
+    /// takes its interrupt between callbacks: everything that arrived meanwhile is there at
+    /// once); then its MU interrupt handler reads RR0 (which frees the sender's TR0) and hands
+    /// the doorbell to the hub.
+    fn land(&mut self, core: usize, time: u64) {
+        let Some(side) = self.mu_side[core] else {
+            return;
+        };
+        self.clock[core] = time;
+        let due: Vec<(u64, u64)> = self
+            .in_flight
+            .iter()
+            .filter(|(k, e)| k.0 <= time && Self::effect_side(e) == side)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            let e = self.in_flight.remove(&key).expect("listed");
+            self.mu.apply(e);
+            if let crate::periph::mu::Effect::TxEmpty { .. } = e {
+                self.pump_tx(side, time);
+            }
+        }
+        let mut fx = Vec::new();
+        if self.mu.irq_level(side) {
+            let sr = self.mu.read(side, MU_SR, &mut fx).expect("SR is modelled");
+            if sr & MU_RF0 != 0 {
+                let word = self
+                    .mu
+                    .read(side, MU_RR0, &mut fx)
+                    .expect("RR0 is modelled");
+                let latency = time - self.tx_asked[1 - side];
+                let m = &mut self.mu_stats;
+                m.latency_min = if m.doorbells == 0 {
+                    latency
+                } else {
+                    m.latency_min.min(latency)
+                };
+                m.latency_max = m.latency_max.max(latency);
+                m.latency_total += latency;
+                m.doorbells += 1;
+                lock(&self.hub).on_doorbell(word);
+            }
+        }
+        self.schedule(time, fx);
+    }
+
+    /// `len` bytes of component `comp`'s linear memory at `addr`.
+    pub fn read_memory(&mut self, comp: Comp, addr: u32, len: u32) -> Result<Vec<u8>> {
+        self.threads
+            .get_mut(comp)
+            .ok_or_else(|| Error::Usage(format!("no component {comp}")))?
+            .instance
+            .read_memory(addr, len)
     }
 
     /// The id the next added component will have (its host functions need it first).
@@ -341,18 +609,27 @@ impl Executor {
         } else {
             self.budget
         };
+        self.place_streams()?;
         for t in 0..self.threads.len() {
             let th = &mut self.threads[t];
             let export = abi::lift_export(&th.func);
             let c = th.instance.call(&export, &th.args.clone(), budget)?;
             self.account(t, &c);
             self.after(t, c);
+            self.settle(self.threads[t].stats.core)?;
         }
         let ending = loop {
             self.deliver();
             let core = (0..self.ready.len())
                 .filter(|&c| !self.ready[c].is_empty())
                 .min_by_key(|&c| (self.clock[c], c));
+            // An interrupt due no later than the next callback's start is taken first.
+            if let Some((at, time)) = self.next_effect() {
+                if core.is_none_or(|c| time <= self.clock[c]) {
+                    self.land(at, time);
+                    continue;
+                }
+            }
             let Some(core) = core else {
                 let waiting: Vec<(String, u32)> = self
                     .threads
@@ -391,6 +668,7 @@ impl Executor {
             let c = th.instance.call(&export, &args, budget)?;
             self.account(t, &c);
             self.after(t, c);
+            self.settle(core)?;
         };
         let hub = lock(&self.hub);
         let undelivered = hub.wakeups.values().map(|w| w.latched - w.delivered).sum();
@@ -407,12 +685,29 @@ impl Executor {
                 s
             })
             .collect();
+        let streams = hub
+            .streams
+            .iter()
+            .map(|s| StreamStats {
+                name: s.name.clone(),
+                place: match s.place {
+                    Place::Host(_) => "host".into(),
+                    Place::Reader { base } => format!("reader memory {base:#x}"),
+                    Place::Ocram { base, .. } => format!("OCRAM {base:#010x}"),
+                },
+                capacity: s.capacity,
+                bytes: s.bytes_through(),
+                high_water: s.high_water,
+            })
+            .collect();
         Ok(Report {
             ending,
             dispatches: self.dispatches,
             threads,
             core_clock: self.clock.clone(),
             undelivered,
+            streams,
+            mu: self.mu_stats.clone(),
         })
     }
 }

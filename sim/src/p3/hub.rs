@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::abi::{event, result};
+use crate::hosted::host::HostMem;
 
 pub type Comp = usize;
 
@@ -40,18 +41,54 @@ pub struct Handle {
     pub set: Option<u32>,
 }
 
+/// Where a stream's ring of bytes lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// Host memory: streams a component makes at run time with `stream_new`, and streams of a
+    /// hub driven without an executor.
+    Host(Vec<u8>),
+    /// A ring at `base` in the reader's linear memory (producer and consumer on one core). The
+    /// writer cannot reach another component's memory during its callback: its bytes wait in
+    /// [`Hub::outbox`] and the executor stores them before anything else runs.
+    Reader { base: u32 },
+    /// A ring at `base` in shared OCRAM (cross-core): a header of four words (bytes written,
+    /// bytes read, reader waiting, writer waiting; the writer owns the first, the reader the
+    /// second) and then the data. Wake-ups cross as MU doorbells ([`Hub::doorbells`]).
+    Ocram { base: u32, writer_side: usize },
+}
+
+/// Where cross-core stream rings start: OCRAM2 after the first 4 KiB (the NavState mailbox of
+/// the hosted flight loop; rt1176.md section 1: the SDK's shared memory at 0x202C_0000).
+pub const OCRAM_STREAMS: u32 = 0x202C_1000;
+/// The end of OCRAM2.
+pub const OCRAM_END: u32 = 0x2034_0000;
+/// Bytes of ring header in OCRAM.
+pub const RING_HEADER: u32 = 16;
+
 #[derive(Debug, Clone)]
 pub struct Stream {
     pub name: String,
     pub capacity: usize,
-    pub buf: std::collections::VecDeque<u8>,
+    pub place: Place,
+    /// Bytes written and read so far (free-running ring indices).
+    pub written: u64,
+    pub read: u64,
     pub reader: Option<u32>,
     pub writer: Option<u32>,
     pub read_interest: bool,
     pub write_interest: bool,
-    /// Totals, for reports and the lost-wakeup checks.
-    pub bytes_through: u64,
+    /// The highest fill seen, for reports and the boundedness check.
     pub high_water: usize,
+}
+
+impl Stream {
+    pub fn fill(&self) -> usize {
+        (self.written - self.read) as usize
+    }
+    /// Bytes that went through.
+    pub fn bytes_through(&self) -> u64 {
+        self.written
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +107,9 @@ pub struct Wakeups {
     pub interests: u64,
     /// Events latched for them.
     pub latched: u64,
+    /// Wake-ups that found an event already latched on the waitable and joined it (one event
+    /// then answers two interests: the canonical ABI keeps one pending event per waitable).
+    pub coalesced: u64,
     /// Events delivered to the component.
     pub delivered: u64,
 }
@@ -91,6 +131,13 @@ pub struct Hub {
     pub wakeups: BTreeMap<Comp, Wakeups>,
     /// Latches in order (handle), for the executor to deliver.
     pub fresh: Vec<u32>,
+    /// Bytes the executor must store into a reader's linear memory: (reader, address, bytes).
+    pub outbox: Vec<(Comp, u32, Vec<u8>)>,
+    /// MU doorbells to send: (sending MU side, word). Word = stream << 1 | 1 for the writer
+    /// (space or reader gone), stream << 1 for the reader (data or writer gone).
+    pub doorbells: Vec<(usize, u32)>,
+    /// The shared OCRAM window from [`OCRAM_STREAMS`] that holds cross-core rings.
+    pub ocram: Vec<u8>,
     /// Test-only: drop every n-th latch (a deliberately broken host).
     pub sabotage_lose_every: Option<u64>,
     latch_count: u64,
@@ -136,12 +183,13 @@ impl Hub {
         self.streams.push(Stream {
             name: name.into(),
             capacity,
-            buf: Default::default(),
+            place: Place::Host(vec![0; capacity]),
+            written: 0,
+            read: 0,
             reader: Some(r),
             writer: Some(w),
             read_interest: false,
             write_interest: false,
-            bytes_through: 0,
             high_water: 0,
         });
         (r, w)
@@ -183,10 +231,15 @@ impl Hub {
             return;
         }
         if let Some(x) = self.handles.get_mut(&h) {
-            x.latched = Some((code, payload));
+            let again = x.latched.replace((code, payload)).is_some();
             let owner = x.owner;
-            self.wakeups.entry(owner).or_default().latched += 1;
-            self.fresh.push(h);
+            let w = self.wakeups.entry(owner).or_default();
+            if again {
+                w.coalesced += 1;
+            } else {
+                w.latched += 1;
+                self.fresh.push(h);
+            }
         }
     }
 
@@ -198,54 +251,216 @@ impl Hub {
         (i64::from(w) << 32) | i64::from(r)
     }
 
-    /// `stream_read`: `take(n)` hands the caller's buffer the first n buffered bytes.
-    pub fn stream_read(&mut self, caller: Comp, h: u32, len: u32) -> Result<Vec<u8>, i32> {
-        let Some(End::StreamRead(id)) = self.end(caller, h) else {
-            return Err(result::INVALID_HANDLE);
-        };
+    /// Move stream `id`'s ring into the reader's linear memory at `base` (before any data).
+    pub fn place_in_reader(&mut self, id: usize, base: u32) {
+        self.streams[id].place = Place::Reader { base };
+    }
+
+    /// Move stream `id`'s ring into shared OCRAM, its writer on MU side `writer_side`; the
+    /// ring's address.
+    pub fn place_in_ocram(&mut self, id: usize, writer_side: usize) -> Result<u32, String> {
         let s = &mut self.streams[id];
-        if s.buf.is_empty() {
+        let base = OCRAM_STREAMS + self.ocram.len() as u32;
+        let size = (RING_HEADER as usize + s.capacity).next_multiple_of(4);
+        if u64::from(base) + size as u64 > u64::from(OCRAM_END) {
+            return Err(format!(
+                "stream {}: OCRAM2 has no room for a ring of {} bytes at {base:#010x}",
+                s.name, s.capacity
+            ));
+        }
+        s.place = Place::Ocram { base, writer_side };
+        self.ocram.resize(self.ocram.len() + size, 0);
+        self.sync_header(id);
+        Ok(base)
+    }
+
+    /// The OCRAM window's bytes at `addr`.
+    pub fn ocram_at(&self, addr: u32, len: usize) -> Option<&[u8]> {
+        let off = addr.checked_sub(OCRAM_STREAMS)? as usize;
+        self.ocram.get(off..off + len)
+    }
+
+    /// Keep an OCRAM ring's header words equal to the stream's state.
+    fn sync_header(&mut self, id: usize) {
+        let s = &self.streams[id];
+        if let Place::Ocram { base, .. } = s.place {
+            let off = (base - OCRAM_STREAMS) as usize;
+            let words = [
+                s.written as u32,
+                s.read as u32,
+                u32::from(s.read_interest),
+                u32::from(s.write_interest),
+            ];
+            for (i, w) in words.iter().enumerate() {
+                self.ocram[off + 4 * i..off + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+
+    /// The (offset, length) pieces of `n` ring bytes from free-running index `at`.
+    fn pieces(capacity: usize, at: u64, n: usize) -> impl Iterator<Item = (usize, usize)> {
+        let first = (at % capacity as u64) as usize;
+        let head = n.min(capacity - first);
+        [(first, head), (0, n - head)]
+            .into_iter()
+            .filter(|&(_, len)| len > 0)
+    }
+
+    /// Store `data` at the ring's write index (the caller checked the room).
+    fn ring_put(&mut self, id: usize, data: &[u8]) {
+        let s = &mut self.streams[id];
+        let reader = s.reader.and_then(|r| self.handles.get(&r)).map(|h| h.owner);
+        let mut done = 0;
+        for (off, len) in Self::pieces(s.capacity, s.written, data.len()) {
+            let chunk = &data[done..done + len];
+            match &mut s.place {
+                Place::Host(ring) => ring[off..off + len].copy_from_slice(chunk),
+                Place::Reader { base } => {
+                    if let Some(comp) = reader {
+                        self.outbox.push((comp, *base + off as u32, chunk.to_vec()));
+                    }
+                }
+                Place::Ocram { base, .. } => {
+                    let at = (*base - OCRAM_STREAMS + RING_HEADER) as usize + off;
+                    self.ocram[at..at + len].copy_from_slice(chunk);
+                }
+            }
+            done += len;
+        }
+        s.written += data.len() as u64;
+        s.high_water = s.high_water.max(s.fill());
+    }
+
+    /// Copy `n` bytes from the ring's read index to the reader's memory at `ptr`.
+    fn ring_take(
+        &mut self,
+        id: usize,
+        n: usize,
+        mem: &mut dyn HostMem,
+        ptr: u32,
+    ) -> Result<(), String> {
+        let s = &mut self.streams[id];
+        let mut done = 0u32;
+        for (off, len) in Self::pieces(s.capacity, s.read, n) {
+            let bytes = match &s.place {
+                Place::Host(ring) => ring[off..off + len].to_vec(),
+                Place::Reader { base } => mem.read(base + off as u32, len as u32)?,
+                Place::Ocram { base, .. } => {
+                    let at = (base - OCRAM_STREAMS + RING_HEADER) as usize + off;
+                    self.ocram[at..at + len].to_vec()
+                }
+            };
+            mem.write(ptr + done, &bytes)?;
+            done += len as u32;
+        }
+        s.read += n as u64;
+        Ok(())
+    }
+
+    /// Wake stream `id`'s reader (to_writer = false) or writer: a latched event on its end on
+    /// the same core, a doorbell through the MU across cores.
+    fn wake(&mut self, id: usize, to_writer: bool) {
+        let s = &self.streams[id];
+        match s.place {
+            Place::Ocram { writer_side, .. } => {
+                let from = if to_writer {
+                    1 - writer_side
+                } else {
+                    writer_side
+                };
+                self.doorbells
+                    .push((from, (id as u32) << 1 | u32::from(to_writer)));
+            }
+            _ => self.on_doorbell((id as u32) << 1 | u32::from(to_writer)),
+        }
+    }
+
+    /// A doorbell arrived (or a same-core wake): latch the event on the end it names, with the
+    /// stream's state now (bytes available to the reader; room for the writer, 0 once the
+    /// reader is gone).
+    pub fn on_doorbell(&mut self, word: u32) {
+        let (id, to_writer) = ((word >> 1) as usize, word & 1 == 1);
+        let Some(s) = self.streams.get(id) else {
+            return;
+        };
+        if to_writer {
+            let room = if s.reader.is_some() {
+                s.capacity - s.fill()
+            } else {
+                0
+            };
+            if let Some(w) = s.writer {
+                self.latch(w, event::STREAM_WRITE, room as u32);
+            }
+        } else if let Some(r) = s.reader {
+            let avail = s.fill() as u32;
+            self.latch(r, event::STREAM_READ, avail);
+        }
+    }
+
+    /// `stream_read` into the caller's memory at `ptr`: a count, 0 at end of stream, or a code.
+    pub fn stream_read(
+        &mut self,
+        caller: Comp,
+        h: u32,
+        mem: &mut dyn HostMem,
+        ptr: u32,
+        len: u32,
+    ) -> Result<i32, String> {
+        let Some(End::StreamRead(id)) = self.end(caller, h) else {
+            return Ok(result::INVALID_HANDLE);
+        };
+        // Check the buffer before taking anything out of the stream.
+        crate::hosted::host::check_range(ptr, len, mem.size())?;
+        let s = &mut self.streams[id];
+        if s.fill() == 0 {
             if s.writer.is_none() {
-                return Ok(Vec::new());
+                return Ok(0);
             }
             s.read_interest = true;
             self.interest(caller);
-            return Err(result::PENDING);
+            self.sync_header(id);
+            return Ok(result::PENDING);
         }
-        let n = (len as usize).min(s.buf.len());
-        let data: Vec<u8> = s.buf.drain(..n).collect();
-        if n > 0 && std::mem::take(&mut s.write_interest) {
-            if let Some(w) = s.writer {
-                let space = (s.capacity - s.buf.len()) as u32;
-                self.latch(w, event::STREAM_WRITE, space);
-            }
+        let n = (len as usize).min(s.fill());
+        self.ring_take(id, n, mem, ptr)?;
+        if n > 0 && std::mem::take(&mut self.streams[id].write_interest) {
+            self.wake(id, true);
         }
-        Ok(data)
+        self.sync_header(id);
+        Ok(n as i32)
     }
 
-    pub fn stream_write(&mut self, caller: Comp, h: u32, data: &[u8]) -> i32 {
+    /// `stream_write` from the caller's memory at `ptr`: bytes accepted or a code.
+    pub fn stream_write(
+        &mut self,
+        caller: Comp,
+        h: u32,
+        mem: &mut dyn HostMem,
+        ptr: u32,
+        len: u32,
+    ) -> Result<i32, String> {
         let Some(End::StreamWrite(id)) = self.end(caller, h) else {
-            return result::INVALID_HANDLE;
+            return Ok(result::INVALID_HANDLE);
         };
+        let data = mem.read(ptr, len)?;
         let s = &mut self.streams[id];
         if s.reader.is_none() {
-            return result::CLOSED;
+            return Ok(result::CLOSED);
         }
-        let n = data.len().min(s.capacity - s.buf.len());
-        s.buf.extend(&data[..n]);
-        s.bytes_through += n as u64;
-        s.high_water = s.high_water.max(s.buf.len());
-        let short = n < data.len();
+        let n = data.len().min(s.capacity - s.fill());
+        self.ring_put(id, &data[..n]);
+        let s = &mut self.streams[id];
         let wake = n > 0 && std::mem::take(&mut s.read_interest);
-        let (reader, avail) = (s.reader, s.buf.len() as u32);
-        if short {
+        if n < data.len() {
             s.write_interest = true;
             self.interest(caller);
         }
-        if let (true, Some(r)) = (wake, reader) {
-            self.latch(r, event::STREAM_READ, avail);
+        if wake {
+            self.wake(id, false);
         }
-        n as i32
+        self.sync_header(id);
+        Ok(n as i32)
     }
 
     pub fn stream_cancel(&mut self, caller: Comp, h: u32, read: bool) -> i32 {
@@ -259,7 +474,9 @@ impl Hub {
         } else {
             &mut s.write_interest
         };
-        i32::from(std::mem::take(flag))
+        let was = i32::from(std::mem::take(flag));
+        self.sync_header(id);
+        was
     }
 
     pub fn stream_drop(&mut self, caller: Comp, h: u32, readable: bool) -> Result<(), i32> {
@@ -269,22 +486,18 @@ impl Hub {
         };
         self.drop_handle(h);
         let s = &mut self.streams[id];
-        if readable {
+        let wake = if readable {
             s.reader = None;
-            s.buf.clear();
-            if std::mem::take(&mut s.write_interest) {
-                if let Some(w) = s.writer {
-                    self.latch(w, event::STREAM_WRITE, 0);
-                }
-            }
+            s.read = s.written;
+            std::mem::take(&mut s.write_interest) && s.writer.is_some()
         } else {
             s.writer = None;
-            if std::mem::take(&mut s.read_interest) {
-                if let Some(r) = s.reader {
-                    self.latch(r, event::STREAM_READ, 0);
-                }
-            }
+            std::mem::take(&mut s.read_interest) && s.reader.is_some()
+        };
+        if wake {
+            self.wake(id, readable);
         }
+        self.sync_header(id);
         Ok(())
     }
 
@@ -428,21 +641,38 @@ impl Hub {
 mod tests {
     use super::*;
 
+    use crate::hosted::host::VecMem;
+
+    /// Write `data` through `w` from a scratch memory.
+    fn put(hub: &mut Hub, comp: Comp, w: u32, data: &[u8]) -> i32 {
+        let mut mem = VecMem(data.to_vec());
+        hub.stream_write(comp, w, &mut mem, 0, data.len() as u32)
+            .unwrap()
+    }
+
+    /// Read up to `len` bytes through `r`: the count (or code) and the bytes.
+    fn get(hub: &mut Hub, comp: Comp, r: u32, len: u32) -> (i32, Vec<u8>) {
+        let mut mem = VecMem(vec![0; len as usize]);
+        let n = hub.stream_read(comp, r, &mut mem, 0, len).unwrap();
+        mem.0.truncate(n.max(0) as usize);
+        (n, mem.0)
+    }
+
     #[test]
     fn stream_semantics_follow_meld() {
         let mut hub = Hub::new(8);
         let (r, w) = hub.stream("s", 0, 1, 4);
         // Nothing yet: PENDING, not EOF; the reader registered interest.
-        assert_eq!(hub.stream_read(1, r, 4), Err(result::PENDING));
+        assert_eq!(get(&mut hub, 1, r, 4).0, result::PENDING);
         // The wrong owner or the wrong end.
-        assert_eq!(hub.stream_read(0, r, 4), Err(result::INVALID_HANDLE));
-        assert_eq!(hub.stream_write(0, r, &[1]), result::INVALID_HANDLE);
+        assert_eq!(get(&mut hub, 0, r, 4).0, result::INVALID_HANDLE);
+        assert_eq!(put(&mut hub, 0, r, &[1]), result::INVALID_HANDLE);
         // A write wakes the reader exactly once; back-pressure at capacity.
-        assert_eq!(hub.stream_write(0, w, &[1, 2, 3, 4, 5, 6]), 4);
+        assert_eq!(put(&mut hub, 0, w, &[1, 2, 3, 4, 5, 6]), 4);
         assert_eq!(hub.fresh, vec![r]);
         assert_eq!(hub.handles[&r].latched, Some((event::STREAM_READ, 4)));
         assert_eq!(
-            hub.stream_write(0, w, &[7]),
+            put(&mut hub, 0, w, &[7]),
             0,
             "full: a zero count is back-pressure"
         );
@@ -451,20 +681,65 @@ mod tests {
             1,
             "no second wake-up without a second interest"
         );
-        // Reading makes room and wakes the writer once.
-        assert_eq!(hub.stream_read(1, r, 3), Ok(vec![1, 2, 3]));
+        // Reading makes room and wakes the writer once; the ring wraps.
+        assert_eq!(get(&mut hub, 1, r, 3), (3, vec![1, 2, 3]));
         assert_eq!(hub.handles[&w].latched, Some((event::STREAM_WRITE, 3)));
-        assert_eq!(hub.stream_read(1, r, 8), Ok(vec![4]));
+        assert_eq!(put(&mut hub, 0, w, &[8, 9]), 2);
+        assert_eq!(get(&mut hub, 1, r, 8), (3, vec![4, 8, 9]));
         // Writer gone: EOF (0 bytes), sticky; writes to a dropped reader are CLOSED.
         hub.stream_drop(0, w, false).unwrap();
-        assert_eq!(hub.stream_read(1, r, 8), Ok(vec![]));
-        assert_eq!(hub.stream_read(1, r, 8), Ok(vec![]));
+        assert_eq!(get(&mut hub, 1, r, 8), (0, vec![]));
+        assert_eq!(get(&mut hub, 1, r, 8), (0, vec![]));
         let (r2, w2) = hub.stream("t", 0, 1, 4);
         hub.stream_drop(1, r2, true).unwrap();
-        assert_eq!(hub.stream_write(0, w2, &[1]), result::CLOSED);
+        assert_eq!(put(&mut hub, 0, w2, &[1]), result::CLOSED);
         let w = &hub.wakeups;
         assert_eq!(w[&1].interests, 1);
         assert_eq!(w[&0].interests, 2, "two short writes");
+        // A buffer outside the reader's memory is a trap, and takes nothing from the stream.
+        let (r3, w3) = hub.stream("u", 0, 1, 4);
+        put(&mut hub, 0, w3, &[5]);
+        let mut small = VecMem(vec![0; 2]);
+        assert!(hub.stream_read(1, r3, &mut small, 1, 4).is_err());
+        assert_eq!(get(&mut hub, 1, r3, 4), (1, vec![5]));
+    }
+
+    #[test]
+    fn cross_core_rings_live_in_ocram_and_wake_through_doorbells() {
+        let mut hub = Hub::new(8);
+        let (r, w) = hub.stream("nav", 0, 1, 8);
+        let base = hub.place_in_ocram(0, 0).unwrap();
+        assert_eq!(base, OCRAM_STREAMS);
+        assert_eq!(get(&mut hub, 1, r, 8).0, result::PENDING);
+        // Header: written 0, read 0, reader waiting.
+        assert_eq!(hub.ocram_at(base, 16).unwrap()[8..12], [1, 0, 0, 0]);
+        assert_eq!(put(&mut hub, 0, w, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 8);
+        // No latch yet: a doorbell from side 0 names the stream for the reader.
+        assert!(hub.fresh.is_empty());
+        assert_eq!(hub.doorbells, vec![(0, 0)]);
+        assert_eq!(
+            hub.ocram_at(base + 16, 8).unwrap(),
+            &[1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        assert_eq!(
+            hub.ocram_at(base, 16).unwrap(),
+            &[8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+            "written 8, read 0, reader no longer waiting, writer waiting"
+        );
+        hub.on_doorbell(hub.doorbells[0].1);
+        assert_eq!(hub.handles[&r].latched, Some((event::STREAM_READ, 8)));
+        // Reading frees room: the doorbell for the writer goes from side 1.
+        assert_eq!(get(&mut hub, 1, r, 4), (4, vec![1, 2, 3, 4]));
+        assert_eq!(hub.doorbells[1], (1, 1));
+        hub.on_doorbell(1);
+        assert_eq!(hub.handles[&w].latched, Some((event::STREAM_WRITE, 4)));
+        // Wrapping in OCRAM.
+        assert_eq!(put(&mut hub, 0, w, &[11, 12, 13]), 3);
+        assert_eq!(hub.ocram_at(base + 16, 3).unwrap(), &[11, 12, 13]);
+        assert_eq!(get(&mut hub, 1, r, 8), (7, vec![5, 6, 7, 8, 11, 12, 13]));
+        // A second ring starts after the first one's header and data.
+        hub.stream("b", 0, 1, 4);
+        assert_eq!(hub.place_in_ocram(1, 0).unwrap(), base + 16 + 8);
     }
 
     #[test]

@@ -79,16 +79,7 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
             if mem_idx != 0 {
                 return ret(OTHER_MEMORY);
             }
-            // Check the buffer before taking anything out of the stream.
-            crate::hosted::host::check_range(ptr, len, mem.size())?;
-            let got = lock(&hb).stream_read(comp, handle, len);
-            ret(match got {
-                Ok(data) => {
-                    mem.write(ptr, &data)?;
-                    data.len() as i32
-                }
-                Err(code) => code,
-            })
+            ret(lock(&hb).stream_read(comp, handle, mem, ptr, len)?)
         },
     );
     let hb = hub.clone();
@@ -102,8 +93,7 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
             if mem_idx != 0 {
                 return ret(OTHER_MEMORY);
             }
-            let data = mem.read(ptr, len)?;
-            ret(lock(&hb).stream_write(comp, handle, &data))
+            ret(lock(&hb).stream_write(comp, handle, mem, ptr, len)?)
         },
     );
     for (name, read) in [("stream_cancel_read", true), ("stream_cancel_write", false)] {
