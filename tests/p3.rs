@@ -410,3 +410,82 @@ fn sim_p3_run_validates_and_runs_a_system_file() {
         "{out}"
     );
 }
+
+#[test]
+fn ten_arm_components_share_two_cores_and_give_the_stack_figure() {
+    let (code, out, err) = sim_cli(&["p3", "run", "targets/corpus/p3/ten.ron", "--json"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let threads = r["threads"].as_array().unwrap();
+    assert_eq!(threads.len(), 10);
+    // Known answers, computed independently: five components share each core's memories, so
+    // any overlap of their code, globals, stacks or linear memories would corrupt one.
+    let answers = [
+        ("fib10", 55),
+        ("fact5", 120),
+        ("collatz27", 111),
+        ("fib20", 6765),
+        ("fact10", 3_628_800),
+        ("collatz97", 118),
+        ("fib15", 610),
+    ];
+    for t in threads {
+        assert_eq!(t["backend"], "arm");
+        assert!(t["fault"].is_null(), "{t}");
+        assert!(t["stack_high_water"].as_u64().unwrap() > 0, "{t}");
+    }
+    let (_, text, _) = sim_cli(&["p3", "run", "targets/corpus/p3/ten.ron"]);
+    for (name, v) in answers {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap();
+        assert!(line.ends_with(&format!(" {v}")), "{line}");
+    }
+    for (name, v) in [
+        ("prime97", "\"97 is prime\""),
+        ("prime9", "\"9 is not prime\""),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap();
+        assert!(line.ends_with(v), "{line}");
+    }
+    let st = &r["stack"];
+    let n = |k: &str| st[k].as_u64().unwrap();
+    assert_eq!(n("components"), 10);
+    assert_eq!(
+        n("in_flight"),
+        10,
+        "all ten tasks are in flight at the start"
+    );
+    assert!(n("callback_per_core") <= n("callback_per_component"));
+    assert!(n("callback_per_component") < n("stackful"));
+    eprintln!("stack memory, ten components: {st}");
+    assert!(text.contains("stack memory of 10 ARM components"), "{text}");
+}
+
+#[test]
+fn an_arm_component_holding_a_stream_is_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(workspace().join("targets/corpus/p3/pipeline.ron"))
+        .unwrap()
+        .replace(
+            r#"core: "m4", func: "consume","#,
+            r#"core: "m4", func: "consume", backend: Arm,"#,
+        )
+        .replace(r#"cores: ["m7", "m4"]"#, r#"cores: ["m7", "m4", "m33"]"#);
+    let f = dir.path().join("arm.ron");
+    std::fs::write(&f, text).unwrap();
+    let (code, _, err) = sim_cli(&["p3", "run", f.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("component consumer: an Arm component cannot hold stream values"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"core "m33" is not a core of the RT1176"#),
+        "{err}"
+    );
+}

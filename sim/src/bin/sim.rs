@@ -323,6 +323,34 @@ fn p3_run(file: &std::path::Path, json: bool) -> sim::Result<ExitCode> {
             "  cost: cycles on arm, fuel on wasmtime; ready wait: callbacks run on the core meanwhile; undelivered events: {}",
             r.undelivered
         );
+        for s in &r.streams {
+            println!(
+                "  stream {:<10} {:<26} capacity {:>5} B, {:>7} B through, high-water {} B",
+                s.name, s.place, s.capacity, s.bytes, s.high_water
+            );
+        }
+        if r.mu.doorbells > 0 {
+            println!(
+                "  MU: {} doorbells ({} queued behind a full TR0), latency {}/{:.0}/{} cost units",
+                r.mu.doorbells,
+                r.mu.queued,
+                r.mu.latency_min,
+                r.mu.latency_total as f64 / r.mu.doorbells as f64,
+                r.mu.latency_max
+            );
+        }
+        let st = &r.stack;
+        if st.components > 0 {
+            println!(
+                "  stack memory of {} ARM components: callback mode {} B (one stack per component; {} B with one per core), stackful mode {} B ({} calls in flight, each its deepest point + {} B switch context)",
+                st.components,
+                st.callback_per_component,
+                st.callback_per_core,
+                st.stackful,
+                st.in_flight,
+                sim::p3::executor::SWITCH_CONTEXT
+            );
+        }
     }
     let ok =
         r.ending == sim::p3::executor::Ending::Done && r.threads.iter().all(|t| t.fault.is_none());

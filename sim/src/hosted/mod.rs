@@ -82,6 +82,30 @@ pub struct Layout {
     pub stack_top: u32,
 }
 
+/// The free space of a board's RAMs when several modules share them: the first free byte
+/// offset in each RAM, by the RAM's name (so that the cores' views of a shared RAM, OCRAM
+/// for one, allocate from one place). [`Module::link_in`] takes each module's code, globals,
+/// stack and linear memory from it, one after the other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arena {
+    pub next: BTreeMap<String, u32>,
+}
+
+impl Arena {
+    /// The first free address of window `w`.
+    fn at(&self, w: &crate::board::Window) -> u32 {
+        w.base
+            + self
+                .next
+                .get(&w.ram)
+                .map_or(0, |o| o.saturating_sub(w.offset))
+    }
+    /// Everything in `w` below `addr` is taken.
+    fn take_to(&mut self, w: &crate::board::Window, addr: u32) {
+        self.next.insert(w.ram.clone(), w.offset + (addr - w.base));
+    }
+}
+
 /// A wasm trap (or fault) seen on the ARM side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -363,6 +387,41 @@ impl Module {
         hostfns: &HostFns,
         options: Options,
     ) -> Result<Module> {
+        Self::link_with(machine, core_name, wasm, object, hostfns, options, None)
+    }
+
+    /// Link like [`Module::link`], next to the modules already on the core: code, globals,
+    /// stack (`options.stack_bytes`) and linear memory come from `arena`, which moves past
+    /// them. Linear memory goes in the first data window with room for it.
+    pub fn link_in(
+        machine: &mut Machine,
+        core_name: &str,
+        wasm: WasmModule,
+        object: &RelObject,
+        hostfns: &HostFns,
+        options: Options,
+        arena: &mut Arena,
+    ) -> Result<Module> {
+        Self::link_with(
+            machine,
+            core_name,
+            wasm,
+            object,
+            hostfns,
+            options,
+            Some(arena),
+        )
+    }
+
+    fn link_with(
+        machine: &mut Machine,
+        core_name: &str,
+        wasm: WasmModule,
+        object: &RelObject,
+        hostfns: &HostFns,
+        options: Options,
+        mut arena: Option<&mut Arena>,
+    ) -> Result<Module> {
         let usage = |m: String| Error::Usage(m);
         let obj_err = |m: String| Error::image(&object.path, m);
         let core = machine.core_index(core_name)?;
@@ -408,9 +467,10 @@ impl Module {
 
         // Code: image, trampolines, return stub.
         let code_w = window(&hosting.code);
-        let probe = object.link(code_w.base, &|_| Some(code_w.base | 1))?;
+        let code_base = arena.as_ref().map_or(code_w.base, |a| a.at(&code_w));
+        let probe = object.link(code_base, &|_| Some(code_base | 1))?;
         let code_size = (probe.image.len() as u32).next_multiple_of(4);
-        let trampolines = code_w.base + code_size;
+        let trampolines = code_base + code_size;
         let return_stub = trampolines + 4 * n_targets as u32;
         let code_end = return_stub + 4;
         if code_end > code_w.base + code_w.size {
@@ -420,7 +480,7 @@ impl Module {
             )));
         }
         let n_imports = wasm.imports.len();
-        let linked = object.link(code_w.base, &|name| {
+        let linked = object.link(code_base, &|name| {
             by_field
                 .get(name)
                 .copied()
@@ -443,35 +503,84 @@ impl Module {
         }
         let linmem_size = linmem_size as u32;
         let d0 = window(&hosting.data[0]);
-        let stack_top = d0.base + d0.size;
-        let stack_bottom = stack_top
-            .checked_sub(options.stack_bytes)
-            .filter(|&b| b >= d0.base + globals_size.next_multiple_of(8))
-            .ok_or_else(|| {
-                usage(format!(
-                    "a {} byte stack does not fit {}",
-                    options.stack_bytes, d0.name
-                ))
-            })?;
-        let globals = d0.base;
-        let after_globals = (globals + globals_size).next_multiple_of(8);
-        let linmem = if after_globals + linmem_size <= stack_bottom {
-            after_globals
-        } else {
-            hosting.data[1..]
-                .iter()
-                .map(|n| window(n))
-                .find(|w| w.size >= linmem_size)
-                .map(|w| w.base)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "linear memory of {linmem_size:#x} bytes fits in no data window of core {core_name} ({})",
-                        hosting.data.join(", ")
-                    ))
-                })?
+        let (globals, linmem, stack_bottom, stack_top) = match arena.as_deref_mut() {
+            None => {
+                let stack_top = d0.base + d0.size;
+                let stack_bottom = stack_top
+                    .checked_sub(options.stack_bytes)
+                    .filter(|&b| b >= d0.base + globals_size.next_multiple_of(8))
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "a {} byte stack does not fit {}",
+                            options.stack_bytes, d0.name
+                        ))
+                    })?;
+                let globals = d0.base;
+                let after_globals = (globals + globals_size).next_multiple_of(8);
+                let linmem = if after_globals + linmem_size <= stack_bottom {
+                    after_globals
+                } else {
+                    hosting.data[1..]
+                        .iter()
+                        .map(|n| window(n))
+                        .find(|w| w.size >= linmem_size)
+                        .map(|w| w.base)
+                        .ok_or_else(|| {
+                            usage(format!(
+                                "linear memory of {linmem_size:#x} bytes fits in no data window of core {core_name} ({})",
+                                hosting.data.join(", ")
+                            ))
+                        })?
+                };
+                (globals, linmem, stack_bottom, stack_top)
+            }
+            Some(a) => {
+                let end = |w: &crate::board::Window| u64::from(w.base) + u64::from(w.size);
+                let fits = |at: u32, n: u32, w: &crate::board::Window| {
+                    u64::from(at) + u64::from(n) <= end(w)
+                };
+                let globals = a.at(&d0);
+                let after_globals = (globals + globals_size).next_multiple_of(8);
+                let stack_bytes = options.stack_bytes.next_multiple_of(8);
+                let in_d0 = fits(
+                    after_globals,
+                    linmem_size.next_multiple_of(8) + stack_bytes,
+                    &d0,
+                );
+                let (linmem, stack_bottom) = if in_d0 {
+                    (
+                        after_globals,
+                        after_globals + linmem_size.next_multiple_of(8),
+                    )
+                } else {
+                    let w = hosting.data[1..]
+                        .iter()
+                        .map(|n| window(n))
+                        .find(|w| fits(a.at(w), linmem_size, w))
+                        .ok_or_else(|| {
+                            usage(format!(
+                                "linear memory of {linmem_size:#x} bytes fits in what is left of no data window of core {core_name} ({})",
+                                hosting.data.join(", ")
+                            ))
+                        })?;
+                    let at = a.at(&w);
+                    a.take_to(&w, (at + linmem_size).next_multiple_of(8));
+                    (at, after_globals)
+                };
+                if !fits(stack_bottom, stack_bytes, &d0) {
+                    return Err(usage(format!(
+                        "a {} byte stack does not fit what is left of {}",
+                        options.stack_bytes, d0.name
+                    )));
+                }
+                let stack_top = stack_bottom + stack_bytes;
+                a.take_to(&d0, stack_top);
+                a.take_to(&code_w, code_end.next_multiple_of(8));
+                (globals, linmem, stack_bottom, stack_top)
+            }
         };
         let layout = Layout {
-            code_base: code_w.base,
+            code_base,
             code_size,
             trampolines,
             return_stub,
@@ -505,7 +614,7 @@ impl Module {
                 code.extend_from_slice(&TRAMPOLINE);
             }
             code.extend_from_slice(&RETURN_STUB);
-            uc.mem_write(u64::from(code_w.base), &code)
+            uc.mem_write(u64::from(code_base), &code)
                 .map_err(|e| obj_err(format!("loading code: {e:?}")))?;
             core::flush(uc);
             uc.get_data_mut().symbols = symbols.clone();
@@ -806,9 +915,11 @@ impl Module {
         let sp = l.stack_top - stack_args;
         let max_cycles = self.options.max_cycles;
         let uc = machine.engine(self.core);
+        // Several modules can share the core: fault reports name this one's functions.
+        uc.get_data_mut().symbols = self.symbols.clone();
         // Repaint only what the last call dirtied: the paint below its high-water mark is intact.
         let (lo, hi) = uc.get_data().stack_paint;
-        let paint_from = if lo <= l.stack_bottom && hi > l.stack_bottom {
+        let paint_from = if lo == l.stack_bottom && hi > l.stack_bottom {
             hi.min(sp)
         } else {
             l.stack_bottom

@@ -24,7 +24,12 @@ use super::hub::{Comp, Place};
 use super::{lock, SharedHub};
 use crate::error::{Error, Result};
 use crate::hosted::link::RelObject;
-use crate::hosted::{Hosted, Options};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::hosted::{Arena, Module, Options};
+use crate::machine::Machine;
 use crate::reference::{RefTrap, Reference};
 use crate::wasm::{Val, WasmModule};
 
@@ -88,15 +93,18 @@ impl Instance for Wasmtime {
     }
 }
 
-/// A component as synth's ARM code on a core of its own machine.
+/// A component as synth's ARM code, linked on a core of a machine it may share with others.
 pub struct Arm {
-    pub hosted: Hosted,
+    pub machine: Rc<RefCell<Machine>>,
+    pub module: Module,
 }
 
 impl Instance for Arm {
     fn call(&mut self, export: &str, args: &[Val], budget: u64) -> Result<Called> {
-        self.hosted.module.set_max_cycles(budget);
-        let out = self.hosted.call(export, args)?;
+        self.module.set_max_cycles(budget);
+        let out = self
+            .module
+            .call(&mut self.machine.borrow_mut(), export, args)?;
         Ok(Called {
             over_budget: matches!(out.result, Err(crate::hosted::ArmTrap::Timeout { .. })),
             result: out.result.map_err(|t| t.to_string()),
@@ -108,7 +116,8 @@ impl Instance for Arm {
         "arm"
     }
     fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<()> {
-        self.hosted.write_memory(addr, bytes)
+        self.module
+            .write_memory(&mut self.machine.borrow_mut(), addr, bytes)
     }
     fn reserve(&mut self, _bytes: u32) -> Result<u32> {
         // synth's code gets memory.grow = -1 and a fixed linear-memory block, and a component
@@ -121,8 +130,65 @@ impl Instance for Arm {
         ))
     }
     fn read_memory(&mut self, addr: u32, len: u32) -> Result<Vec<u8>> {
-        let h = &mut self.hosted;
-        h.module.read_memory(&mut h.machine, addr, len)
+        self.module
+            .read_memory(&mut self.machine.borrow_mut(), addr, len)
+    }
+}
+
+/// One board whose cores host several ARM components each: every component is linked next to
+/// the ones already on its core (its own code, globals, stack and linear memory).
+pub struct ArmBoard {
+    pub machine: Rc<RefCell<Machine>>,
+    arena: Arena,
+    /// Stack bytes each component gets (callback mode: one stack per component).
+    pub stack_bytes: u32,
+}
+
+impl ArmBoard {
+    pub fn new(stack_bytes: u32) -> Result<ArmBoard> {
+        let machine = Machine::new(
+            crate::board::Board::rt1176(),
+            &crate::machine::Config::default(),
+        )?;
+        Ok(ArmBoard {
+            machine: Rc::new(RefCell::new(machine)),
+            arena: Arena::default(),
+            stack_bytes,
+        })
+    }
+
+    /// Link synth's object for `wasm` on `core` ("m7" or "m4") for component `comp`.
+    pub fn instance(
+        &mut self,
+        hub: &SharedHub,
+        comp: Comp,
+        wasm: &WasmModule,
+        object: &RelObject,
+        core: &str,
+    ) -> Result<Box<dyn Instance>> {
+        let fns = super::intrinsics(hub, comp, &wasm.imports);
+        let options = Options {
+            stack_bytes: self.stack_bytes,
+            ..Options::default()
+        };
+        let module = Module::link_in(
+            &mut self.machine.borrow_mut(),
+            core,
+            wasm.clone(),
+            object,
+            &fns,
+            options,
+            &mut self.arena,
+        )?;
+        Ok(Box::new(Arm {
+            machine: self.machine.clone(),
+            module,
+        }))
+    }
+
+    /// What is left free of the board's RAMs.
+    pub fn arena(&self) -> &Arena {
+        &self.arena
     }
 }
 
@@ -226,6 +292,31 @@ pub struct Report {
     pub undelivered: u64,
     pub streams: Vec<StreamStats>,
     pub mu: MuStats,
+    pub stack: StackMemory,
+}
+
+/// The bytes a Cortex-M thread switch saves on the thread's own stack: the extended exception
+/// frame with the FPU context (26 words, ARMv7-M ARM B1.5.7) and the callee-saved registers the
+/// switch code pushes (R4-R11 and S16-S31, 24 words): 200 bytes.
+pub const SWITCH_CONTEXT: u32 = (26 + 24) * 4;
+
+/// Stack memory of the system's ARM components in callback mode against stackful mode (the
+/// figure for fitting 256-512 KB of SRAM).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StackMemory {
+    /// ARM components measured.
+    pub components: usize,
+    /// Callback mode as the reference states it: one stack per component, sized by its deepest
+    /// single callback (painted high-water mark): the sum over components.
+    pub callback_per_component: u32,
+    /// Callback mode with one stack per core (callbacks run to completion, so the components
+    /// of a core can share it): the sum over cores of the deepest callback on the core.
+    pub callback_per_core: u32,
+    /// The most calls in flight at once (tasks started and not yet exited).
+    pub in_flight: usize,
+    /// Stackful mode: one stack per in-flight call, each at least as deep as the task's deepest
+    /// point plus [`SWITCH_CONTEXT`]; the sum over the calls in flight at the worst moment.
+    pub stackful: u32,
 }
 
 /// Where a stream's ring was and what went through it.
@@ -276,6 +367,8 @@ pub struct Executor {
     /// When the doorbell now in a side's TR0 was asked for.
     tx_asked: [u64; 2],
     mu_stats: MuStats,
+    /// The most tasks in flight at once, and which.
+    in_flight_max: Vec<Comp>,
 }
 
 /// MU channel 0 carries the stream doorbells; RIE0 is CR bit 27, RF0/TE0 are SR bits 27/23
@@ -307,6 +400,52 @@ impl Executor {
             tx_queue: Default::default(),
             tx_asked: [0; 2],
             mu_stats: MuStats::default(),
+            in_flight_max: Vec::new(),
+        }
+    }
+
+    /// Note the tasks in flight now (started, not exited or faulted).
+    fn count_in_flight(&mut self) {
+        let now: Vec<Comp> = (0..self.threads.len())
+            .filter(|&t| {
+                matches!(
+                    self.threads[t].state,
+                    State::Ready { .. } | State::Waiting(_)
+                )
+            })
+            .collect();
+        if now.len() > self.in_flight_max.len() {
+            self.in_flight_max = now;
+        }
+    }
+
+    fn stack_memory(&self) -> StackMemory {
+        let arm: Vec<&ThreadStats> = self
+            .threads
+            .iter()
+            .map(|t| &t.stats)
+            .filter(|s| s.backend == "arm")
+            .collect();
+        let mut per_core: BTreeMap<usize, u32> = BTreeMap::new();
+        for s in &arm {
+            let e = per_core.entry(s.core).or_default();
+            *e = (*e).max(s.stack_high_water);
+        }
+        let flying: Vec<&ThreadStats> = self
+            .in_flight_max
+            .iter()
+            .map(|&t| &self.threads[t].stats)
+            .filter(|s| s.backend == "arm")
+            .collect();
+        StackMemory {
+            components: arm.len(),
+            callback_per_component: arm.iter().map(|s| s.stack_high_water).sum(),
+            callback_per_core: per_core.values().sum(),
+            in_flight: flying.len(),
+            stackful: flying
+                .iter()
+                .map(|s| s.stack_high_water + SWITCH_CONTEXT)
+                .sum(),
         }
     }
 
@@ -618,6 +757,7 @@ impl Executor {
             self.after(t, c);
             self.settle(self.threads[t].stats.core)?;
         }
+        self.count_in_flight();
         let ending = loop {
             self.deliver();
             let core = (0..self.ready.len())
@@ -669,6 +809,7 @@ impl Executor {
             self.account(t, &c);
             self.after(t, c);
             self.settle(core)?;
+            self.count_in_flight();
         };
         let hub = lock(&self.hub);
         let undelivered = hub.wakeups.values().map(|w| w.latched - w.delivered).sum();
@@ -708,6 +849,7 @@ impl Executor {
             undelivered,
             streams,
             mu: self.mu_stats.clone(),
+            stack: self.stack_memory(),
         })
     }
 }
@@ -725,7 +867,7 @@ pub fn wasmtime_instance(
     }))
 }
 
-/// Link synth's object for `wasm` on `core` of a fresh board for component `comp`.
+/// Link synth's object for `wasm` on `core` of a board of its own for component `comp`.
 pub fn arm_instance(
     hub: &SharedHub,
     comp: Comp,
@@ -733,14 +875,5 @@ pub fn arm_instance(
     object: &RelObject,
     core: &str,
 ) -> Result<Box<dyn Instance>> {
-    let fns = super::intrinsics(hub, comp, &wasm.imports);
-    let hosted = Hosted::new(
-        crate::board::Board::rt1176(),
-        core,
-        wasm.clone(),
-        object,
-        &fns,
-        Options::default(),
-    )?;
-    Ok(Box::new(Arm { hosted }))
+    ArmBoard::new(Options::default().stack_bytes)?.instance(hub, comp, wasm, object, core)
 }

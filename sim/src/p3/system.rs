@@ -27,10 +27,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::executor::{wasmtime_instance, Executor, Report};
+use super::executor::{wasmtime_instance, ArmBoard, Executor, Report};
 use super::hub::Hub;
 use super::SharedHub;
 use crate::error::{Error, Result};
+use crate::hosted::link::RelObject;
 use crate::wasm::{Val, WasmModule};
 
 /// A task argument.
@@ -47,6 +48,9 @@ pub enum Arg {
 pub enum ComponentBackend {
     #[default]
     Wasmtime,
+    /// synth's ARM code on the component's core (compiled with the pinned synth unless
+    /// `object` names one); components on one core share its memories.
+    Arm,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +64,9 @@ pub struct Component {
     pub args: Vec<Arg>,
     #[serde(default)]
     pub backend: ComponentBackend,
+    /// The synth object of an `Arm` component (default: compile `wasm` with the pinned synth).
+    #[serde(default)]
+    pub object: Option<PathBuf>,
     /// Element type of each stream it reads (WIT type names: u8, u32, f32, nav-state...).
     #[serde(default)]
     pub inputs: BTreeMap<String, String>,
@@ -86,6 +93,9 @@ pub struct System {
     pub budget: u64,
     #[serde(default = "default_dispatches")]
     pub max_dispatches: u64,
+    /// Stack bytes of each ARM component (callback mode: one stack per component).
+    #[serde(default = "default_stack")]
+    pub stack: u32,
     pub components: Vec<Component>,
     #[serde(default)]
     pub streams: Vec<Stream>,
@@ -98,6 +108,13 @@ fn default_budget() -> u64 {
 fn default_dispatches() -> u64 {
     1_000_000
 }
+
+fn default_stack() -> u32 {
+    4096
+}
+
+/// The RT1176's cores and their Messaging Unit sides (CM7: MUA, CM4: MUB).
+const CORES: [(&str, usize); 2] = [("m7", 0), ("m4", 1)];
 
 /// The components (indices) holding each stream's ends, in argument order.
 #[derive(Default)]
@@ -150,7 +167,27 @@ impl System {
     /// The static checks (module doc).
     pub fn validate(&self) -> std::result::Result<(), String> {
         let mut problems = Vec::new();
+        for (i, k) in self.cores.iter().enumerate() {
+            if !CORES.iter().any(|(n, _)| n == k) {
+                problems.push(format!("core {k:?} is not a core of the RT1176 (m7, m4)"));
+            }
+            if self.cores[..i].contains(k) {
+                problems.push(format!("core {k:?} is listed twice"));
+            }
+        }
         for c in &self.components {
+            if c.backend == ComponentBackend::Arm {
+                if let Some(Arg::Read(st) | Arg::Write(st)) = c
+                    .args
+                    .iter()
+                    .find(|a| matches!(a, Arg::Read(_) | Arg::Write(_)))
+                {
+                    problems.push(format!(
+                        "component {}: an Arm component cannot hold stream {st} (synth 0.89 declines the pulseengine:async stream intrinsics); run it on Wasmtime",
+                        c.name
+                    ));
+                }
+            }
             if !self.cores.contains(&c.core) {
                 problems.push(format!(
                     "component {}: core {:?} is not one of {:?}",
@@ -300,6 +337,13 @@ impl System {
     pub fn run(&self, root: &Path) -> Result<Report> {
         let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(64)));
         let mut ex = Executor::new(hub.clone(), self.cores.len(), self.budget);
+        ex.mu_side = self
+            .cores
+            .iter()
+            .map(|k| CORES.iter().find(|(n, _)| n == k).map(|c| c.1))
+            .collect();
+        let mut board: Option<ArmBoard> = None;
+        let objects = std::env::temp_dir().join(format!("rt-twin-p3-{}", std::process::id()));
         // Streams first: their handles are task arguments.
         let holders = self.holders();
         let mut ends: BTreeMap<(&str, bool), u32> = BTreeMap::new();
@@ -336,9 +380,35 @@ impl System {
                 })
                 .collect();
             let inst = match c.backend {
-                ComponentBackend::Wasmtime => wasmtime_instance(&hub, ex.next_id(), &wasm)
-                    .map_err(|e| Error::Usage(format!("component {}: {e}", c.name)))?,
-            };
+                ComponentBackend::Wasmtime => wasmtime_instance(&hub, ex.next_id(), &wasm),
+                ComponentBackend::Arm => {
+                    let object = match &c.object {
+                        Some(o) if o.is_absolute() => o.clone(),
+                        Some(o) => root.join(o),
+                        None => {
+                            std::fs::create_dir_all(&objects).map_err(|e| Error::Io {
+                                path: objects.display().to_string(),
+                                source: e,
+                            })?;
+                            let target = crate::synth::default_target(&c.core);
+                            let out = objects.join(format!("{}-{target}.o", c.name));
+                            crate::synth::compile(&path, target, "software", &out)?;
+                            out
+                        }
+                    };
+                    let bytes = std::fs::read(&object).map_err(|e| Error::Io {
+                        path: object.display().to_string(),
+                        source: e,
+                    })?;
+                    let obj = RelObject::parse(&bytes, &object.display().to_string())?;
+                    if board.is_none() {
+                        board = Some(ArmBoard::new(self.stack)?);
+                    }
+                    let b = board.as_mut().expect("made above");
+                    b.instance(&hub, ex.next_id(), &wasm, &obj, &c.core)
+                }
+            }
+            .map_err(|e| Error::Usage(format!("component {}: {e}", c.name)))?;
             ex.add(&c.name, core, inst, &c.func, args)?;
         }
         ex.run(self.max_dispatches)
