@@ -420,7 +420,7 @@ impl Module {
         object: &RelObject,
         hostfns: &HostFns,
         options: Options,
-        mut arena: Option<&mut Arena>,
+        arena: Option<&mut Arena>,
     ) -> Result<Module> {
         let usage = |m: String| Error::Usage(m);
         let obj_err = |m: String| Error::image(&object.path, m);
@@ -503,7 +503,7 @@ impl Module {
         }
         let linmem_size = linmem_size as u32;
         let d0 = window(&hosting.data[0]);
-        let (globals, linmem, stack_bottom, stack_top) = match arena.as_deref_mut() {
+        let (globals, linmem, stack_bottom, stack_top) = match arena {
             None => {
                 let stack_top = d0.base + d0.size;
                 let stack_bottom = stack_top
