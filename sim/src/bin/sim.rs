@@ -298,11 +298,20 @@ fn p3_run(file: &std::path::Path, json: bool) -> sim::Result<ExitCode> {
             "stack"
         );
         for t in &r.threads {
-            let result = match (&t.fault, t.returned_text(), t.returned_i32()) {
-                (Some(f), _, _) => format!("FAULT: {f}"),
-                (None, _, Some(v)) => v.to_string(),
-                (None, Some(s), None) => format!("{s:?}"),
-                (None, None, None) => "-".into(),
+            let bytes = t.returned.as_ref().and_then(|r| r.1.as_ref());
+            let text = bytes
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .filter(|s| !s.chars().any(char::is_control));
+            let result = match (&t.fault, text, bytes, t.returned_i32()) {
+                (Some(f), ..) => format!("FAULT: {f}"),
+                (None, _, _, Some(v)) => v.to_string(),
+                (None, Some(s), _, None) => format!("{s:?}"),
+                (None, None, Some(b), None) => format!(
+                    "{} bytes: {}",
+                    b.len(),
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                ),
+                (None, None, None, None) => "-".into(),
             };
             println!(
                 "  {:<12} {:>4} {:>9} {:>9} {:>22} {:>10} {:>7}  {result}",

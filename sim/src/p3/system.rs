@@ -93,6 +93,9 @@ pub struct System {
     pub budget: u64,
     #[serde(default = "default_dispatches")]
     pub max_dispatches: u64,
+    /// Cost units between an MU transmit and the receiving side seeing it (default 0).
+    #[serde(default)]
+    pub mu_latency: u64,
     /// Stack bytes of each ARM component (callback mode: one stack per component).
     #[serde(default = "default_stack")]
     pub stack: u32,
@@ -140,6 +143,8 @@ fn element_size(ty: &str) -> Option<usize> {
         "u32" | "s32" | "f32" | "char" => 4,
         "u64" | "s64" | "f64" => 8,
         "nav-state" => 64,
+        // flight::records: 22 x f32 (accel, gyro, dt, GNSS, baro, mag).
+        "sensor-frame" => 88,
         _ => return None,
     })
 }
@@ -342,6 +347,7 @@ impl System {
             .iter()
             .map(|k| CORES.iter().find(|(n, _)| n == k).map(|c| c.1))
             .collect();
+        ex.mu_latency = self.mu_latency;
         let mut board: Option<ArmBoard> = None;
         let objects = std::env::temp_dir().join(format!("rt-twin-p3-{}", std::process::id()));
         // Streams first: their handles are task arguments.
