@@ -599,3 +599,29 @@ fn the_flight_stack_streams_navstate_across_the_mu_bit_exact() {
         );
     }
 }
+
+#[test]
+fn known_answers_through_wasmtimes_own_component_model_async() {
+    // The same core modules, wrapped as components and driven by wasmtime's callback loop
+    // (no rt-twin executor or intrinsics): an independent second path for the answers.
+    use sim::p3::native::{run, Returns};
+    let p = |f: &str| workspace().join("targets/corpus/p3").join(f);
+    let cases = [
+        ("fibonacci.wat", "fibonacci", 10, Returns::U32, "55"),
+        ("factorial.wat", "factorial", 5, Returns::U32, "120"),
+        ("collatz.wat", "collatz", 27, Returns::U32, "111"),
+        ("prime.wat", "prime", 7, Returns::String, "7 is prime"),
+        ("prime.wat", "prime", 9, Returns::String, "9 is not prime"),
+    ];
+    for (file, func, n, returns, want) in cases {
+        assert_eq!(
+            run(&p(file), func, n, returns).unwrap(),
+            want,
+            "{func}({n})"
+        );
+    }
+    // A function the module does not have: an error naming the file, not a panic.
+    let e = run(&p("fibonacci.wat"), "nope", 1, Returns::U32).unwrap_err();
+    assert!(e.to_string().contains("fibonacci.wat"), "{e}");
+    assert!(e.to_string().contains("[async-lift]nope"), "{e}");
+}

@@ -11,6 +11,7 @@
 pub mod abi;
 pub mod executor;
 pub mod hub;
+pub mod native;
 pub mod system;
 
 use std::sync::{Arc, Mutex};
