@@ -625,3 +625,89 @@ fn known_answers_through_wasmtimes_own_component_model_async() {
     assert!(e.to_string().contains("fibonacci.wat"), "{e}");
     assert!(e.to_string().contains("[async-lift]nope"), "{e}");
 }
+
+#[test]
+fn stream_types_come_from_wit_and_mismatches_are_refused() {
+    use sim::p3::system::System;
+    let dir = tempfile::tempdir().unwrap();
+    let wit = workspace().join("wit/flight.wit");
+    let ron = std::fs::read_to_string(workspace().join("targets/p3-flight/flight.ron"))
+        .unwrap()
+        .replace("../../wit/flight.wit", wit.to_str().unwrap());
+    let load = |name: &str, ron: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, ron).unwrap();
+        System::load(&f)
+    };
+    // As shipped: the types are the WIT's records, with their canonical-ABI sizes.
+    let s = load("ok.ron", &ron).unwrap();
+    let ctl = s
+        .components
+        .iter()
+        .find(|c| c.name == "controller")
+        .unwrap();
+    assert_eq!(ctl.inputs["nav"], "nav-state");
+    assert_eq!(s.wit_sizes["sensor-frame"], 88);
+    // A capacity that is not whole NavStates (64 B each, from the WIT).
+    let e = load("cap.ron", &ron.replace("capacity: 128", "capacity: 100")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("capacity 100 bytes is not a bounded whole number of nav-state elements (64 bytes each)"),
+        "{e}"
+    );
+    // A controller whose WIT reads sensor frames: the writer's and reader's types differ.
+    let other = dir.path().join("other.wit");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&wit).unwrap().replace(
+            "controller: async func(nav: stream<nav-state>)",
+            "controller: async func(nav: stream<sensor-frame>)",
+        ),
+    )
+    .unwrap();
+    let text = ron.replacen(
+        &format!(
+            r#"core: "m7", func: "controller", args: [Read("nav")],
+            wit: "{}""#,
+            wit.display()
+        ),
+        &format!(
+            r#"core: "m7", func: "controller", args: [Read("nav")],
+            wit: "{}""#,
+            other.display()
+        ),
+        1,
+    );
+    assert_ne!(text, ron, "the controller's WIT was swapped");
+    let e = load("types.ron", &text).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("stream nav: estimator writes nav-state but controller reads sensor-frame"),
+        "{e}"
+    );
+    // A declared type that contradicts the WIT, and a task the WIT lacks.
+    let e = load(
+        "declared.ron",
+        &ron.replace(
+            r#"args: [Read("nav")],"#,
+            r#"args: [Read("nav")], inputs: {"nav": "u32"},"#,
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "component controller: stream nav is declared u32 but its WIT says nav-state"
+        ),
+        "{e}"
+    );
+    let e = load(
+        "nofunc.ron",
+        &ron.replace(r#"func: "sensor""#, r#"func: "gyro""#),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no function gyro in interface stream-pipeline"),
+        "{e}"
+    );
+}

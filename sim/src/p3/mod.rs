@@ -13,6 +13,7 @@ pub mod executor;
 pub mod hub;
 pub mod native;
 pub mod system;
+pub mod wit;
 
 use std::sync::{Arc, Mutex};
 

@@ -67,6 +67,14 @@ pub struct Component {
     /// The synth object of an `Arm` component (default: compile `wasm` with the pinned synth).
     #[serde(default)]
     pub object: Option<PathBuf>,
+    /// A WIT file declaring the task `func`: its `stream<T>` parameters give the element types
+    /// of the streams it reads (its `Read` arguments, in order), a `stream<U>` result the type
+    /// of the one it writes.
+    #[serde(default)]
+    pub wit: Option<PathBuf>,
+    /// The WIT interface holding `func` (default: any interface of the file's package).
+    #[serde(default)]
+    pub interface: Option<String>,
     /// Element type of each stream it reads (WIT type names: u8, u32, f32, nav-state...).
     #[serde(default)]
     pub inputs: BTreeMap<String, String>,
@@ -102,6 +110,9 @@ pub struct System {
     pub components: Vec<Component>,
     #[serde(default)]
     pub streams: Vec<Stream>,
+    /// Element sizes learnt from WIT files (canonical ABI), by type name.
+    #[serde(skip)]
+    pub wit_sizes: BTreeMap<String, usize>,
 }
 
 fn default_budget() -> u64 {
@@ -156,7 +167,9 @@ impl System {
             path: file.clone(),
             source: e,
         })?;
+        // Optional fields are written plainly (`wit: "x.wit"`, not `Some("x.wit")`).
         let s: System = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
             .from_str(&text)
             .map_err(|e| Error::Ron {
                 file: file.clone(),
@@ -164,9 +177,84 @@ impl System {
                 column: e.position.col,
                 message: e.code.to_string(),
             })?;
-        s.validate()
+        let mut s = s;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        s.read_wit(dir)
+            .and_then(|()| s.validate())
             .map_err(|m| Error::Usage(format!("{file}: {m}")))?;
         Ok(s)
+    }
+
+    /// Element types from the components' WIT files (module doc of [`super::wit`]); a type
+    /// the system file also declares must agree with the WIT.
+    pub fn read_wit(&mut self, dir: &Path) -> std::result::Result<(), String> {
+        let mut problems = Vec::new();
+        for c in &mut self.components {
+            let Some(wit) = &c.wit else { continue };
+            let path = if wit.is_absolute() {
+                wit.clone()
+            } else {
+                dir.join(wit)
+            };
+            let t = match super::wit::task_streams(&path, c.interface.as_deref(), &c.func) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("component {}: {e}", c.name));
+                    continue;
+                }
+            };
+            let reads: Vec<&String> = c
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    Arg::Read(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            let writes: Vec<&String> = c
+                .args
+                .iter()
+                .filter_map(|a| match a {
+                    Arg::Write(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            if reads.len() != t.reads.len() || writes.len() != usize::from(t.writes.is_some()) {
+                problems.push(format!(
+                    "component {}: {} reads {} and writes {} stream(s) in its WIT, but is handed {} readable and {} writable end(s)",
+                    c.name,
+                    c.func,
+                    t.reads.len(),
+                    usize::from(t.writes.is_some()),
+                    reads.len(),
+                    writes.len()
+                ));
+                continue;
+            }
+            let pairs = reads
+                .iter()
+                .zip(t.reads.iter().map(|r| &r.1))
+                .map(|(s, e)| (true, *s, e))
+                .chain(writes.iter().zip(&t.writes).map(|(s, e)| (false, *s, e)));
+            for (read, stream, e) in pairs {
+                self.wit_sizes.insert(e.name.clone(), e.size);
+                let declared = if read { &mut c.inputs } else { &mut c.outputs };
+                match declared.get(stream) {
+                    Some(d) if *d != e.name => problems.push(format!(
+                        "component {}: stream {stream} is declared {d} but its WIT says {}",
+                        c.name, e.name
+                    )),
+                    _ => {
+                        declared.insert(stream.clone(), e.name.clone());
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     /// The static checks (module doc).
@@ -233,7 +321,7 @@ impl System {
                     "stream {}: reader {} does not declare its element type (inputs)",
                     s.name, rc.name
                 )),
-                (Some(t), Some(_)) => match element_size(t) {
+                (Some(t), Some(_)) => match self.wit_sizes.get(t).copied().or_else(|| element_size(t)) {
                     None => problems.push(format!("stream {}: unknown element type {t}", s.name)),
                     Some(size) if s.capacity < size || s.capacity % size != 0 => {
                         problems.push(format!(
