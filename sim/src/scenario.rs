@@ -468,11 +468,8 @@ fn tilt(roll: f64, pitch: f64) -> f64 {
 /// Build the machine with the flight module linked on both cores. `root` resolves relative
 /// paths in the scenario; `objects` is where synth's objects go.
 pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
-    let wasm_path = if s.flight.wasm.is_absolute() {
-        s.flight.wasm.clone()
-    } else {
-        root.join(&s.flight.wasm)
-    };
+    // An absolute path replaces `root` in `join`.
+    let wasm_path = root.join(&s.flight.wasm);
     if !wasm_path.exists() {
         return Err(Error::Usage(format!(
             "flight module {} not found (build it with `cargo build --release` in targets/flight-wasm, or run scripts/demo.sh)",
@@ -485,19 +482,12 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
         source: e,
     })?;
     let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            root.join(p)
-        }
-    };
     let mut part =
         |kind: Kind, core: &str, backend: Backend, object: &Option<PathBuf>| -> Result<Part> {
             let link = |machine: &mut Machine| -> Result<Module> {
                 let target = crate::synth::default_target(core);
                 let out = match object {
-                    Some(o) => resolve(o),
+                    Some(o) => root.join(o),
                     None => {
                         let out = objects.join(format!("flight-{target}.o"));
                         crate::synth::compile(&wasm_path, target, "software", &out)?;

@@ -185,11 +185,6 @@ impl ArmBoard {
             module,
         }))
     }
-
-    /// What is left free of the board's RAMs.
-    pub fn arena(&self) -> &Arena {
-        &self.arena
-    }
 }
 
 /// Deliberate breakage, for the tests that show each property check can fail.

@@ -70,34 +70,20 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
     h.register(m, "stream_new", &[], &[I64], move |_, _| {
         Ok(vec![Val::I64(lock(&hb).stream_new(comp) as u64)])
     });
-    let hb = hub.clone();
-    h.register(
-        m,
-        "stream_read",
-        &[I32, I32, I32, I32],
-        &[I32],
-        move |mem, a| {
+    type Transfer = fn(&mut Hub, Comp, u32, &mut dyn HostMem, u32, u32) -> Result<i32, String>;
+    for (name, transfer) in [
+        ("stream_read", Hub::stream_read as Transfer),
+        ("stream_write", Hub::stream_write),
+    ] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32, I32, I32, I32], &[I32], move |mem, a| {
             let [handle, ptr, len, mem_idx] = args(a)?;
             if mem_idx != 0 {
                 return ret(OTHER_MEMORY);
             }
-            ret(lock(&hb).stream_read(comp, handle, mem, ptr, len)?)
-        },
-    );
-    let hb = hub.clone();
-    h.register(
-        m,
-        "stream_write",
-        &[I32, I32, I32, I32],
-        &[I32],
-        move |mem, a| {
-            let [handle, ptr, len, mem_idx] = args(a)?;
-            if mem_idx != 0 {
-                return ret(OTHER_MEMORY);
-            }
-            ret(lock(&hb).stream_write(comp, handle, mem, ptr, len)?)
-        },
-    );
+            ret(transfer(&mut lock(&hb), comp, handle, mem, ptr, len)?)
+        });
+    }
     for (name, read) in [("stream_cancel_read", true), ("stream_cancel_write", false)] {
         let hb = hub.clone();
         h.register(m, name, &[I32], &[I32], move |_, a| {

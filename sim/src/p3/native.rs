@@ -79,11 +79,12 @@ pub fn run(path: &std::path::Path, func: &str, arg: u32, returns: Returns) -> Re
         path: file.clone(),
         source: e,
     })?;
+    let module = crate::wasm::WasmModule::load(path)?;
     for export in [
         format!("[async-lift]{func}"),
         format!("[callback][async-lift]{func}"),
     ] {
-        if !text.contains(&format!("\"{export}\"")) {
+        if module.export(&export).is_none() {
             return Err(Error::image(
                 &file,
                 format!("no export {export:?}: not a callback-mode component for {func}"),

@@ -191,11 +191,7 @@ impl System {
         let mut problems = Vec::new();
         for c in &mut self.components {
             let Some(wit) = &c.wit else { continue };
-            let path = if wit.is_absolute() {
-                wit.clone()
-            } else {
-                dir.join(wit)
-            };
+            let path = dir.join(wit);
             let t = match super::wit::task_streams(&path, c.interface.as_deref(), &c.func) {
                 Ok(t) => t,
                 Err(e) => {
@@ -428,6 +424,15 @@ impl System {
 
     /// Instantiate and run; `root` resolves relative paths.
     pub fn run(&self, root: &Path) -> Result<Report> {
+        // synth's objects for Arm components without `object`, one per (module, target), in a
+        // directory of this run's own that goes when the run ends.
+        let objects = std::env::temp_dir().join(format!("rt-twin-p3-{}", std::process::id()));
+        let r = self.run_with(root, &objects);
+        let _ = std::fs::remove_dir_all(&objects);
+        r
+    }
+
+    fn run_with(&self, root: &Path, objects: &Path) -> Result<Report> {
         let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(64)));
         let mut ex = Executor::new(hub.clone(), self.cores.len(), self.budget);
         ex.mu_side = self
@@ -437,7 +442,7 @@ impl System {
             .collect();
         ex.mu_latency = self.mu_latency;
         let mut board: Option<ArmBoard> = None;
-        let objects = std::env::temp_dir().join(format!("rt-twin-p3-{}", std::process::id()));
+        let mut compiled: BTreeMap<(PathBuf, &str), PathBuf> = BTreeMap::new();
         // Streams first: their handles are task arguments.
         let holders = self.holders();
         let mut ends: BTreeMap<(&str, bool), u32> = BTreeMap::new();
@@ -453,11 +458,8 @@ impl System {
             ends.insert((s.name.as_str(), false), wh);
         }
         for c in &self.components {
-            let path = if c.wasm.is_absolute() {
-                c.wasm.clone()
-            } else {
-                root.join(&c.wasm)
-            };
+            // An absolute path replaces `root` in `join`.
+            let path = root.join(&c.wasm);
             let wasm = WasmModule::load(&path)?;
             let core = self
                 .cores
@@ -477,17 +479,23 @@ impl System {
                 ComponentBackend::Wasmtime => wasmtime_instance(&hub, ex.next_id(), &wasm),
                 ComponentBackend::Arm => {
                     let object = match &c.object {
-                        Some(o) if o.is_absolute() => o.clone(),
                         Some(o) => root.join(o),
                         None => {
-                            std::fs::create_dir_all(&objects).map_err(|e| Error::Io {
-                                path: objects.display().to_string(),
-                                source: e,
-                            })?;
                             let target = crate::synth::default_target(&c.core);
-                            let out = objects.join(format!("{}-{target}.o", c.name));
-                            crate::synth::compile(&path, target, "software", &out)?;
-                            out
+                            match compiled.get(&(path.clone(), target)) {
+                                Some(out) => out.clone(),
+                                None => {
+                                    std::fs::create_dir_all(objects).map_err(|e| Error::Io {
+                                        path: objects.display().to_string(),
+                                        source: e,
+                                    })?;
+                                    let out =
+                                        objects.join(format!("{}-{target}.o", compiled.len()));
+                                    crate::synth::compile(&path, target, "software", &out)?;
+                                    compiled.insert((path.clone(), target), out.clone());
+                                    out
+                                }
+                            }
                         }
                     };
                     let bytes = std::fs::read(&object).map_err(|e| Error::Io {
@@ -495,10 +503,10 @@ impl System {
                         source: e,
                     })?;
                     let obj = RelObject::parse(&bytes, &object.display().to_string())?;
-                    if board.is_none() {
-                        board = Some(ArmBoard::new(self.stack)?);
-                    }
-                    let b = board.as_mut().expect("made above");
+                    let b = match &mut board {
+                        Some(b) => b,
+                        None => board.insert(ArmBoard::new(self.stack)?),
+                    };
                     b.instance(&hub, ex.next_id(), &wasm, &obj, &c.core)
                 }
             }
