@@ -149,6 +149,8 @@ pub struct Output {
     pub cycles: u64,
     /// wasmtime fuel (0 off wasmtime).
     pub fuel: u64,
+    /// Stack bytes the call used on the core (0 off ARM).
+    pub stack_bytes: u32,
 }
 
 /// The ARM side: a linked module and its input buffer in linear memory.
@@ -392,6 +394,7 @@ impl Part {
                     words: words.map_err(|e| trap("ARM", e))?,
                     cycles: out.cycles,
                     fuel: 0,
+                    stack_bytes: out.stack_bytes,
                 })
             }
             Imp::Wasm(w) => {
@@ -400,6 +403,7 @@ impl Part {
                     words,
                     cycles: 0,
                     fuel: w.reference.last_fuel,
+                    stack_bytes: 0,
                 })
             }
             Imp::Native(side) => {
@@ -422,6 +426,7 @@ impl Part {
                     words,
                     cycles: 0,
                     fuel: 0,
+                    stack_bytes: 0,
                 })
             }
             Imp::Lockstep(a, w) => {
@@ -451,6 +456,7 @@ impl Part {
                     words: arm.map_err(|e| trap("both sides", e))?,
                     cycles: out.cycles,
                     fuel: w.reference.last_fuel,
+                    stack_bytes: out.stack_bytes,
                 })
             }
         }

@@ -56,6 +56,25 @@ pub struct Masks {
     pub basepri: u8,
 }
 
+/// The architectural name of exception number `n` (ARMv7-M ARM B1.5.2, table B1-4), or
+/// `IRQn` for external interrupt n.
+pub fn exception_name(n: u32) -> String {
+    match n {
+        1 => "Reset".into(),
+        2 => "NMI".into(),
+        3 => "HardFault".into(),
+        4 => "MemManage".into(),
+        5 => "BusFault".into(),
+        6 => "UsageFault".into(),
+        11 => "SVCall".into(),
+        12 => "DebugMonitor".into(),
+        14 => "PendSV".into(),
+        15 => "SysTick".into(),
+        n if n >= FIRST_IRQ => format!("IRQ{}", n - FIRST_IRQ),
+        n => format!("reserved exception {n}"),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExcState {
     pub pending: Vec<bool>,

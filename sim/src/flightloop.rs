@@ -43,6 +43,13 @@ pub struct Tick {
     pub velocity: [f64; 3],
     /// Roll, pitch, yaw (rad).
     pub attitude: [f64; 3],
+    /// Body rates (rad/s).
+    pub rates: [f64; 3],
+    /// The controller's attitude setpoint (roll, pitch, yaw, rad) and body-rate setpoint (rad/s)
+    /// this tick, from the setpoint observer (NaN when the controller did not run or the
+    /// observer disagreed with it; see [`HostedLoop`]).
+    pub att_sp: [f32; 3],
+    pub rate_sp: [f32; 3],
     /// The position setpoint the controller was given (NED, m).
     pub setpoint: [f32; 3],
     /// The sensor frame the estimator was given: IMU specific force (m/s^2) and rate (rad/s),
@@ -55,6 +62,9 @@ pub struct Tick {
     pub motors: [f32; 4],
     pub m4_cycles: u64,
     pub m7_cycles: u64,
+    /// Stack bytes the tick's call used on each core (painted high-water mark; 0 off ARM).
+    pub m4_stack: u32,
+    pub m7_stack: u32,
     /// From the CM4's MU write to the CM7 taking the interrupt.
     pub mu_latency_ns: u64,
     pub overrun_m4: bool,
@@ -131,6 +141,12 @@ pub struct HostedLoop {
     jitter: rand_chacha::ChaCha8Rng,
     lost_control: bool,
     airborne: bool,
+    /// The setpoint observer: the flight crate's controller fed the same input records as the
+    /// controller under test, giving the cascade's inner setpoints (the component exports only
+    /// motor commands). It is trusted only while its motor commands equal the controller's bit
+    /// for bit (they do for the reference flight module on every backend); after the first
+    /// difference (a user's object, a miscompile) it is dropped and setpoints read NaN.
+    observer: Option<flight::controller::Controller>,
 }
 
 impl HostedLoop {
@@ -204,6 +220,9 @@ impl HostedLoop {
             jitter: rand::SeedableRng::seed_from_u64(0x4A17),
             lost_control: false,
             airborne: false,
+            observer: Some(flight::controller::Controller::new(
+                flight::controller::VehicleConfig::quad_x_default(),
+            )),
         })
     }
 
@@ -227,6 +246,11 @@ impl HostedLoop {
             r[17..20].copy_from_slice(&v3(m));
         }
         r
+    }
+
+    /// The machine's core indices: (estimator core, controller core).
+    pub fn cores(&self) -> (usize, usize) {
+        (self.m4, self.m7)
     }
 
     /// Cycles each core has per control tick (estimator core, controller core): the budget an
@@ -270,6 +294,8 @@ impl HostedLoop {
             due = self.nav_queue.pop_front().map(|(_, n)| n);
         }
         let mut m7_cycles = 0;
+        let mut m7_stack = 0;
+        let mut setpoints = None;
         let mut t_sync = t4;
         let mut t7 = t4;
         if let Some(published) = due {
@@ -299,6 +325,8 @@ impl HostedLoop {
                     .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
                     .map_err(|e| Error::Usage(e.to_string()))?;
                 soc.cores[self.m7].scs.exc.pending[irq] = false;
+                // The runtime is the ISR: the interrupt counts as taken.
+                soc.cores[self.m7].scs.exc.taken[irq] += 1;
                 drop(soc);
                 let mut head = [0u8; 72];
                 machine
@@ -316,6 +344,15 @@ impl HostedLoop {
                     let c = self.controller.call(machine, self.tick, &input)?;
                     self.motors.copy_from_slice(&c.words);
                     m7_cycles = c.cycles;
+                    m7_stack = c.stack_bytes;
+                    if let Some(obs) = &mut self.observer {
+                        let seen = flight::records::step_detailed(obs, &input);
+                        if seen.motors.map(f32::to_bits) == self.motors.map(f32::to_bits) {
+                            setpoints = Some(seen);
+                        } else {
+                            self.observer = None;
+                        }
+                    }
                     t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
                     let t7_s = t7 as f64 / PS_PER_S as f64;
                     let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
@@ -373,11 +410,20 @@ impl HostedLoop {
             events.push(format!("loss of control: tilt {tilt:.2} rad"));
         }
         let (roll, pitch, yaw) = self.state.euler();
+        let (att_sp, rate_sp) = setpoints.map_or(([f32::NAN; 3], [f32::NAN; 3]), |sp| {
+            let [w, x, y, z] = sp.q_sp.map(f64::from);
+            let (yaw, pitch, roll) =
+                glam::DQuat::from_xyzw(x, y, z, w).to_euler(glam::EulerRot::ZYX);
+            ([roll as f32, pitch as f32, yaw as f32], sp.w_sp)
+        });
         let row = Tick {
             t: t_k as f64 / PS_PER_S as f64,
             position: self.state.p.to_array(),
             velocity: self.state.v.to_array(),
             attitude: [roll, pitch, yaw],
+            rates: self.state.w.to_array(),
+            att_sp,
+            rate_sp,
             setpoint: self.waypoint,
             accel: frame.accel.map(|a| a as f32),
             gyro: frame.gyro.map(|g| g as f32),
@@ -390,6 +436,8 @@ impl HostedLoop {
             motors: self.motors,
             m4_cycles: est.cycles,
             m7_cycles,
+            m4_stack: est.stack_bytes,
+            m7_stack,
             mu_latency_ns: (t_sync - t4) / 1000,
             overrun_m4: t4 - t_k > period,
             overrun_m7: t7 - t_sync > period,

@@ -254,7 +254,7 @@ impl Scenario {
         Ok(())
     }
 
-    fn heartbeat_loss(&self) -> Option<f64> {
+    pub(crate) fn heartbeat_loss(&self) -> Option<f64> {
         self.faults.iter().find_map(|f| match f {
             Fault::HeartbeatLoss { at } => Some(*at),
             _ => None,
@@ -311,7 +311,7 @@ pub struct Stats {
     pub max: u64,
 }
 
-fn stats(v: impl Iterator<Item = u64>) -> Stats {
+pub(crate) fn stats(v: impl Iterator<Item = u64>) -> Stats {
     let (mut min, mut max, mut sum, mut n) = (u64::MAX, 0, 0u128, 0u64);
     for x in v {
         min = min.min(x);
@@ -447,6 +447,156 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
         .collect()
 }
 
+/// Where a gate stands during a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum GateStatus {
+    /// Not yet applicable (before its window, or waiting for its event).
+    Pending,
+    /// Applies and holds so far.
+    Holding,
+    /// Decided: passed at time `at` (s), or at the end of the run.
+    Passed { at: f64 },
+    /// Decided: failed at the tick starting at `at` (s).
+    Failed { at: f64 },
+}
+
+/// A gate evaluated tick by tick ([`GateMonitor`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveGate {
+    pub gate: String,
+    pub status: GateStatus,
+    /// The worst value seen so far where the gate applies (as [`GateResult::worst`]).
+    pub worst: f64,
+}
+
+/// The gates evaluated as the run goes, so a front end can show the moment one fails. At the end
+/// of a run ([`GateMonitor::finish`]) its verdicts are those of [`evaluate`] on the whole
+/// trace (tested against it).
+#[derive(Debug, Clone)]
+pub struct GateMonitor {
+    pub gates: Vec<LiveGate>,
+}
+
+impl GateMonitor {
+    pub fn new(s: &Scenario) -> GateMonitor {
+        // The gate texts come from the batch evaluation of an empty trace.
+        let names = evaluate(s, &[]);
+        GateMonitor {
+            gates: names
+                .into_iter()
+                .zip(&s.gates)
+                .map(|(r, g)| LiveGate {
+                    gate: r.gate,
+                    status: match g {
+                        Gate::NoOverrun => GateStatus::Holding,
+                        _ => GateStatus::Pending,
+                    },
+                    worst: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Take one tick into account; returns the indices of gates that failed at this tick.
+    pub fn observe(&mut self, s: &Scenario, t: &Tick) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (i, (g, live)) in s.gates.iter().zip(&mut self.gates).enumerate() {
+            if matches!(
+                live.status,
+                GateStatus::Failed { .. } | GateStatus::Passed { .. }
+            ) {
+                continue;
+            }
+            let before = live.status.clone();
+            match g {
+                Gate::Attitude {
+                    after,
+                    until,
+                    below,
+                }
+                | Gate::Position {
+                    after,
+                    until,
+                    below,
+                } => {
+                    if t.t < *after {
+                        continue;
+                    }
+                    if until.is_some_and(|u| t.t >= u) {
+                        live.status = GateStatus::Passed { at: t.t };
+                        continue;
+                    }
+                    let v = if matches!(g, Gate::Attitude { .. }) {
+                        tilt(t.attitude[0], t.attitude[1])
+                    } else {
+                        let w = s.waypoint_at(t.t);
+                        (DVec3::from(t.position)
+                            - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                        .length()
+                    };
+                    live.worst = live.worst.max(v);
+                    live.status = if live.worst < *below {
+                        GateStatus::Holding
+                    } else {
+                        GateStatus::Failed { at: t.t }
+                    };
+                }
+                Gate::NoOverrun => {
+                    if t.overrun_m4 || t.overrun_m7 {
+                        live.worst += 1.0;
+                        live.status = GateStatus::Failed { at: t.t };
+                    }
+                }
+                Gate::FailsafeWithin { within } => {
+                    let lost = s.heartbeat_loss().unwrap_or(0.0);
+                    let cut = t.events.iter().any(|e| e.starts_with("IO MCU failsafe"));
+                    // A cut seen at this tick lands at its end (as `evaluate` counts it).
+                    let delay = t.t + s.dt - lost;
+                    if cut {
+                        live.worst = delay;
+                        live.status = if delay <= *within {
+                            GateStatus::Passed { at: t.t }
+                        } else {
+                            GateStatus::Failed { at: t.t }
+                        };
+                    } else if delay > *within {
+                        live.worst = f64::INFINITY;
+                        live.status = GateStatus::Failed { at: t.t };
+                    }
+                }
+                Gate::LossOfControlReported => {
+                    if t.events.iter().any(|e| e.starts_with("loss of control")) {
+                        live.worst = t.t;
+                        live.status = GateStatus::Passed { at: t.t };
+                    }
+                }
+            }
+            if matches!(live.status, GateStatus::Failed { .. })
+                && !matches!(before, GateStatus::Failed { .. })
+            {
+                failed.push(i);
+            }
+        }
+        failed
+    }
+
+    /// The run ended at `end` (s): every undecided gate is decided.
+    pub fn finish(&mut self, s: &Scenario, end: f64) {
+        for (g, live) in s.gates.iter().zip(&mut self.gates) {
+            if !matches!(live.status, GateStatus::Pending | GateStatus::Holding) {
+                continue;
+            }
+            live.status = match g {
+                Gate::FailsafeWithin { .. } | Gate::LossOfControlReported => {
+                    live.worst = f64::INFINITY;
+                    GateStatus::Failed { at: end }
+                }
+                _ => GateStatus::Passed { at: end },
+            };
+        }
+    }
+}
+
 /// The largest value of `f` over the ticks in [after, until).
 fn worst_in(trace: &[Tick], after: f64, until: Option<f64>, f: impl Fn(&Tick) -> f64) -> f64 {
     trace
@@ -569,7 +719,7 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
 }
 
 /// Sensor faults active at time t.
-fn apply_sensor_faults(s: &Scenario, lp: &mut HostedLoop, t: f64) {
+pub(crate) fn apply_sensor_faults(s: &Scenario, lp: &mut HostedLoop, t: f64) {
     lp.sensors.imu_noise_scale = 1.0;
     lp.sensors.gnss_dropout = false;
     for f in &s.faults {
@@ -590,104 +740,27 @@ pub fn run(
     objects: &Path,
     mut progress: impl FnMut(u64),
 ) -> Result<(Report, Vec<Tick>)> {
-    let mut lp = build(s, root, objects)?;
-    let wall = std::time::Instant::now();
-    let mut trace = Vec::with_capacity(s.steps as usize);
-    // A tick that cannot complete (a trap, a lockstep divergence) ends the run; what ran so far
-    // is kept and reported.
-    let (mut stopped, mut divergence) = (None, None);
-    for k in 0..s.steps {
-        lp.waypoint = s.waypoint_at(k as f64 * s.dt);
-        apply_sensor_faults(s, &mut lp, k as f64 * s.dt);
-        match lp.step() {
-            Ok(row) => trace.push(row),
-            Err(Error::Divergence(d)) => {
-                stopped = Some(d.to_string());
-                divergence = Some(*d);
-                break;
-            }
-            Err(e) => {
-                stopped = Some(format!("tick {k}: {e}"));
-                break;
-            }
-        }
-        if k % 100 == 0 {
-            progress(k);
+    let mut session = crate::session::Session::open(s.clone(), root, objects)?;
+    while session.step() {
+        let k = session.ticks();
+        if k % 100 == 1 {
+            progress(k - 1);
         }
     }
-    let wall_s = wall.elapsed().as_secs_f64();
-    let (estimator_budget_cycles, controller_budget_cycles) = lp.budget_cycles();
-    let gates = evaluate(s, &trace);
-    let virtual_s = s.dt * trace.len() as f64;
-    let report = Report {
-        scenario: s.name.clone(),
-        pass: stopped.is_none() && gates.iter().all(|g| g.pass),
-        gates,
-        stopped,
-        divergence,
-        estimator_backend: lp.estimator.backend(),
-        controller_backend: lp.controller.backend(),
-        ticks: trace.len() as u64,
-        virtual_seconds: virtual_s,
-        wall_seconds: wall_s,
-        real_time_factor: virtual_s / wall_s.max(1e-9),
-        estimator_cycles_per_tick: stats(trace.iter().map(|t| t.m4_cycles)),
-        controller_cycles_per_tick: stats(trace.iter().map(|t| t.m7_cycles)),
-        mu_latency_ns: stats(trace.iter().map(|t| t.mu_latency_ns)),
-        estimator_budget_cycles,
-        controller_budget_cycles,
-        overruns: trace
-            .iter()
-            .filter(|t| t.overrun_m4 || t.overrun_m7)
-            .count() as u64,
-        events: trace
-            .iter()
-            .flat_map(|t| t.events.iter().map(move |e| (t.t, e.clone())))
-            .collect(),
-    };
-    Ok((report, trace))
+    Ok((session.report(), session.into_trace()))
 }
 
-/// The columns of `trace.csv`, in order.
-pub const TRACE_COLUMNS: &str = "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,sp_x,sp_y,sp_z,\
-ax,ay,az,gx,gy,gz,baro_alt,gnss_x,gnss_y,gnss_z,\
-nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,nav_vx,nav_vy,nav_vz,\
-m0,m1,m2,m3,m4_cycles,m7_cycles,mu_latency_ns,overrun,events";
-
-/// The trace as CSV: one row per tick (columns [`TRACE_COLUMNS`]; NaN for a sensor not sampled).
-pub fn trace_csv(trace: &[Tick]) -> String {
-    use std::fmt::Write;
-    let mut out = format!("{TRACE_COLUMNS}\n");
-    for t in trace {
-        let _ = write!(out, "{:.4}", t.t);
-        let f64s = t.position.iter().chain(&t.velocity).chain(&t.attitude);
-        for x in f64s {
-            let _ = write!(out, ",{x:.6}");
-        }
-        let f32s = t
-            .setpoint
-            .iter()
-            .chain(&t.accel)
-            .chain(&t.gyro)
-            .chain(std::iter::once(&t.baro_alt))
-            .chain(&t.gnss)
-            .chain(&t.nav[0..10])
-            .chain(&t.motors);
-        for x in f32s {
-            let _ = write!(out, ",{x:.6}");
-        }
-        let _ = writeln!(
-            out,
-            ",{},{},{},{},{}",
-            t.m4_cycles,
-            t.m7_cycles,
-            t.mu_latency_ns,
-            u8::from(t.overrun_m4 || t.overrun_m7),
-            t.events.join("; ").replace(',', " ")
-        );
+/// The project root a scenario file's relative paths start from: the file's grandparent when
+/// it sits in a `scenarios/` directory of a tree with `targets/`, else the current directory.
+pub fn root_for(file: &Path) -> PathBuf {
+    let parent = file.parent().and_then(|p| p.parent());
+    match parent {
+        Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     }
-    out
 }
+
+pub use crate::trace::{trace_csv, TRACE_COLUMNS};
 
 #[cfg(test)]
 mod tests {
@@ -761,5 +834,72 @@ mod tests {
         let bad = evaluate(&s, &[tick(0.02, 0.2, true)]);
         assert!(!bad[0].pass && !bad[1].pass);
         assert!((bad[0].worst - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn live_gates_fail_at_the_tick_and_agree_with_the_batch_evaluation() {
+        let text = MINIMAL
+            .replace(
+                "gates: [Attitude(after: 0.01, below: 0.1), NoOverrun]",
+                "faults: [HeartbeatLoss(at: 0.004)], gates: [Attitude(after: 0.01, below: 0.1), \
+                 Position(after: 0.0, until: 0.008, below: 1.0), NoOverrun, \
+                 FailsafeWithin(within: 0.01), LossOfControlReported]",
+            )
+            .replace("steps: 10", "steps: 20");
+        let s = Scenario::parse(&text, "t.ron").unwrap();
+        let tick = |k: usize, roll: f64, x: f64, overrun: bool, event: Option<&str>| Tick {
+            t: k as f64 * 0.002,
+            position: [x, 0.0, -5.0],
+            attitude: [roll, 0.0, 0.0],
+            overrun_m7: overrun,
+            events: event.map(|e| vec![e.to_string()]).unwrap_or_default(),
+            ..Tick::default()
+        };
+        // Roll goes bad at tick 7 (t = 0.014); position is bad only after its window; an
+        // overrun at tick 3; the failsafe cut seen at tick 4 (0.010 - 0.004 + 0.002 = 0.008 s
+        // after the loss); no loss of control.
+        let trace: Vec<Tick> = (0..12)
+            .map(|k| {
+                let roll = if k >= 7 { 0.3 } else { 0.05 };
+                let x = if k >= 5 { 3.0 } else { 0.5 };
+                let ev = (k == 4).then_some("IO MCU failsafe: motors cut at 0.010 s");
+                tick(k, roll, x, k == 3, ev)
+            })
+            .collect();
+        let mut m = GateMonitor::new(&s);
+        let mut failed_at = vec![None; s.gates.len()];
+        for (k, t) in trace.iter().enumerate() {
+            for i in m.observe(&s, t) {
+                assert!(failed_at[i].is_none(), "gate {i} failed twice");
+                failed_at[i] = Some(k);
+            }
+        }
+        assert_eq!(failed_at, vec![Some(7), None, Some(3), None, None]);
+        assert_eq!(m.gates[1].status, GateStatus::Passed { at: 0.008 });
+        assert_eq!(m.gates[3].status, GateStatus::Passed { at: 0.008 });
+        assert_eq!(m.gates[4].status, GateStatus::Pending);
+        m.finish(&s, 0.024);
+        assert_eq!(m.gates[4].status, GateStatus::Failed { at: 0.024 });
+        let batch = evaluate(&s, &trace);
+        for (live, b) in m.gates.iter().zip(&batch) {
+            assert_eq!(live.gate, b.gate);
+            assert_eq!(
+                matches!(live.status, GateStatus::Passed { .. }),
+                b.pass,
+                "{live:?} vs {b:?}"
+            );
+        }
+        // A failsafe that never comes fails once its deadline has passed.
+        let mut m = GateMonitor::new(&s);
+        let quiet: Vec<Tick> = (0..12).map(|k| tick(k, 0.0, 0.0, false, None)).collect();
+        let when: Vec<usize> = quiet
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| m.observe(&s, t).contains(&3))
+            .map(|(k, _)| k)
+            .collect();
+        // 0.004 + 0.01 = 0.014: the tick at 0.014 ends at 0.016, past the deadline.
+        assert_eq!(when, vec![7]);
+        assert!(!evaluate(&s, &quiet)[3].pass);
     }
 }

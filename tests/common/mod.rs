@@ -10,9 +10,9 @@ use sim::image::Image;
 use sim::machine::{Config, Machine, Stop};
 use sim::time::Ps;
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "build.rs"]
+mod build;
+pub use build::*;
 
 /// Build `targets/firmware` (both cores) once; return the output root.
 pub fn firmware_root() -> &'static Path {
@@ -114,25 +114,6 @@ pub fn synth_object(src: &Path, target: &str) -> PathBuf {
 
 pub fn corpus(name: &str) -> PathBuf {
     workspace().join("targets/corpus").join(name)
-}
-
-/// Build a wasm32 cdylib crate (its own workspace and .cargo/config.toml) and return its module.
-pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
-    let dir = workspace().join(dir);
-    let out = Command::new("cargo")
-        .args(["build", "--release", "--quiet"])
-        .current_dir(&dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo build of a wasm crate");
-    assert!(
-        out.status.success(),
-        "{} build failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join("target/wasm32-unknown-unknown/release")
-        .join(module)
 }
 
 /// Build the Rust corpus crate to wasm32 once; return the module path.

@@ -57,23 +57,9 @@ struct ScenarioArgs {
 
 /// Apply a `--backend` spec to a scenario.
 fn apply_backend(s: &mut sim::scenario::Scenario, spec: &str) -> sim::Result<()> {
-    let bad = |e: String| sim::Error::Usage(format!("--backend {spec}: {e}"));
-    for item in spec.split(',') {
-        match item.split_once('=') {
-            None => {
-                let b: sim::backend::Backend = item.parse().map_err(bad)?;
-                s.flight.estimator_backend = b;
-                s.flight.controller_backend = b;
-            }
-            Some(("estimator", b)) => s.flight.estimator_backend = b.parse().map_err(bad)?,
-            Some(("controller", b)) => s.flight.controller_backend = b.parse().map_err(bad)?,
-            Some((c, _)) => {
-                return Err(bad(format!(
-                    "unknown component {c:?} (expected estimator or controller)"
-                )))
-            }
-        }
-    }
+    let mut o = sim::session::Overrides::default();
+    o.set_backends(spec)?;
+    o.apply(s);
     Ok(())
 }
 
@@ -260,15 +246,7 @@ fn finish(result: sim::Result<ExitCode>) -> ExitCode {
     }
 }
 
-/// The repository root: the scenario file's grandparent when it sits in scenarios/, else the
-/// current directory.
-fn root_for(file: &std::path::Path) -> PathBuf {
-    let parent = file.parent().and_then(|p| p.parent());
-    match parent {
-        Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
-        _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-    }
-}
+use sim::scenario::root_for;
 
 fn p3_run(file: &std::path::Path, json: bool) -> sim::Result<ExitCode> {
     let system = sim::p3::system::System::load(file)?;

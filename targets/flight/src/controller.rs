@@ -109,8 +109,18 @@ impl Controller {
     /// One control step: NavState (estimate), the gyro (body rates, bias-corrected here), the
     /// waypoint -> four motor commands in [0, 1] (motor order of the vehicle model).
     pub fn step(&mut self, nav: &NavState, gyro: V3, wp: &Waypoint) -> [f32; 4] {
+        self.step_detailed(nav, gyro, wp).motors
+    }
+
+    /// [`Controller::step`] with the cascade's inner setpoints (what a twin's plots show
+    /// against the vehicle's attitude and rates). Disarmed: zero commands, identity setpoints.
+    pub fn step_detailed(&mut self, nav: &NavState, gyro: V3, wp: &Waypoint) -> Step {
         if !self.armed {
-            return [0.0; 4];
+            return Step {
+                motors: [0.0; 4],
+                q_sp: [1.0, 0.0, 0.0, 0.0],
+                w_sp: [0.0; 3],
+            };
         }
         let c = self.cfg;
         let dt = c.loop_dt;
@@ -160,8 +170,22 @@ impl Controller {
             alpha[2] * c.inertia[2],
         ];
         // 5. Mixer.
-        mix(&c, collective, torque)
+        Step {
+            motors: mix(&c, collective, torque),
+            q_sp,
+            w_sp,
+        }
     }
+}
+
+/// What one control step computed: the motor commands and the setpoints on the way there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    pub motors: [f32; 4],
+    /// Attitude setpoint (w, x, y, z), body -> NED.
+    pub q_sp: [f32; 4],
+    /// Body-rate setpoint (rad/s).
+    pub w_sp: V3,
 }
 
 /// Quad-X allocation (motor order: front-right, rear-left, front-left, rear-right; the first

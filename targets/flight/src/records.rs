@@ -34,6 +34,11 @@ pub fn estimate(est: &mut Estimator, f: &[f32; SENSOR_FRAME_WORDS]) -> [f32; NAV
 
 /// `controller#step`: NavState, body rates and the waypoint to motor commands.
 pub fn step(ctl: &mut Controller, w: &[f32; STEP_INPUT_WORDS]) -> [f32; MOTOR_WORDS] {
+    step_detailed(ctl, w).motors
+}
+
+/// [`step`] with the controller's inner setpoints.
+pub fn step_detailed(ctl: &mut Controller, w: &[f32; STEP_INPUT_WORDS]) -> crate::controller::Step {
     let mut nav = [0.0; NAV_WORDS];
     nav.copy_from_slice(&w[..NAV_WORDS]);
     let wp = Waypoint {
@@ -41,7 +46,7 @@ pub fn step(ctl: &mut Controller, w: &[f32; STEP_INPUT_WORDS]) -> [f32; MOTOR_WO
         yaw_cos_half: w[22],
         yaw_sin_half: w[23],
     };
-    ctl.step(&NavState::from_words(&nav), [w[16], w[17], w[18]], &wp)
+    ctl.step_detailed(&NavState::from_words(&nav), [w[16], w[17], w[18]], &wp)
 }
 
 /// `controller#configure`'s record.

@@ -1,0 +1,35 @@
+//! Locating the workspace and building its wasm crates: shared by the sim tests and the
+//! twin-ui tests (which include this file by path).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Build a wasm32 cdylib crate (its own workspace and .cargo/config.toml) and return its module.
+pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
+    let dir = workspace().join(dir);
+    let out = Command::new("cargo")
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cargo build of a wasm crate");
+    assert!(
+        out.status.success(),
+        "{} build failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("target/wasm32-unknown-unknown/release")
+        .join(module)
+}
+
+/// Build the reference flight module (`targets/flight-wasm`) once per test binary.
+pub fn flight_wasm() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm"))
+}
