@@ -4,7 +4,11 @@
 set -euo pipefail
 
 SYNTH_VERSION="0.89.0"
-APT_PACKAGES=(cmake libclang-dev pkg-config build-essential libfontconfig1-dev fonts-dejavu-core)
+# The twin-ui window: X11 client libraries, Mesa (OpenGL for the glow renderer), and Xvfb for
+# headless runs and screenshots.
+APT_PACKAGES=(cmake libclang-dev pkg-config build-essential libfontconfig1-dev fonts-dejavu-core
+  libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1 libegl1 libgl1-mesa-dri
+  xvfb xauth)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
