@@ -153,3 +153,134 @@ fn broken_scenarios_get_precise_errors() {
         "{out}"
     );
 }
+
+/// Two synthetic runs with known differences, as `--out` directories.
+fn compare_dirs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use sim::flightloop::Tick;
+    let tick = |k: usize| Tick {
+        t: k as f64 * 0.002,
+        position: [0.0, 0.0, -5.0],
+        attitude: [0.1, 0.0, 0.0],
+        motors: [0.5; 4],
+        m4_cycles: 90_000,
+        m7_cycles: 4_854,
+        mu_latency_ns: 2_070,
+        ..Tick::default()
+    };
+    let a: Vec<Tick> = (0..50).map(tick).collect();
+    let mut b = a.clone();
+    // Roll off by 0.02 rad from tick 20; motor 1 by 1e-3 at tick 40; the controller 100
+    // cycles slower throughout.
+    for t in &mut b[20..] {
+        t.attitude[0] += 0.02;
+    }
+    b[40].motors[1] += 1e-3;
+    for t in &mut b {
+        t.m7_cycles += 100;
+    }
+    let write = |name: &str, trace: &[Tick], pass: bool| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("trace.csv"), trace_csv(trace)).unwrap();
+        let report = serde_json::json!({
+            "gates": [{"gate": "attitude error < 0.1 rad after 0 s", "pass": pass, "detail": "x"}]
+        });
+        std::fs::write(d.join("report.json"), report.to_string()).unwrap();
+        d
+    };
+    (write("a", &a, true), write("b", &b[..45], false))
+}
+
+#[test]
+fn compare_reports_known_differences_and_judges_tolerances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = compare_dirs(dir.path());
+    let out = dir.path().join("cmp");
+    let (a, b, o) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    // Default: flight signals must match exactly.
+    let (code, stdout, err) = sim(&["compare", a, b, "--out", o]);
+    assert_eq!(code, Some(1), "{stdout}\n{err}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(
+        (c["ticks_a"].as_u64(), c["ticks_b"].as_u64()),
+        (Some(50), Some(45))
+    );
+    assert_eq!(c["aligned"], 45);
+    let sig = |n: &str| {
+        c["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["signal"] == n)
+            .unwrap()
+            .clone()
+    };
+    let roll = sig("roll");
+    assert!((roll["max_abs"].as_f64().unwrap() - 0.02).abs() < 1e-12);
+    // 25 of 45 aligned ticks differ by 0.02.
+    let rms = (25.0 * 0.02f64.powi(2) / 45.0).sqrt();
+    assert!(
+        (roll["rms"].as_f64().unwrap() - rms).abs() < 1e-12,
+        "{roll}"
+    );
+    assert_eq!(roll["first_exceeded"][0], 20);
+    assert_eq!(sig("m1")["first_exceeded"][0], 40);
+    assert!(sig("pitch")["first_exceeded"].is_null());
+    // Timing is reported, not judged, unless asked.
+    assert_eq!(sig("m7_cycles")["max_abs"], 100.0);
+    assert!(sig("m7_cycles")["tolerance"].is_null());
+    assert!(sig("m7_cycles")["first_exceeded"].is_null());
+    assert_eq!(c["exceeded"], serde_json::json!(["roll", "m1"]));
+    assert_eq!(c["timing_b"]["controller_cycles_per_tick"]["max"], 4954);
+    assert_eq!(c["gates_a"][0]["pass"], true);
+    assert_eq!(c["gates_b"][0]["pass"], false);
+    assert!(out.join("compare.png").exists());
+
+    // Tolerances that admit the differences pass; a timing bound is judged when given.
+    let (code, stdout, _) = sim(&[
+        "compare",
+        a,
+        b,
+        "--tolerance",
+        "roll=0.03",
+        "--tolerance",
+        "m1=0.002",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("within tolerance"), "{stdout}");
+    let (code, stdout, _) = sim(&[
+        "compare",
+        a,
+        b,
+        "--default-tolerance",
+        "0.05",
+        "--tolerance",
+        "m7_cycles=50",
+    ]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("tick 0 (0.000 s)"), "{stdout}");
+    // From a scenario's tolerances.
+    let scen = dir.path().join("tol.ron");
+    let text = std::fs::read_to_string(workspace().join("scenarios/stabilization.ron"))
+        .unwrap()
+        .replace(
+            "gates:",
+            "tolerances: {\"roll\": 0.03, \"m1\": 0.01},\n    gates:",
+        );
+    std::fs::write(&scen, text).unwrap();
+    let (code, stdout, err) = sim(&["compare", a, b, "--scenario", scen.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}\n{err}");
+
+    // Bad input: exit 2 naming the problem.
+    let (code, _, err) = sim(&["compare", a, "/nonexistent/run"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("/nonexistent/run"), "{err}");
+    let (code, _, err) = sim(&["compare", a, b, "--tolerance", "altitude=1"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no signal \"altitude\""), "{err}");
+}

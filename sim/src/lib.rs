@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod board;
+pub mod compare;
 pub mod core;
 pub mod diff;
 pub mod error;

@@ -167,6 +167,11 @@ pub struct Scenario {
     #[serde(default)]
     pub faults: Vec<Fault>,
     pub gates: Vec<Gate>,
+    /// What `sim compare --scenario` allows between two runs of this scenario: signal name
+    /// (`sim::trace::SIGNALS`) -> max |difference|. Unlisted flight signals must match exactly;
+    /// timing signals are only judged when listed.
+    #[serde(default)]
+    pub tolerances: std::collections::BTreeMap<String, f64>,
 }
 
 impl Scenario {
@@ -222,6 +227,12 @@ impl Scenario {
         if self.gates.is_empty() {
             return Err("at least one gate (what does passing mean?)".into());
         }
+        crate::compare::Tolerances {
+            default: 0.0,
+            per_signal: self.tolerances.clone(),
+        }
+        .validate()
+        .map_err(|e| format!("tolerances: {e}"))?;
         let duration = self.dt * self.steps as f64;
         for f in &self.faults {
             match f {

@@ -118,6 +118,31 @@ enum Command {
     },
     /// Validate a scenario file without running it.
     Check { file: PathBuf },
+    /// Compare two runs (`--out` directories or trace files) tick by tick: per signal the max
+    /// and RMS difference and the first tick beyond its tolerance, cycles per tick and gates
+    /// of both.
+    ///
+    /// Exit code 0 when no tolerance is exceeded, 1 when one is, 2 for bad input.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Take the tolerances of this scenario file (its `tolerances` field).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// A signal's tolerance, e.g. `roll=0.01` or `m7_cycles=500` (repeatable; overrides the
+        /// scenario's).
+        #[arg(long = "tolerance", value_name = "SIGNAL=X")]
+        tolerances: Vec<String>,
+        /// Tolerance of flight signals not given one (default 0: the same bits).
+        #[arg(long, default_value_t = 0.0)]
+        default_tolerance: f64,
+        /// Write compare.json and compare.png (both runs overlaid) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the comparison as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the scenarios shipped in scenarios/.
     List,
     /// P3 async components in callback mode.
@@ -212,6 +237,23 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Run { ref scenario, .. } if scenario.scenario.is_some() => run_scenario(scenario),
         Command::Check { file } => check(&file),
+        Command::Compare {
+            a,
+            b,
+            scenario,
+            tolerances,
+            default_tolerance,
+            out,
+            json,
+        } => compare(
+            &a,
+            &b,
+            scenario.as_deref(),
+            &tolerances,
+            default_tolerance,
+            out.as_deref(),
+            json,
+        ),
         Command::Wasm {
             command: WasmCommand::Run { file, args },
         } => wasm_run(&file, &args),
@@ -355,6 +397,117 @@ fn wasm_run(file: &std::path::Path, args: &[String]) -> sim::Result<ExitCode> {
             eprintln!("sim: {}: trapped in _start: {why}", file.display());
             ExitCode::from(1)
         }
+    })
+}
+
+fn compare(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    scenario: Option<&std::path::Path>,
+    flags: &[String],
+    default: f64,
+    out: Option<&std::path::Path>,
+    json: bool,
+) -> sim::Result<ExitCode> {
+    use sim::compare::{Side, Tolerances};
+    let mut tol = Tolerances {
+        default,
+        per_signal: Default::default(),
+    };
+    if let Some(f) = scenario {
+        tol.per_signal = sim::scenario::Scenario::load(f)?.tolerances;
+    }
+    for f in flags {
+        let bad = || {
+            sim::Error::Usage(format!(
+                "--tolerance {f}: expected SIGNAL=X, e.g. roll=0.01"
+            ))
+        };
+        let (name, x) = f.split_once('=').ok_or_else(bad)?;
+        let x: f64 = x.parse().map_err(|_| bad())?;
+        tol.per_signal.insert(name.to_string(), x);
+    }
+    tol.validate()
+        .map_err(|e| sim::Error::Usage(format!("tolerances: {e}")))?;
+    let (sa, sb) = (Side::load(a)?, Side::load(b)?);
+    let c = sim::compare::compare(&sa, &sb, &tol);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&c).expect("comparison serialises")
+        );
+    } else {
+        println!(
+            "compare {} ({} ticks) with {} ({} ticks): {} ticks aligned: {}",
+            c.a,
+            c.ticks_a,
+            c.b,
+            c.ticks_b,
+            c.aligned,
+            if c.pass {
+                "within tolerance"
+            } else {
+                "TOLERANCE EXCEEDED"
+            }
+        );
+        println!(
+            "  {:<12} {:>12} {:>12} {:>12}  first exceeded",
+            "signal", "max |A-B|", "RMS", "tolerance"
+        );
+        for s in &c.signals {
+            println!(
+                "  {:<12} {:>12.4e} {:>12.4e} {:>12}  {}",
+                s.signal,
+                s.max_abs,
+                s.rms,
+                s.tolerance.map_or("report".into(), |t| format!("{t:.3e}")),
+                s.first_exceeded
+                    .map_or(String::new(), |(k, t)| format!("tick {k} ({t:.3} s)"))
+            );
+        }
+        let st = |s: &sim::scenario::Stats| format!("{}/{:.0}/{}", s.min, s.mean, s.max);
+        for (name, t) in [("A", &c.timing_a), ("B", &c.timing_b)] {
+            println!(
+                "  {name}: cycles per tick min/mean/max estimator {}, controller {}; MU latency {} ns",
+                st(&t.estimator_cycles_per_tick),
+                st(&t.controller_cycles_per_tick),
+                st(&t.mu_latency_ns)
+            );
+        }
+        for (name, g) in [("A", &c.gates_a), ("B", &c.gates_b)] {
+            match g {
+                Some(g) => {
+                    for g in g {
+                        println!(
+                            "  {name} gate {:<4} {} ({})",
+                            if g.pass { "ok" } else { "FAIL" },
+                            g.gate,
+                            g.detail
+                        );
+                    }
+                }
+                None => println!("  {name}: no report.json, no gates"),
+            }
+        }
+    }
+    if let Some(dir) = out {
+        let io = |e: std::io::Error| sim::Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let text = serde_json::to_string_pretty(&c).expect("comparison serialises");
+        std::fs::write(dir.join("compare.json"), text).map_err(io)?;
+        sim::plot::render_png(
+            &dir.join("compare.png"),
+            &sim::compare::panels(&sa.trace, &sb.trace),
+            &[],
+        )?;
+    }
+    Ok(if c.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
