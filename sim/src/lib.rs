@@ -20,6 +20,7 @@ pub mod p3;
 pub mod periph;
 pub mod plot;
 pub mod reference;
+pub mod rtt;
 pub mod scenario;
 pub mod semihost;
 pub mod session;
