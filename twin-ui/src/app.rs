@@ -758,6 +758,15 @@ impl TwinApp {
                     .filter(|t| t.m7_cycles > 0)
                     .map(|t| [t.t, plots::nav_age_us(&run.info, t)])
                     .collect();
+                let overlay_pts: Option<(String, Vec<[f64; 2]>)> = overlay.map(|(o, _)| {
+                    let pts = o
+                        .ticks
+                        .iter()
+                        .filter(|t| t.m7_cycles > 0)
+                        .map(|t| [t.t, plots::nav_age_us(&run.info, t)])
+                        .collect();
+                    (format!("NavState age ({})", o.name), pts)
+                });
                 let r = egui_plot::Plot::new("nav age")
                     .height((ui.available_height() - 10.0).max(100.0))
                     .link_axis(egui::Id::unique("time axis"), [true, false])
@@ -768,6 +777,13 @@ impl TwinApp {
                                 .radius(1.5)
                                 .color(plots::GREEN),
                         );
+                        if let Some((name, pts)) = overlay_pts {
+                            pu.points(
+                                egui_plot::Points::new(name, egui_plot::PlotPoints::new(pts))
+                                    .radius(1.0)
+                                    .color(plots::GREY),
+                            );
+                        }
                         if let Some(t) = cursor_t {
                             pu.vline(egui_plot::VLine::new("", t).color(Color32::YELLOW));
                         }
@@ -790,6 +806,7 @@ impl TwinApp {
                         ui,
                         &run.info,
                         &run.ticks,
+                        self.overlay.as_ref(),
                         k.saturating_sub(self.mu_span - 1),
                         self.mu_span,
                     );

@@ -267,7 +267,15 @@ fn thin(pts: Vec<[f64; 2]>, max: usize) -> Vec<[f64; 2]> {
 /// core from the tick's start; the controller on its core from the MU interrupt) and the
 /// NavState message crossing the MU, on a time axis in µs. With one tick the axis spans that
 /// tick's work, so the controller's few microseconds are visible.
-pub fn mu_timeline(ui: &mut Ui, info: &SessionInfo, run: &[Tick], first: usize, span: usize) {
+/// An overlay's ticks are drawn as grey outlines over the same lanes.
+pub fn mu_timeline(
+    ui: &mut Ui,
+    info: &SessionInfo,
+    run: &[Tick],
+    overlay: Option<&Overlay>,
+    first: usize,
+    span: usize,
+) {
     let hi = (first + span).min(run.len());
     let us = |ps: u64| ps as f64 / 1e6;
     let period_us = info.dt * 1e6;
@@ -334,6 +342,27 @@ pub fn mu_timeline(ui: &mut Ui, info: &SessionInfo, run: &[Tick], first: usize, 
                     )
                     .anchor(egui::Align2::LEFT_TOP),
                 );
+            }
+            if let Some(o) = overlay {
+                for (k, t) in o.ticks.iter().enumerate().take(hi).skip(first) {
+                    let t_k = k as f64 * period_us;
+                    let t4 = t_k + us(t.m4_cycles * c4.ps_per_cycle);
+                    let mut bars = vec![(0.0, t_k, t4)];
+                    if t.m7_cycles > 0 {
+                        let t_irq = t4 + t.mu_latency_ns as f64 / 1000.0;
+                        bars.push((1.0, t_irq, t_irq + us(t.m7_cycles * c7.ps_per_cycle)));
+                    }
+                    for (y, x0, x1) in bars {
+                        pu.polygon(
+                            Polygon::new(
+                                format!("overlay ({})", o.name),
+                                PlotPoints::new(bar(y, x0, x1)),
+                            )
+                            .fill_color(Color32::TRANSPARENT)
+                            .stroke(egui::Stroke::new(1.5, GREY)),
+                        );
+                    }
+                }
             }
             pu.arrows(Arrows::new("NavState via the MU (TR0 -> RR0)", origins, tips).color(PURPLE));
         });
