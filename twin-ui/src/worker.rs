@@ -98,6 +98,14 @@ impl Drop for Worker {
     }
 }
 
+/// A directory for this worker's synth objects, its own even when several apps (tests) share
+/// the process; removed when the worker ends.
+fn objects_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("rt-twin-ui-objects-{}-{n}", std::process::id()))
+}
+
 /// How often a running session sends its batch (about one UI frame).
 const BATCH: Duration = Duration::from_millis(16);
 
@@ -136,8 +144,7 @@ impl Loop {
             wake,
             session: None,
             last_open: None,
-            objects: std::env::temp_dir()
-                .join(format!("rt-twin-ui-objects-{}", std::process::id())),
+            objects: objects_dir(),
             running: false,
             speed: Speed::Times(1.0),
             anchor: (Instant::now(), 0),

@@ -22,6 +22,17 @@ fn harness() -> Harness<'static, TwinApp> {
         .build_ui_state(|ui, app: &mut TwinApp| app.ui_main(ui), app)
 }
 
+/// Step frames until the opened session is there; panics at once on an error.
+fn opened(h: &mut Harness<'_, TwinApp>) {
+    // The click that opens is taken in this frame (clearing any earlier error).
+    h.step();
+    until(h, "the session to open", 120, |a| {
+        a.run.is_some() || a.error.is_some()
+    });
+    assert_eq!(h.state().error, None, "opening failed");
+    assert!(h.state().run.is_some());
+}
+
 /// Step frames until `cond` holds (the worker runs meanwhile); panics after `secs`.
 fn until(h: &mut Harness<'_, TwinApp>, what: &str, secs: u64, cond: impl Fn(&TwinApp) -> bool) {
     let start = Instant::now();
@@ -61,7 +72,7 @@ fn open_run_pause_step_and_read_both_cores() {
         .iter()
         .any(|s| s.name == "stabilization"));
     h.get_by_label("stabilization").click();
-    until(&mut h, "the session to open", 120, |a| a.run.is_some());
+    opened(&mut h);
     assert_eq!(ticks(h.state()), 0, "opened paused at tick 0");
     h.get_by_label("Run").click();
     until(&mut h, "200 ticks", 120, |a| ticks(a) >= 200);
@@ -158,7 +169,7 @@ fn a_failing_gate_turns_red_at_its_tick_and_the_log_jumps_there() {
 
     h.state_mut().open_path = file.display().to_string();
     h.get_by_label("Open file").click();
-    until(&mut h, "the session to open", 120, |a| a.run.is_some());
+    opened(&mut h);
     h.get_by_label("Run").click();
     until(&mut h, "the end of the run", 120, |a| {
         a.run.as_ref().is_some_and(|r| r.report.is_some())
@@ -205,7 +216,7 @@ fn a_saved_trace_overlays_and_its_differences_show() {
     let mut h = harness();
     h.state_mut().open_path = file.display().to_string();
     h.get_by_label("Open file").click();
-    until(&mut h, "the session to open", 120, |a| a.run.is_some());
+    opened(&mut h);
     h.state_mut()
         .command(twin_ui::worker::Command::Speed(twin_ui::worker::Speed::Max));
     h.get_by_label("Run").click();
