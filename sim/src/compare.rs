@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::flightloop::Tick;
@@ -77,10 +77,11 @@ pub struct Side {
     pub gates: Option<Vec<GateLine>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GateLine {
     pub gate: String,
     pub pass: bool,
+    #[serde(default)]
     pub detail: String,
 }
 
@@ -102,43 +103,23 @@ impl Side {
     }
 }
 
+/// The part of a `sim --scenario --out` report.json that a comparison shows.
+#[derive(Deserialize)]
+struct ReportGates {
+    gates: Vec<GateLine>,
+}
+
 fn read_gates(file: &Path) -> Result<Vec<GateLine>> {
     let name = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| Error::Io {
         path: name.clone(),
         source: e,
     })?;
-    let bad = |m: String| Error::Image {
-        file: name.clone(),
-        message: m,
-    };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
-    let gates = v
-        .get("gates")
-        .and_then(|g| g.as_array())
-        .ok_or_else(|| bad("no \"gates\" array: not a sim report".into()))?;
-    gates
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let field = |k: &str| {
-                g.get(k)
-                    .ok_or_else(|| bad(format!("gates[{i}] has no {k:?}")))
-            };
-            Ok(GateLine {
-                gate: field("gate")?.as_str().unwrap_or_default().to_string(),
-                pass: field("pass")?
-                    .as_bool()
-                    .ok_or_else(|| bad(format!("gates[{i}].pass is not a boolean")))?,
-                detail: g
-                    .get("detail")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
-            })
-        })
-        .collect()
+    let r: ReportGates = serde_json::from_str(&text).map_err(|e| Error::Image {
+        file: format!("{name}:{}:{}", e.line(), e.column()),
+        message: format!("not a sim report: {e}"),
+    })?;
+    Ok(r.gates)
 }
 
 /// One signal's comparison.

@@ -322,7 +322,7 @@ pub struct Stats {
     pub max: u64,
 }
 
-pub(crate) fn stats(v: impl Iterator<Item = u64>) -> Stats {
+pub fn stats(v: impl Iterator<Item = u64>) -> Stats {
     let (mut min, mut max, mut sum, mut n) = (u64::MAX, 0, 0u128, 0u64);
     for x in v {
         min = min.min(x);
@@ -759,6 +759,26 @@ pub fn run(
         }
     }
     Ok((session.report(), session.into_trace()))
+}
+
+/// The scenario files (`*.ron`) of a directory, sorted, each loaded (or why it does not load).
+pub fn list(dir: &Path) -> Result<Vec<(PathBuf, Result<Scenario>)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let s = Scenario::load(&f);
+            (f, s)
+        })
+        .collect())
 }
 
 /// The project root a scenario file's relative paths start from: the file's grandparent when

@@ -129,7 +129,7 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
                 format!("{} fields, expected {}", fields.len(), columns.len()),
             ));
         }
-        let field = |k: usize| -> Result<&str> { Ok(fields[k].trim()) };
+        let field = |k: usize| fields[k].trim();
         let num_err = |k: usize, what: &str| {
             bad(
                 n,
@@ -144,7 +144,7 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
         let mut t = Tick::default();
         let mut k = 0;
         let mut next_f64 = |t: &mut f64| -> Result<()> {
-            *t = field(k)?.parse().map_err(|_| num_err(k, "a number"))?;
+            *t = field(k).parse().map_err(|_| num_err(k, "a number"))?;
             k += 1;
             Ok(())
         };
@@ -169,7 +169,7 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
         }
         debug_assert_eq!(k, F64S);
         let mut next_f32 = |x: &mut f32| -> Result<()> {
-            *x = field(k)?.parse().map_err(|_| num_err(k, "a number"))?;
+            *x = field(k).parse().map_err(|_| num_err(k, "a number"))?;
             k += 1;
             Ok(())
         };
@@ -202,7 +202,7 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
         }
         debug_assert_eq!(k, F64S + F32S);
         let int = |k: usize| -> Result<u64> {
-            field(k)?.parse().map_err(|_| num_err(k, "a whole number"))
+            field(k).parse().map_err(|_| num_err(k, "a whole number"))
         };
         t.m4_cycles = int(k)?;
         t.m7_cycles = int(k + 1)?;
@@ -210,7 +210,7 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
         t.m7_stack = u32::try_from(int(k + 3)?).map_err(|_| num_err(k + 3, "a stack size"))?;
         t.mu_latency_ns = int(k + 4)?;
         let flag = |k: usize| -> Result<bool> {
-            match field(k)? {
+            match field(k) {
                 "0" => Ok(false),
                 "1" => Ok(true),
                 _ => Err(num_err(k, "0 or 1")),

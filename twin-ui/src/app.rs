@@ -235,10 +235,12 @@ impl TwinApp {
     pub fn poll(&mut self) {
         while let Ok(u) = self.worker.rx.try_recv() {
             match u {
-                Update::Opened { file, info } => {
+                Update::Opened { file, info, gates } => {
                     self.cache.clear();
                     self.status = format!("{}: {} ticks of {} s", info.name, info.steps, info.dt);
-                    self.run = Some(Run::new(file, info));
+                    let mut run = Run::new(file, info);
+                    run.gates = gates;
+                    self.run = Some(run);
                     self.opening = None;
                     self.cursor = None;
                     self.follow = true;
@@ -990,17 +992,14 @@ fn timing_table(ui: &mut Ui, run: &Run) {
         }
         ui.end_row();
         for (i, info) in run.info.cores.iter().enumerate() {
-            let cycles: Vec<u64> = run
-                .ticks
-                .iter()
-                .map(|t| if i == 0 { t.m4_cycles } else { t.m7_cycles })
-                .collect();
-            let n = cycles.len().max(1) as f64;
-            let (min, max) = (
-                cycles.iter().min().copied().unwrap_or(0),
-                cycles.iter().max().copied().unwrap_or(0),
-            );
-            let mean = cycles.iter().sum::<u64>() as f64 / n;
+            let sim::scenario::Stats { min, mean, max } =
+                sim::scenario::stats(run.ticks.iter().map(|t| {
+                    if i == 0 {
+                        t.m4_cycles
+                    } else {
+                        t.m7_cycles
+                    }
+                }));
             let b = info.budget_cycles.max(1) as f64;
             ui.label(&info.core);
             ui.label(format!("{} ({})", info.role, info.backend));
@@ -1076,33 +1075,23 @@ fn compare_tab(
 
 /// The scenario files of a directory, sorted, each with its description (or why it is invalid).
 pub fn list_scenarios(dir: &Path) -> Vec<Listed> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    sim::scenario::list(dir)
+        .unwrap_or_default()
         .into_iter()
-        .map(|path| {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match sim::scenario::Scenario::load(&path) {
-                Ok(s) => Listed {
-                    path,
-                    name: s.name,
-                    about: s.description,
-                },
-                Err(e) => Listed {
-                    path,
-                    name: stem,
-                    about: format!("invalid: {e}"),
-                },
-            }
+        .map(|(path, s)| match s {
+            Ok(s) => Listed {
+                path,
+                name: s.name,
+                about: s.description,
+            },
+            Err(e) => Listed {
+                name: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path,
+                about: format!("invalid: {e}"),
+            },
         })
         .collect()
 }

@@ -107,6 +107,27 @@ pub const LATENCY: &[Series] = &[s("MU latency", PURPLE, false, |t| {
     t.mu_latency_ns as f64 / 1000.0
 })];
 
+/// When tick `k`'s work happened (µs of virtual time, at the clocks of `info`): the tick's start,
+/// the end of the estimator's call (its MU write), and, when the controller ran, the MU
+/// interrupt on its core and the end of its call.
+pub struct TickTimes {
+    pub start: f64,
+    pub estimated: f64,
+    pub controller: Option<(f64, f64)>,
+}
+
+pub fn tick_times(info: &SessionInfo, k: usize, t: &Tick) -> TickTimes {
+    let us = |cycles: u64, c: usize| (cycles * info.cores[c].ps_per_cycle) as f64 / 1e6;
+    let start = k as f64 * info.dt * 1e6;
+    let estimated = start + us(t.m4_cycles, 0);
+    let irq = estimated + t.mu_latency_ns as f64 / 1000.0;
+    TickTimes {
+        start,
+        estimated,
+        controller: (t.m7_cycles > 0).then(|| (irq, irq + us(t.m7_cycles, 1))),
+    }
+}
+
 /// NavState age when the controller receives it (µs): the estimator's run plus the MU
 /// delivery (the clocks of `info`).
 pub fn nav_age_us(info: &SessionInfo, t: &Tick) -> f64 {
@@ -277,8 +298,6 @@ pub fn mu_timeline(
     span: usize,
 ) {
     let hi = (first + span).min(run.len());
-    let us = |ps: u64| ps as f64 / 1e6;
-    let period_us = info.dt * 1e6;
     let [c4, c7] = &info.cores;
     let bar =
         |y: f64, x0: f64, x1: f64| vec![[x0, y - 0.3], [x1, y - 0.3], [x1, y + 0.3], [x0, y + 0.3]];
@@ -292,17 +311,16 @@ pub fn mu_timeline(
         .show(ui, |pu| {
             let (mut origins, mut tips) = (Vec::new(), Vec::new());
             for (k, t) in run.iter().enumerate().take(hi).skip(first) {
-                let t_k = k as f64 * period_us;
-                let t4 = t_k + us(t.m4_cycles * c4.ps_per_cycle);
+                let w = tick_times(info, k, t);
                 pu.vline(
-                    VLine::new("", t_k)
+                    VLine::new("", w.start)
                         .color(GREY)
                         .style(LineStyle::dashed_loose()),
                 );
                 pu.polygon(
                     Polygon::new(
                         format!("{} {}", c4.core, c4.role),
-                        PlotPoints::new(bar(0.0, t_k, t4)),
+                        PlotPoints::new(bar(0.0, w.start, w.estimated)),
                     )
                     .fill_color(RED.gamma_multiply(0.5))
                     .stroke(egui::Stroke::new(1.0, RED)),
@@ -311,33 +329,31 @@ pub fn mu_timeline(
                     "tick {k}\n{}: {} cycles ({:.1} µs)",
                     c4.core,
                     t.m4_cycles,
-                    t4 - t_k
+                    w.estimated - w.start
                 );
-                if t.m7_cycles > 0 {
-                    let t_irq = t4 + t.mu_latency_ns as f64 / 1000.0;
-                    let t7 = t_irq + us(t.m7_cycles * c7.ps_per_cycle);
+                if let Some((irq, done)) = w.controller {
                     pu.polygon(
                         Polygon::new(
                             format!("{} {} (MU IRQ 118)", c7.core, c7.role),
-                            PlotPoints::new(bar(1.0, t_irq, t7)),
+                            PlotPoints::new(bar(1.0, irq, done)),
                         )
                         .fill_color(BLUE.gamma_multiply(0.5))
                         .stroke(egui::Stroke::new(1.0, BLUE)),
                     );
-                    origins.push([t4, 0.3]);
-                    tips.push([t_irq, 0.7]);
+                    origins.push([w.estimated, 0.3]);
+                    tips.push([irq, 0.7]);
                     note += &format!(
                         "\nMU: {:.2} µs\n{}: {} cycles ({:.2} µs)",
                         t.mu_latency_ns as f64 / 1000.0,
                         c7.core,
                         t.m7_cycles,
-                        t7 - t_irq
+                        done - irq
                     );
                 }
                 pu.text(
                     Text::new(
                         "",
-                        egui_plot::PlotPoint::new(t_k, 1.75),
+                        egui_plot::PlotPoint::new(w.start, 1.75),
                         egui::RichText::new(note).size(14.0).color(ui_text()),
                     )
                     .anchor(egui::Align2::LEFT_TOP),
@@ -345,13 +361,9 @@ pub fn mu_timeline(
             }
             if let Some(o) = overlay {
                 for (k, t) in o.ticks.iter().enumerate().take(hi).skip(first) {
-                    let t_k = k as f64 * period_us;
-                    let t4 = t_k + us(t.m4_cycles * c4.ps_per_cycle);
-                    let mut bars = vec![(0.0, t_k, t4)];
-                    if t.m7_cycles > 0 {
-                        let t_irq = t4 + t.mu_latency_ns as f64 / 1000.0;
-                        bars.push((1.0, t_irq, t_irq + us(t.m7_cycles * c7.ps_per_cycle)));
-                    }
+                    let w = tick_times(info, k, t);
+                    let bars = std::iter::once((0.0, w.start, w.estimated))
+                        .chain(w.controller.map(|(irq, done)| (1.0, irq, done)));
                     for (y, x0, x1) in bars {
                         pu.polygon(
                             Polygon::new(

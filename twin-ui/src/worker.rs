@@ -39,10 +39,11 @@ pub enum Command {
 /// What the worker reports.
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// A session is open (ticks from here on belong to it).
+    /// A session is open (ticks from here on belong to it), with its gates before any tick.
     Opened {
         file: PathBuf,
         info: SessionInfo,
+        gates: Vec<LiveGate>,
     },
     /// Ticks run since the last batch, each with both cores after it, and the gates now.
     Ticks {
@@ -229,12 +230,7 @@ impl Loop {
                 self.send(Update::Opened {
                     file,
                     info: s.info().clone(),
-                });
-                self.send(Update::Ticks {
-                    ticks: vec![],
-                    cores: vec![],
                     gates: s.gates().to_vec(),
-                    failed: vec![],
                 });
                 self.session = Some(s);
                 self.set_running(run);

@@ -528,19 +528,10 @@ fn list() -> sim::Result<ExitCode> {
     let dir = std::env::current_dir()
         .map(|d| d.join("scenarios"))
         .map_err(|e| sim::Error::Usage(e.to_string()))?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| sim::Error::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    files.sort();
     let cwd = std::env::current_dir().unwrap_or_default();
-    for f in files {
+    for (f, s) in sim::scenario::list(&dir)? {
         let shown = f.strip_prefix(&cwd).unwrap_or(&f).display().to_string();
-        match sim::scenario::Scenario::load(&f) {
+        match s {
             Ok(s) => println!("{shown:<30} {}", s.description),
             Err(e) => println!("{shown:<30} INVALID: {e}"),
         }
