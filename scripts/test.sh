@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --all-targets --quiet -- -D warnings
-for d in targets/firmware targets/flight-wasm targets/p3-flight targets/corpus/rust; do (cd "$d" && cargo fmt --all --check); done
+for d in targets/firmware targets/hil targets/flight-wasm targets/p3-flight targets/corpus/rust; do (cd "$d" && cargo fmt --all --check); done
 cargo test --no-fail-fast

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use common::*;
 use object::{Object, ObjectSection};
 use sim::backend::Backend;
-use sim::scenario::{build, run, trace_csv, Gate, Scenario};
+use sim::scenario::{build_with, hosted, run, trace_csv, Gate, Scenario};
 
 fn stabilization(steps: u64) -> Scenario {
     build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
@@ -83,8 +83,8 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     assert!(first_gnss > 0, "GNSS must not arrive on the first tick");
 
     // Record which estimator instructions run on each tick up to the first GNSS fix.
-    let mut lp = build(&s, &workspace(), objects.path()).unwrap();
-    let module = lp.estimator.arm_module().unwrap();
+    let mut fc = hosted(&s, &workspace(), objects.path()).unwrap();
+    let module = fc.estimator.arm_module().unwrap();
     let (core, base, size) = (
         module.core,
         module.layout.code_base,
@@ -92,7 +92,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     );
     let seen: Rc<RefCell<Vec<(u32, u32)>>> = Rc::default();
     let log = seen.clone();
-    lp.machine
+    fc.machine
         .engine(core)
         .add_code_hook(
             u64::from(base),
@@ -100,6 +100,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
             move |_, addr, sz| log.borrow_mut().push((addr as u32, sz)),
         )
         .unwrap();
+    let mut lp = build_with(&s, Box::new(fc)).unwrap();
     let mut before = BTreeSet::new();
     for k in 0..=first_gnss {
         lp.waypoint = s.waypoint_at(k as f64 * s.dt);
@@ -112,7 +113,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     // A VADD.F32 or VSUB.F32 (ARMv7-M A7.7.222/A7.7.262, T2: first halfword 1110 1110 0D11 Vn,
     // second Vd 1010 N op M 0 Vm) that runs for the first time with the GNSS fix; flipping the
     // op bit (bit 6 of the second halfword) swaps add and subtract.
-    let uc = lp.machine.engine(core);
+    let uc = lp.fc.machine().unwrap().engine(core);
     let mut target = None;
     for &(addr, sz) in seen.borrow().iter() {
         if sz != 4 || before.contains(&addr) {

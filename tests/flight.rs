@@ -222,7 +222,7 @@ fn estimator_agrees_three_ways_on_both_cores() {
 }
 
 /// The flight module's synth objects linked on both cores of one machine, in the hosted loop.
-fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::HostedLoop {
+fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::FlightLoop {
     use sim::hosted::{link::RelObject, Module, Options};
     let wasm_path = build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
     let wasm = sim::wasm::WasmModule::load(&wasm_path).unwrap();
@@ -257,19 +257,9 @@ fn hosted_loop(seed: u64, start: State, waypoint: [f32; 3]) -> sim::flightloop::
     use sim::backend::{Kind, Part};
     let est = Part::arm(Kind::Estimator, est, &mut machine).unwrap();
     let ctl = Part::arm(Kind::Controller, ctl, &mut machine).unwrap();
-    sim::flightloop::HostedLoop::new(
-        machine,
-        est,
-        ctl,
-        (1, 0),
-        params,
-        start,
-        sensors,
-        wind,
-        0.002,
-        waypoint,
-    )
-    .unwrap()
+    let nav0 = sim::flightloop::initial_nav(&start);
+    let fc = sim::flightloop::Hosted::new(machine, est, ctl, (1, 0), &nav0).unwrap();
+    sim::flightloop::FlightLoop::new(Box::new(fc), params, start, sensors, wind, 0.002, waypoint)
 }
 
 #[test]

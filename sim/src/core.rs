@@ -262,7 +262,7 @@ pub fn s_reg(i: usize) -> RegisterARM {
     S[i]
 }
 
-fn read_u32(uc: &Uc<'_>, addr: u32) -> Option<u32> {
+pub(crate) fn read_u32(uc: &Uc<'_>, addr: u32) -> Option<u32> {
     let mut b = [0u8; 4];
     uc.mem_read(u64::from(addr), &mut b).ok()?;
     Some(u32::from_le_bytes(b))

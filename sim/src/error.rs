@@ -31,6 +31,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Usage(String),
+    /// Target mode: the board, the probe or the link failed (no probe, no board, no RTT
+    /// control block, a stalled link, firmware that stopped).
+    #[error("target: {0}")]
+    Target(String),
     /// Lockstep differential mode: ARM and wasmtime disagreed.
     #[error("{0}")]
     Divergence(Box<crate::backend::Divergence>),

@@ -47,7 +47,7 @@ pub struct Tick {
     pub rates: [f64; 3],
     /// The controller's attitude setpoint (roll, pitch, yaw, rad) and body-rate setpoint (rad/s)
     /// this tick, from the setpoint observer (NaN when the controller did not run or the
-    /// observer disagreed with it; see [`HostedLoop`]).
+    /// observer disagreed with it; see [`FlightLoop`]).
     pub att_sp: [f32; 3],
     pub rate_sp: [f32; 3],
     /// The position setpoint the controller was given (NED, m).
@@ -73,15 +73,12 @@ pub struct Tick {
     pub events: Vec<String>,
 }
 
-/// Faults the loop injects (the scenario's `faults`).
+/// Faults the loop injects (the scenario's `faults`; NavState delay and jitter are the flight
+/// computer's, [`FlightComputer::set_nav_faults`]).
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Motor index and time (s) from which it gives no thrust.
     pub rotor_failure: Option<(usize, f64)>,
-    /// NavState is published this many ticks late...
-    pub nav_delay: u32,
-    /// ... plus or minus up to this many ticks (seeded).
-    pub nav_jitter: u32,
     /// From this time (s) the CM7's heartbeat no longer reaches the IO MCU.
     pub heartbeat_loss: Option<f64>,
 }
@@ -116,7 +113,77 @@ impl IoMcu {
     }
 }
 
-pub struct HostedLoop {
+/// What one control tick did on the flight computer.
+#[derive(Debug, Clone, Default)]
+pub struct FcTick {
+    /// The NavState the estimator computed.
+    pub nav: [f32; 16],
+    /// The controller's run, when it ran this tick.
+    pub control: Option<Control>,
+    pub m4_cycles: u64,
+    pub m7_cycles: u64,
+    pub m4_stack: u32,
+    pub m7_stack: u32,
+    pub mu_latency_ns: u64,
+    pub overrun_m4: bool,
+    pub overrun_m7: bool,
+    pub events: Vec<String>,
+}
+
+/// The controller's input record and output this tick.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// `controller#step`'s input: NavState 16, gyro 3, waypoint 3, 1.0, 0.0.
+    pub input: [f32; 24],
+    pub motors: [f32; 4],
+    /// When the commands left the CM7 (virtual time).
+    pub at: Ps,
+}
+
+/// The controller's input record: NavState, the frame's gyro, the waypoint, and the
+/// "waypoint valid" flag.
+pub fn control_input(nav: &[f32], gyro: [f32; 3], waypoint: [f32; 3]) -> [f32; 24] {
+    let mut input = [0.0f32; 24];
+    input[..16].copy_from_slice(&nav[..16]);
+    input[16..19].copy_from_slice(&gyro);
+    input[19..22].copy_from_slice(&waypoint);
+    input[22] = 1.0;
+    input
+}
+
+/// The flight computer the loop flies: the estimator and controller with NavState between
+/// them. Hosted (the components as synth's code hosted on the twin's cores, this file), or
+/// the HIL firmware behind an RTT link, on the twin or on a board (`crate::target`).
+pub trait FlightComputer {
+    /// Control tick `tick`, starting at `t_k`, of length `period`: the estimator on the
+    /// sensor frame, NavState across, the controller on it.
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick>;
+    /// The emulated machine, when there is one (core snapshots).
+    fn machine(&mut self) -> Option<&mut Machine>;
+    /// The machine's core indices: (estimator core, controller core).
+    fn cores(&self) -> (usize, usize);
+    /// Picoseconds per cycle of (estimator core, controller core).
+    fn ps_per_cycle(&self) -> (Ps, Ps);
+    fn backends(&self) -> (crate::backend::Backend, crate::backend::Backend);
+    /// What runs the flight code, in words (reports).
+    fn describe(&self) -> String;
+    /// NavState published late (+- jitter) by the CM4 runtime: only the hosted runtime can.
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()>;
+    /// The run is over (or abandoned): motors to zero on a board.
+    fn stop(&mut self) {}
+}
+
+/// The components hosted on the emulated cores (or wasmtime, or native), with the runtimes
+/// the loop stands in for: the CM4's publishes NavState, the CM7's is the MU ISR.
+pub struct Hosted {
     pub machine: Machine,
     pub estimator: Part,
     pub controller: Part,
@@ -124,21 +191,208 @@ pub struct HostedLoop {
     m7: usize,
     mua: u32,
     mub: u32,
+    quantum: Ps,
+    seq: u32,
+    motors: [f32; 4],
+    nav_delay: u32,
+    nav_jitter: u32,
+    nav_queue: std::collections::VecDeque<(u64, Vec<f32>)>,
+    jitter: rand_chacha::ChaCha8Rng,
+}
+
+impl Hosted {
+    /// `estimator` on core `cores.0` (the CM4) and `controller` on `cores.1` (the CM7) of
+    /// `machine`, on whatever backends the parts were built for; the estimator starts from
+    /// `nav0`.
+    pub fn new(
+        mut machine: Machine,
+        mut estimator: Part,
+        controller: Part,
+        cores: (usize, usize),
+        nav0: &[f32; 16],
+    ) -> Result<Hosted> {
+        let (m4, m7) = cores;
+        let base = |name: &str| {
+            let soc = machine.soc.borrow();
+            soc.periph_base(name)
+                .ok_or_else(|| Error::Usage(format!("the board has no {name}")))
+        };
+        let (mua, mub) = (base("MUA")?, base("MUB")?);
+        estimator.init(&mut machine, nav0)?;
+        // The CM7 runtime arms the MU receive interrupt: MUA CR.RIE0 and NVIC line 118.
+        {
+            let mut soc = machine.soc.borrow_mut();
+            soc.periph_write(m7, mua + 0x24, 4, 1 << 27, 0)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            soc.cores[m7].scs.exc.enabled[(FIRST_IRQ + MU_IRQ) as usize] = true;
+        }
+        Ok(Hosted {
+            machine,
+            estimator,
+            controller,
+            m4,
+            m7,
+            mua,
+            mub,
+            quantum: crate::machine::DEFAULT_QUANTUM,
+            seq: 0,
+            motors: [0.0; 4],
+            nav_delay: 0,
+            nav_jitter: 0,
+            nav_queue: Default::default(),
+            jitter: rand::SeedableRng::seed_from_u64(0x4A17),
+        })
+    }
+}
+
+impl FlightComputer for Hosted {
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick> {
+        let machine = &mut self.machine;
+        // CM4: estimator.
+        let est = self.estimator.call(machine, tick, frame)?;
+        let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
+        let t4 = t_k + est.cycles * ps4;
+        let nav = est.words;
+        let mut out = FcTick {
+            nav: nav.clone().try_into().unwrap_or([0.0; 16]),
+            m4_cycles: est.cycles,
+            m4_stack: est.stack_bytes,
+            overrun_m4: t4 - t_k > period,
+            ..FcTick::default()
+        };
+
+        // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
+        let jitter = if self.nav_jitter > 0 {
+            use rand::RngExt;
+            let j = i64::from(self.nav_jitter);
+            self.jitter.random_range(-j..=j)
+        } else {
+            0
+        };
+        let delay = (i64::from(self.nav_delay) + jitter).max(0) as u64;
+        self.nav_queue.push_back((tick + delay, nav));
+        let mut due = None;
+        while self.nav_queue.front().is_some_and(|(t, _)| *t <= tick) {
+            due = self.nav_queue.pop_front().map(|(_, n)| n);
+        }
+        let Some(published) = due else {
+            out.events.push("no NavState delivered".into());
+            return Ok(out);
+        };
+        // Mailbox (ready word last), then the MU doorbell.
+        self.seq = self.seq.wrapping_add(1);
+        {
+            let uc = machine.engine(self.m4);
+            let mut block = vec![0u8; 8];
+            block[4..8].copy_from_slice(&self.seq.to_le_bytes());
+            block.extend_from_slice(&words_bytes(&published));
+            uc.mem_write(u64::from(MAILBOX), &block)
+                .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
+                .map_err(|e| Error::Usage(format!("mailbox write: {e:?}")))?;
+        }
+        let mut soc = machine.soc.borrow_mut();
+        soc.periph_write(self.m4, self.mub, 4, self.seq, t4)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        // The next lockstep sync point delivers it.
+        let t_sync = t4.div_ceil(self.quantum) * self.quantum;
+        out.mu_latency_ns = (t_sync - t4) / 1000;
+        soc.fire_events(t_sync);
+        soc.apply_cross_core();
+        let irq = (FIRST_IRQ + MU_IRQ) as usize;
+        if !soc.cores[self.m7].scs.exc.pending[irq] {
+            return Ok(out);
+        }
+        // CM7 runtime, as its MU ISR: read RR0 (clears RF0 and the line).
+        let seq = soc
+            .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        soc.cores[self.m7].scs.exc.pending[irq] = false;
+        // The runtime is the ISR: the interrupt counts as taken.
+        soc.cores[self.m7].scs.exc.taken[irq] += 1;
+        drop(soc);
+        let mut head = [0u8; 72];
+        machine
+            .engine(self.m7)
+            .mem_read(u64::from(MAILBOX), &mut head)
+            .map_err(|e| Error::Usage(format!("mailbox read: {e:?}")))?;
+        let ready = u32::from_le_bytes(head[0..4].try_into().expect("4"));
+        let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
+        if ready != READY || mail_seq != seq {
+            out.events.push(format!(
+                "stale mailbox (ready {ready:#x}, seq {mail_seq} vs {seq})"
+            ));
+            return Ok(out);
+        }
+        let input = control_input(&bytes_words(&head[8..72]), gyro, waypoint);
+        let c = self.controller.call(machine, tick, &input)?;
+        self.motors.copy_from_slice(&c.words);
+        out.m7_cycles = c.cycles;
+        out.m7_stack = c.stack_bytes;
+        let t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
+        out.overrun_m7 = t7 - t_sync > period;
+        out.control = Some(Control {
+            input,
+            motors: self.motors,
+            at: t7,
+        });
+        Ok(out)
+    }
+
+    fn machine(&mut self) -> Option<&mut Machine> {
+        Some(&mut self.machine)
+    }
+
+    fn cores(&self) -> (usize, usize) {
+        (self.m4, self.m7)
+    }
+
+    fn ps_per_cycle(&self) -> (Ps, Ps) {
+        let soc = self.machine.soc.borrow();
+        (soc.ps_per_cycle(self.m4), soc.ps_per_cycle(self.m7))
+    }
+
+    fn backends(&self) -> (crate::backend::Backend, crate::backend::Backend) {
+        (self.estimator.backend(), self.controller.backend())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "hosted: estimator on {}, controller on {}",
+            self.estimator.backend(),
+            self.controller.backend()
+        )
+    }
+
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
+        self.nav_delay = delay;
+        self.nav_jitter = jitter;
+        Ok(())
+    }
+}
+
+/// The closed loop: the vehicle, its sensors and the IO MCU on the host, the flight code on
+/// a [`FlightComputer`].
+pub struct FlightLoop {
+    pub fc: Box<dyn FlightComputer>,
     pub params: Params,
     pub state: State,
     pub sensors: Sensors,
     pub wind: Wind,
     pub dt: f64,
     pub waypoint: [f32; 3],
-    quantum: Ps,
     tick: u64,
-    seq: u32,
     /// The controller's latest commands.
     motors: [f32; 4],
     pub faults: Faults,
     pub io: IoMcu,
-    nav_queue: std::collections::VecDeque<(u64, Vec<f32>)>,
-    jitter: rand_chacha::ChaCha8Rng,
     lost_control: bool,
     airborne: bool,
     /// The setpoint observer: the flight crate's controller fed the same input records as the
@@ -149,65 +403,38 @@ pub struct HostedLoop {
     observer: Option<flight::controller::Controller>,
 }
 
-impl HostedLoop {
-    /// `estimator` on core `cores.0` (the CM4) and `controller` on `cores.1` (the CM7) of
-    /// `machine`, on whatever backends the parts were built for.
-    #[allow(clippy::too_many_arguments)]
+/// The NavState the estimator starts from: the vehicle's initial state, no biases.
+pub fn initial_nav(state: &State) -> [f32; 16] {
+    let q = state.q;
+    flight::NavState {
+        q: [q.w as f32, q.x as f32, q.y as f32, q.z as f32],
+        p: state.p.as_vec3().to_array(),
+        v: state.v.as_vec3().to_array(),
+        bg: [0.0; 3],
+        ba: [0.0; 3],
+    }
+    .to_words()
+}
+
+impl FlightLoop {
     pub fn new(
-        mut machine: Machine,
-        mut estimator: Part,
-        controller: Part,
-        cores: (usize, usize),
+        fc: Box<dyn FlightComputer>,
         params: Params,
         state: State,
         sensors: Sensors,
         wind: Wind,
         dt: f64,
         waypoint: [f32; 3],
-    ) -> Result<HostedLoop> {
-        let (m4, m7) = cores;
-        let base = |name: &str| {
-            let soc = machine.soc.borrow();
-            soc.periph_base(name)
-                .ok_or_else(|| Error::Usage(format!("the board has no {name}")))
-        };
-        let (mua, mub) = (base("MUA")?, base("MUB")?);
-        // The estimator starts from the vehicle's initial state.
-        let q = state.q;
-        let init: [f32; 16] = flight::NavState {
-            q: [q.w as f32, q.x as f32, q.y as f32, q.z as f32],
-            p: state.p.as_vec3().to_array(),
-            v: state.v.as_vec3().to_array(),
-            bg: [0.0; 3],
-            ba: [0.0; 3],
-        }
-        .to_words();
-        estimator.init(&mut machine, &init)?;
-        // The CM7 runtime arms the MU receive interrupt: MUA CR.RIE0 and NVIC line 118.
-        {
-            let mut soc = machine.soc.borrow_mut();
-            soc.periph_write(m7, mua + 0x24, 4, 1 << 27, 0)
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            soc.cores[m7].scs.exc.enabled[(FIRST_IRQ + MU_IRQ) as usize] = true;
-        }
-        let quantum = crate::machine::DEFAULT_QUANTUM;
-        Ok(HostedLoop {
-            machine,
-            estimator,
-            controller,
-            m4,
-            m7,
-            mua,
-            mub,
+    ) -> FlightLoop {
+        FlightLoop {
+            fc,
             params,
             state,
             sensors,
             wind,
             dt,
             waypoint,
-            quantum,
             tick: 0,
-            seq: 0,
             motors: [0.0; 4],
             faults: Faults::default(),
             io: IoMcu {
@@ -216,14 +443,12 @@ impl HostedLoop {
                 outputs: [0.0; 4],
                 failsafe_at: None,
             },
-            nav_queue: Default::default(),
-            jitter: rand::SeedableRng::seed_from_u64(0x4A17),
             lost_control: false,
             airborne: false,
             observer: Some(flight::controller::Controller::new(
                 flight::controller::VehicleConfig::quad_x_default(),
             )),
-        })
+        }
     }
 
     fn sensor_record(f: &Frame, dt: f64) -> [f32; 22] {
@@ -248,129 +473,45 @@ impl HostedLoop {
         r
     }
 
-    /// The machine's core indices: (estimator core, controller core).
-    pub fn cores(&self) -> (usize, usize) {
-        (self.m4, self.m7)
+    fn period(&self) -> Ps {
+        (self.dt * PS_PER_S as f64).round() as Ps
     }
 
     /// Cycles each core has per control tick (estimator core, controller core): the budget an
     /// overrun is measured against.
     pub fn budget_cycles(&self) -> (u64, u64) {
-        let period = (self.dt * PS_PER_S as f64).round() as Ps;
-        let soc = self.machine.soc.borrow();
-        (
-            period / soc.ps_per_cycle(self.m4),
-            period / soc.ps_per_cycle(self.m7),
-        )
+        let (p4, p7) = self.fc.ps_per_cycle();
+        (self.period() / p4, self.period() / p7)
     }
 
     /// Run one control tick; returns its trace row.
     pub fn step(&mut self) -> Result<Tick> {
-        let period = (self.dt * PS_PER_S as f64).round() as Ps;
+        let period = self.period();
         let t_k = self.tick * period;
         let frame = self.sensors.sample(self.tick, self.dt, &self.state);
-        let machine = &mut self.machine;
-
-        // CM4: estimator.
         let rec = Self::sensor_record(&frame, self.dt);
-        let est = self.estimator.call(machine, self.tick, &rec)?;
-        let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
-        let t4 = t_k + est.cycles * ps4;
-        let nav = est.words;
-
-        // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
-        let mut events = Vec::new();
-        let jitter = if self.faults.nav_jitter > 0 {
-            use rand::RngExt;
-            let j = i64::from(self.faults.nav_jitter);
-            self.jitter.random_range(-j..=j)
-        } else {
-            0
-        };
-        let delay = (i64::from(self.faults.nav_delay) + jitter).max(0) as u64;
-        self.nav_queue.push_back((self.tick + delay, nav.clone()));
-        let mut due = None;
-        while self.nav_queue.front().is_some_and(|(t, _)| *t <= self.tick) {
-            due = self.nav_queue.pop_front().map(|(_, n)| n);
-        }
-        let mut m7_cycles = 0;
-        let mut m7_stack = 0;
+        let gyro = frame.gyro.map(|g| g as f32);
+        let fc = self
+            .fc
+            .tick(self.tick, t_k, period, &rec, gyro, self.waypoint)?;
+        let mut events = fc.events;
         let mut setpoints = None;
-        let mut t_sync = t4;
-        let mut t7 = t4;
-        if let Some(published) = due {
-            // Mailbox (ready word last), then the MU doorbell.
-            self.seq = self.seq.wrapping_add(1);
-            {
-                let uc = machine.engine(self.m4);
-                let mut block = vec![0u8; 8];
-                block[4..8].copy_from_slice(&self.seq.to_le_bytes());
-                block.extend_from_slice(&words_bytes(&published));
-                uc.mem_write(u64::from(MAILBOX), &block)
-                    .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
-                    .map_err(|e| Error::Usage(format!("mailbox write: {e:?}")))?;
-            }
-            let mut soc = machine.soc.borrow_mut();
-            soc.periph_write(self.m4, self.mub, 4, self.seq, t4)
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            // The next lockstep sync point delivers it.
-            t_sync = t4.div_ceil(self.quantum) * self.quantum;
-            t7 = t_sync;
-            soc.fire_events(t_sync);
-            soc.apply_cross_core();
-            let irq = (FIRST_IRQ + MU_IRQ) as usize;
-            if soc.cores[self.m7].scs.exc.pending[irq] {
-                // CM7 runtime, as its MU ISR: read RR0 (clears RF0 and the line).
-                let seq = soc
-                    .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                soc.cores[self.m7].scs.exc.pending[irq] = false;
-                // The runtime is the ISR: the interrupt counts as taken.
-                soc.cores[self.m7].scs.exc.taken[irq] += 1;
-                drop(soc);
-                let mut head = [0u8; 72];
-                machine
-                    .engine(self.m7)
-                    .mem_read(u64::from(MAILBOX), &mut head)
-                    .map_err(|e| Error::Usage(format!("mailbox read: {e:?}")))?;
-                let ready = u32::from_le_bytes(head[0..4].try_into().expect("4"));
-                let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
-                if ready == READY && mail_seq == seq {
-                    let mut input = [0.0f32; 24];
-                    input[..16].copy_from_slice(&bytes_words(&head[8..72]));
-                    input[16..19].copy_from_slice(&frame.gyro.map(|g| g as f32));
-                    input[19..22].copy_from_slice(&self.waypoint);
-                    input[22] = 1.0;
-                    let c = self.controller.call(machine, self.tick, &input)?;
-                    self.motors.copy_from_slice(&c.words);
-                    m7_cycles = c.cycles;
-                    m7_stack = c.stack_bytes;
-                    if let Some(obs) = &mut self.observer {
-                        let seen = flight::records::step_detailed(obs, &input);
-                        if seen.motors.map(f32::to_bits) == self.motors.map(f32::to_bits) {
-                            setpoints = Some(seen);
-                        } else {
-                            self.observer = None;
-                        }
-                    }
-                    t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
-                    let t7_s = t7 as f64 / PS_PER_S as f64;
-                    let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
-                    if linked {
-                        self.io.forward(t7_s, self.motors);
-                    }
+        if let Some(c) = &fc.control {
+            self.motors = c.motors;
+            if let Some(obs) = &mut self.observer {
+                let seen = flight::records::step_detailed(obs, &c.input);
+                if seen.motors.map(f32::to_bits) == self.motors.map(f32::to_bits) {
+                    setpoints = Some(seen);
                 } else {
-                    events.push(format!(
-                        "stale mailbox (ready {ready:#x}, seq {mail_seq} vs {seq})"
-                    ));
+                    self.observer = None;
                 }
-            } else {
-                drop(soc);
             }
-        } else {
-            events.push("no NavState delivered".into());
+            let t7_s = c.at as f64 / PS_PER_S as f64;
+            let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
+            if linked {
+                self.io.forward(t7_s, self.motors);
+            }
         }
-
         // The vehicle flies with what the IO MCU outputs; a failed rotor gives no thrust.
         let sub = (self.dt / self.params.dt).round() as u64;
         let step_ps = period / sub;
@@ -432,15 +573,15 @@ impl HostedLoop {
                 .gnss
                 .as_ref()
                 .map_or([f32::NAN; 3], |g| g.position.map(|p| p as f32)),
-            nav: nav.try_into().unwrap_or([0.0; 16]),
+            nav: fc.nav,
             motors: self.motors,
-            m4_cycles: est.cycles,
-            m7_cycles,
-            m4_stack: est.stack_bytes,
-            m7_stack,
-            mu_latency_ns: (t_sync - t4) / 1000,
-            overrun_m4: t4 - t_k > period,
-            overrun_m7: t7 - t_sync > period,
+            m4_cycles: fc.m4_cycles,
+            m7_cycles: fc.m7_cycles,
+            m4_stack: fc.m4_stack,
+            m7_stack: fc.m7_stack,
+            mu_latency_ns: fc.mu_latency_ns,
+            overrun_m4: fc.overrun_m4,
+            overrun_m7: fc.overrun_m7,
             events,
         };
         self.tick += 1;

@@ -242,6 +242,17 @@ impl Machine {
         Ok(())
     }
 
+    /// Add symbols for a core's reports (code another core puts there, e.g. the CM4 image the
+    /// CM7 copies into the CM4's memory).
+    pub fn add_symbols(&mut self, core: &str, symbols: &Symbols) -> Result<()> {
+        let i = self.core_index(core)?;
+        let uc = &mut self.cores[i].uc;
+        let mut syms = (*uc.get_data().symbols).clone();
+        syms.merge(symbols);
+        uc.get_data_mut().symbols = Rc::new(syms);
+        Ok(())
+    }
+
     /// Put loaded cores in their power-on state: the first core boots from its vector table; a
     /// second (the CM4) boots too when `m4_running` (or when the first has no image), else it
     /// is held until SRC releases it.
@@ -332,8 +343,13 @@ impl Machine {
                 match a {
                     Action::BootCore { core, vtor } => {
                         let c = &mut self.cores[core];
-                        if c.vector_table.is_none() {
-                            continue; // released with no image: nothing to run
+                        // A core with no image of its own runs what another core copied into
+                        // its memory (the SDK's multicore boot); an empty reset vector there
+                        // means nothing to run.
+                        if c.vector_table.is_none()
+                            && core::read_u32(&c.uc, vtor.wrapping_add(4)).unwrap_or(0) == 0
+                        {
+                            continue;
                         }
                         if let Err(e) = core::boot(&mut c.uc, vtor) {
                             return Stop::TwinError {

@@ -430,7 +430,7 @@ mod tests {
             motors: [0.5; 4],
             m4_cycles: 91_172,
             m7_cycles: 4_854,
-            mu_latency_cycles: 2_070,
+            mu_latency_ns: 2_070,
         };
         let mut f = [0u8; MAX_FRAME];
         let n = hil_proto::encode(&tick, &mut f).unwrap();

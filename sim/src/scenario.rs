@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Kind, Part};
 use crate::board::Board;
 use crate::error::{Error, Result};
-use crate::flightloop::{HostedLoop, Tick};
+use crate::flightloop::{initial_nav, FlightComputer, FlightLoop, Hosted, Tick};
 use crate::hosted::host::HostFns;
 use crate::hosted::link::RelObject;
 use crate::hosted::{Module, Options};
@@ -287,7 +287,8 @@ impl Scenario {
         ]
     }
 
-    fn initial_state(&self) -> State {
+    /// The vehicle's state at t = 0.
+    pub fn initial_state(&self) -> State {
         let i = &self.initial;
         let p = DVec3::new(i.position.0, i.position.1, i.position.2);
         let mut s = State::at_rest(&self.vehicle, p);
@@ -349,6 +350,9 @@ pub struct Report {
     pub divergence: Option<crate::backend::Divergence>,
     pub estimator_backend: Backend,
     pub controller_backend: Backend,
+    /// What ran the flight code: hosted on the twin, the HIL firmware on the twin, a board.
+    #[serde(default)]
+    pub flight_computer: String,
     /// Ticks run (the scenario's steps unless the run stopped early).
     pub ticks: u64,
     pub virtual_seconds: f64,
@@ -626,9 +630,15 @@ fn tilt(roll: f64, pitch: f64) -> f64 {
     (roll.cos() * pitch.cos()).clamp(-1.0, 1.0).acos()
 }
 
-/// Build the machine with the flight module linked on both cores. `root` resolves relative
-/// paths in the scenario; `objects` is where synth's objects go.
-pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
+/// Build the closed loop with the flight module hosted on both cores. `root` resolves
+/// relative paths in the scenario; `objects` is where synth's objects go.
+pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<FlightLoop> {
+    let fc = hosted(s, root, objects)?;
+    build_with(s, Box::new(fc))
+}
+
+/// The scenario's flight module (path resolved against `root`), checked to exist.
+pub fn flight_wasm(s: &Scenario, root: &Path) -> Result<PathBuf> {
     // An absolute path replaces `root` in `join`.
     let wasm_path = root.join(&s.flight.wasm);
     if !wasm_path.exists() {
@@ -637,6 +647,12 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
             wasm_path.display()
         )));
     }
+    Ok(wasm_path)
+}
+
+/// The flight module hosted on the twin's cores (or the scenario's other backends).
+pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
+    let wasm_path = flight_wasm(s, root)?;
     let wasm = WasmModule::load(&wasm_path)?;
     std::fs::create_dir_all(objects).map_err(|e| Error::Io {
         path: objects.display().to_string(),
@@ -705,32 +721,44 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<HostedLoop> {
         core_index(&f.estimator_core)?,
         core_index(&f.controller_core)?,
     );
-    let mut lp = HostedLoop::new(
-        machine,
-        est,
-        ctl,
-        cores,
+    Hosted::new(machine, est, ctl, cores, &initial_nav(&s.initial_state()))
+}
+
+/// The closed loop of `s` around flight computer `fc`.
+pub fn build_with(s: &Scenario, mut fc: Box<dyn FlightComputer>) -> Result<FlightLoop> {
+    let (mut delay, mut jitter) = (0, 0);
+    for f in &s.faults {
+        match f {
+            Fault::NavStateDelay { ticks } => delay = *ticks,
+            Fault::NavStateJitter { ticks } => jitter = *ticks,
+            _ => {}
+        }
+    }
+    fc.set_nav_faults(delay, jitter)?;
+    let mut lp = FlightLoop::new(
+        fc,
         s.vehicle.clone(),
         s.initial_state(),
         Sensors::new(s.sensors.clone(), s.seed),
         Wind::new(s.wind.clone(), s.seed ^ 0x5749_4E44),
         s.dt,
         s.waypoint_at(0.0),
-    )?;
+    );
     for f in &s.faults {
         match f {
             Fault::RotorFailure { motor, at } => lp.faults.rotor_failure = Some((*motor, *at)),
-            Fault::NavStateDelay { ticks } => lp.faults.nav_delay = *ticks,
-            Fault::NavStateJitter { ticks } => lp.faults.nav_jitter = *ticks,
             Fault::HeartbeatLoss { at } => lp.faults.heartbeat_loss = Some(*at),
-            Fault::ImuNoise { .. } | Fault::GnssDropout { .. } => {}
+            Fault::NavStateDelay { .. }
+            | Fault::NavStateJitter { .. }
+            | Fault::ImuNoise { .. }
+            | Fault::GnssDropout { .. } => {}
         }
     }
     Ok(lp)
 }
 
 /// Sensor faults active at time t.
-pub(crate) fn apply_sensor_faults(s: &Scenario, lp: &mut HostedLoop, t: f64) {
+pub(crate) fn apply_sensor_faults(s: &Scenario, lp: &mut FlightLoop, t: f64) {
     lp.sensors.imu_noise_scale = 1.0;
     lp.sensors.gnss_dropout = false;
     for f in &s.faults {
@@ -749,9 +777,17 @@ pub fn run(
     s: &Scenario,
     root: &Path,
     objects: &Path,
+    progress: impl FnMut(u64),
+) -> Result<(Report, Vec<Tick>)> {
+    let session = crate::session::Session::open(s.clone(), root, objects)?;
+    run_session(session, progress)
+}
+
+/// Run an opened session to its end; `progress` is called with the tick count every 100 ticks.
+pub fn run_session(
+    mut session: crate::session::Session,
     mut progress: impl FnMut(u64),
 ) -> Result<(Report, Vec<Tick>)> {
-    let mut session = crate::session::Session::open(s.clone(), root, objects)?;
     while session.step() {
         let k = session.ticks();
         if k % 100 == 1 {

@@ -15,7 +15,8 @@ use crate::backend::{Backend, Divergence};
 use crate::core::{read_mode, s_reg};
 use crate::error::{Error, Result};
 use crate::exc::{exception_name, FIRST_IRQ};
-use crate::flightloop::{HostedLoop, Tick};
+use crate::flightloop::{FlightLoop, Tick};
+use crate::machine::Machine;
 use crate::scenario::{
     apply_sensor_faults, build, evaluate, stats, GateMonitor, LiveGate, Report, Scenario, Waypoint,
 };
@@ -122,7 +123,7 @@ pub struct CoreSnapshot {
 pub struct Session {
     scenario: Scenario,
     info: SessionInfo,
-    lp: HostedLoop,
+    lp: FlightLoop,
     trace: Vec<Tick>,
     monitor: GateMonitor,
     /// Indices of gates that failed at the last tick.
@@ -139,9 +140,25 @@ impl Session {
     /// `objects`).
     pub fn open(scenario: Scenario, root: &Path, objects: &Path) -> Result<Session> {
         let lp = build(&scenario, root, objects)?;
+        Ok(Session::with_loop(scenario, lp, objects))
+    }
+
+    /// The scenario in target mode: the flight code is the HIL firmware on the twin or on a
+    /// board (`crate::target`).
+    pub fn open_target(
+        scenario: Scenario,
+        root: &Path,
+        spec: &crate::target::TargetSpec,
+    ) -> Result<Session> {
+        let lp = crate::target::build(&scenario, root, spec)?;
+        Ok(Session::with_loop(scenario, lp, root))
+    }
+
+    /// A session around a loop built elsewhere (target mode: `crate::target`).
+    pub fn with_loop(scenario: Scenario, lp: FlightLoop, objects: &Path) -> Session {
         let (b4, b7) = lp.budget_cycles();
-        let soc_ps = |i: usize| lp.machine.soc.borrow().ps_per_cycle(i);
-        let (i4, i7) = lp.cores();
+        let (ps4, ps7) = lp.fc.ps_per_cycle();
+        let (e_backend, c_backend) = lp.fc.backends();
         let f = &scenario.flight;
         let info = SessionInfo {
             name: scenario.name.clone(),
@@ -153,22 +170,22 @@ impl Session {
                 CoreInfo {
                     core: f.estimator_core.clone(),
                     role: "estimator".into(),
-                    backend: lp.estimator.backend(),
+                    backend: e_backend,
                     budget_cycles: b4,
-                    ps_per_cycle: soc_ps(i4),
+                    ps_per_cycle: ps4,
                 },
                 CoreInfo {
                     core: f.controller_core.clone(),
                     role: "controller".into(),
-                    backend: lp.controller.backend(),
+                    backend: c_backend,
                     budget_cycles: b7,
-                    ps_per_cycle: soc_ps(i7),
+                    ps_per_cycle: ps7,
                 },
             ],
             waypoints: scenario.waypoints.clone(),
         };
         let monitor = GateMonitor::new(&scenario);
-        Ok(Session {
+        Session {
             trace: Vec::with_capacity(scenario.steps as usize),
             scenario,
             info,
@@ -180,7 +197,7 @@ impl Session {
             busy: Duration::ZERO,
             stack_high_water: [0; 2],
             objects: objects.to_path_buf(),
-        })
+        }
     }
 
     /// Load a scenario file, apply `overrides` and open it (paths relative to the file's
@@ -265,6 +282,7 @@ impl Session {
             Err(e) => self.stopped = Some(format!("tick {k}: {e}")),
         }
         if self.finished() {
+            self.lp.fc.stop();
             let end = self.scenario.dt * self.trace.len() as f64;
             self.monitor.finish(&self.scenario, end);
         }
@@ -273,10 +291,14 @@ impl Session {
 
     /// Both cores now (estimator core, controller core).
     pub fn cores(&mut self) -> [CoreSnapshot; 2] {
-        let (i4, i7) = self.lp.cores();
+        let (i4, i7) = self.lp.fc.cores();
+        let names = [&self.info.cores[0].core, &self.info.cores[1].core].map(|n| n.clone());
         [(i4, 0), (i7, 1)].map(|(i, slot)| {
             let stack_high_water = self.stack_high_water[slot];
-            snapshot(&mut self.lp, i, stack_high_water)
+            match self.lp.fc.machine() {
+                Some(m) => snapshot(m, i, stack_high_water),
+                None => CoreSnapshot::off_twin(&names[slot], stack_high_water),
+            }
         })
     }
 
@@ -294,8 +316,9 @@ impl Session {
             gates,
             stopped: self.stopped.clone(),
             divergence: self.divergence.clone(),
-            estimator_backend: self.lp.estimator.backend(),
-            controller_backend: self.lp.controller.backend(),
+            estimator_backend: self.info.cores[0].backend,
+            controller_backend: self.info.cores[1].backend,
+            flight_computer: self.lp.fc.describe(),
             ticks: trace.len() as u64,
             virtual_seconds: virtual_s,
             wall_seconds: wall_s,
@@ -317,10 +340,30 @@ impl Session {
     }
 }
 
-fn snapshot(lp: &mut HostedLoop, core: usize, stack_high_water: u32) -> CoreSnapshot {
-    let name = lp.machine.board.cores[core].name.clone();
+impl CoreSnapshot {
+    /// A core the twin does not run (the flight code is on a board).
+    fn off_twin(core: &str, stack_high_water: u32) -> CoreSnapshot {
+        CoreSnapshot {
+            core: core.into(),
+            pc: 0,
+            symbol: "on the board (not emulated)".into(),
+            regs: [0; 16],
+            xpsr: 0,
+            s: [0; 16],
+            active_exception: None,
+            irqs: Vec::new(),
+            exceptions_taken: 0,
+            instructions: 0,
+            cycles: 0,
+            stack_high_water,
+        }
+    }
+}
+
+fn snapshot(machine: &mut Machine, core: usize, stack_high_water: u32) -> CoreSnapshot {
+    let name = machine.board.cores[core].name.clone();
     let (irqs, exceptions_taken) = {
-        let soc = lp.machine.soc.borrow();
+        let soc = machine.soc.borrow();
         let taken = &soc.cores[core].scs.exc.taken;
         let irqs = taken[FIRST_IRQ as usize..]
             .iter()
@@ -330,7 +373,7 @@ fn snapshot(lp: &mut HostedLoop, core: usize, stack_high_water: u32) -> CoreSnap
             .collect();
         (irqs, taken.iter().sum())
     };
-    let uc = lp.machine.engine(core);
+    let uc = machine.engine(core);
     use unicorn_engine::RegisterARM as R;
     const CORE_REGS: [R; 16] = [
         R::R0,

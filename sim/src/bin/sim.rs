@@ -53,6 +53,23 @@ struct ScenarioArgs {
     /// both components or as `estimator=B,controller=B`.
     #[arg(long, value_name = "SPEC")]
     backend: Option<String>,
+    /// Target mode: fly the HIL firmware (targets/hil) instead of hosting the components:
+    /// `emulated` runs it on the twin (bare-metal), `probe` on a board through a debug probe.
+    /// Sensor frames go down and motor commands come up over RTT either way (docs/target.md).
+    #[arg(long, value_name = "WHERE", value_parser = ["emulated", "probe"])]
+    target: Option<String>,
+    /// The HIL firmware's CM7 image (default: target/hil/hil-m7.elf under the project root,
+    /// as targets/hil/build.sh writes it).
+    #[arg(long, value_name = "ELF")]
+    hil_image: Option<PathBuf>,
+    /// With `--target probe`: the probe to use, VID:PID[:SERIAL] (hex); needed only when
+    /// several are attached.
+    #[arg(long, value_name = "SELECTOR")]
+    probe: Option<String>,
+    /// With `--target probe`: load the HIL image into the board's RAM and start it. Without
+    /// it nothing is written to the board: the firmware must already be running.
+    #[arg(long)]
+    flash: bool,
 }
 
 /// Apply a `--backend` spec to a scenario.
@@ -539,6 +556,47 @@ fn list() -> sim::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The scenario's session: hosted, or in target mode.
+fn open_session(
+    args: &ScenarioArgs,
+    s: sim::scenario::Scenario,
+    root: &std::path::Path,
+    objects: &std::path::Path,
+) -> sim::Result<sim::session::Session> {
+    use sim::target::TargetSpec;
+    if args.target.is_none() && (args.probe.is_some() || args.flash || args.hil_image.is_some()) {
+        return Err(sim::Error::Usage(
+            "--hil-image, --probe and --flash need --target".into(),
+        ));
+    }
+    let image = args
+        .hil_image
+        .clone()
+        .unwrap_or_else(|| sim::target::default_image(root));
+    let spec = match args.target.as_deref() {
+        None => return sim::session::Session::open(s, root, objects),
+        Some("emulated") => {
+            if args.probe.is_some() || args.flash {
+                return Err(sim::Error::Usage(
+                    "--probe and --flash are for --target probe".into(),
+                ));
+            }
+            TargetSpec::Emulated { image }
+        }
+        Some(_) => TargetSpec::Probe {
+            image,
+            selector: args.probe.clone(),
+            flash: args.flash,
+        },
+    };
+    if args.backend.is_some() {
+        return Err(sim::Error::Usage(
+            "--backend chooses where hosted components run; in target mode the HIL firmware runs them".into(),
+        ));
+    }
+    sim::session::Session::open_target(s, root, &spec)
+}
+
 fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
     let file = args.scenario.as_ref().expect("checked by the caller");
     let mut s = sim::scenario::Scenario::load(file)?;
@@ -557,16 +615,16 @@ fn run_scenario(args: &ScenarioArgs) -> sim::Result<ExitCode> {
             .progress_chars("=> "),
     );
     bar.set_message(s.name.clone());
-    let result = sim::scenario::run(&s, &root, &objects, |k| bar.set_position(k));
+    let result = open_session(args, s.clone(), &root, &objects)
+        .and_then(|session| sim::scenario::run_session(session, |k| bar.set_position(k)));
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&objects);
     let (report, trace) = result?;
     println!(
-        "scenario {}: {} (estimator {}, controller {})",
+        "scenario {}: {} ({})",
         report.scenario,
         if report.pass { "PASS" } else { "FAIL" },
-        report.estimator_backend,
-        report.controller_backend
+        report.flight_computer
     );
     if let Some(why) = &report.stopped {
         println!(

@@ -37,8 +37,13 @@ pub enum Down {
 /// Board to host (RTT up channel 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Up {
-    /// The firmware is up (both cores when `cores` is 2).
-    Hello { version: u16, cores: u8 },
+    /// The firmware is up (both cores when `cores` is 2), hosting the flight module whose
+    /// `.wasm` has CRC-32C `flight_crc`.
+    Hello {
+        version: u16,
+        cores: u8,
+        flight_crc: u32,
+    },
     /// What control tick `tick` did.
     Tick {
         tick: u32,
@@ -50,8 +55,8 @@ pub enum Up {
         /// CM7.
         m4_cycles: u32,
         m7_cycles: u32,
-        /// CM7 cycles from the CM4's MU write to the CM7's MU interrupt.
-        mu_latency_cycles: u32,
+        /// From the CM4's MU write to the CM7's MU interrupt, in ns (GPT2 at 24 MHz).
+        mu_latency_ns: u32,
     },
     /// Something the firmware reports (a fault, an overrun, a stalled link).
     Event { tick: u32, code: Event },
@@ -186,7 +191,7 @@ mod tests {
             motors: [0.5, 0.25, f32::NAN, 0.0],
             m4_cycles: 91_172,
             m7_cycles: 4_854,
-            mu_latency_cycles: 2_070,
+            mu_latency_ns: 2_070,
         }
     }
 
@@ -234,6 +239,7 @@ mod tests {
         let hello = Up::Hello {
             version: VERSION,
             cores: 2,
+            flight_crc: 0xE306_9283,
         };
         let (mut s, len) = frames(&[tick(), hello.clone()]);
         s[5] ^= 0x10; // a bit flip inside the first frame

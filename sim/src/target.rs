@@ -1,0 +1,462 @@
+//! Target mode (docs/target.md): the flight code runs as the HIL firmware (`targets/hil`) on
+//! the twin in bare-metal mode or on a board, and the loop's flight computer is the far end of
+//! an RTT link. Sensor frames go down, tick reports (NavState, motor commands, cycles, MU
+//! latency) come up, framed by `hil_proto`, through [`crate::rtt::Link`]: the same host code
+//! for the twin and for a board, which differ only in the [`Board`] behind the link.
+//!
+//! Timing: each tick the host writes the tick's sensor frame, then lets the target run (the
+//! twin a slice of virtual time, a board a moment of wall-clock time) until that tick's report
+//! arrives. The firmware takes the frame at its next GPT tick, so on the twin the loop runs at
+//! the control period exactly; on a board it runs as fast as the probe round trip allows (a
+//! late frame waits for the next period). No report within [`STALL_S`] of the target's clock
+//! ends the run: the motors are commanded to zero and the trace so far is kept.
+
+use std::path::{Path, PathBuf};
+
+use hil_proto::{Down, Event, Up};
+
+use crate::backend::Backend;
+use crate::board::Board as BoardDesc;
+use crate::error::{Error, Result};
+use crate::flightloop::{control_input, Control, FcTick, FlightComputer, FlightLoop};
+use crate::image::Image;
+use crate::machine::{Config, Machine, Stop};
+use crate::rtt::{Link, Memory, Rtt};
+use crate::scenario::Scenario;
+use crate::time::{Ps, PS_PER_S, PS_PER_US};
+
+/// No tick report for this long (on the target's clock): the link has stalled.
+pub const STALL_S: f64 = 0.5;
+/// The firmware's boot (the CM4 release included) must bring up RTT and say Hello within this.
+pub const BOOT_S: f64 = 2.0;
+/// Where the CM7 image keeps its RTT control block (DTCM, rt1176.md 1.1), searched when the
+/// image's `_SEGGER_RTT` symbol is not known.
+pub const RTT_RANGES: [(u32, u32); 1] = [(0x2000_0000, 0x4_0000)];
+
+/// Where target mode runs the flight code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// The HIL firmware image on the twin (bare-metal mode).
+    Emulated { image: PathBuf },
+    /// A board through a debug probe (`selector` VID:PID[:SERIAL]); the image is loaded into
+    /// the board's RAM and started only when `flash` is set, else the running firmware is
+    /// attached to.
+    Probe {
+        image: PathBuf,
+        selector: Option<String>,
+        flash: bool,
+    },
+}
+
+/// The HIL image built by `targets/hil/build.sh` for a project root.
+pub fn default_image(root: &Path) -> PathBuf {
+    root.join("target/hil/hil-m7.elf")
+}
+
+/// The far side of the RTT link.
+pub trait Board {
+    fn memory(&mut self) -> &mut dyn Memory;
+    /// Let the target run on a little: the twin one slice of virtual time, a board a moment
+    /// of wall-clock time. An error ends the run (the firmware exited, locked up, the probe
+    /// was lost).
+    fn advance(&mut self) -> Result<()>;
+    /// Seconds on the target's clock: virtual time on the twin, wall-clock time on a board.
+    fn now_s(&self) -> f64;
+    /// The emulated machine, on the twin.
+    fn machine(&mut self) -> Option<&mut Machine> {
+        None
+    }
+    /// What the cores are doing, for a stall message (the twin can say; a board cannot).
+    fn diagnose(&mut self) -> String {
+        String::new()
+    }
+    fn describe(&self) -> String;
+}
+
+/// The twin running the HIL firmware: the CM7 image loaded, powered on; the image releases
+/// the CM4 itself.
+pub struct Emulated {
+    machine: Machine,
+    m7: usize,
+    image: String,
+}
+
+/// Virtual time the twin runs between two looks at the RTT buffers.
+const SLICE: Ps = 100 * PS_PER_US;
+
+impl Emulated {
+    pub fn new(image: &Path) -> Result<Emulated> {
+        let img = Image::load(image)?;
+        let mut machine = Machine::new(BoardDesc::rt1176(), &Config::default())?;
+        machine.load("m7", &img)?;
+        // The CM4's image travels inside the CM7's; its symbols, when build.sh left them
+        // beside it, name the CM4's code in reports.
+        let m4 = image.with_file_name("hil-m4.elf");
+        if m4.exists() {
+            machine.add_symbols("m4", &Image::load(&m4)?.symbols)?;
+        }
+        machine.power_on()?;
+        let m7 = machine.core_index("m7")?;
+        Ok(Emulated {
+            machine,
+            m7,
+            image: image.display().to_string(),
+        })
+    }
+}
+
+impl Memory for Emulated {
+    fn read(&mut self, addr: u32, buf: &mut [u8]) -> std::result::Result<(), String> {
+        crate::rtt::CoreMemory {
+            machine: &mut self.machine,
+            core: self.m7,
+        }
+        .read(addr, buf)
+    }
+    fn write(&mut self, addr: u32, data: &[u8]) -> std::result::Result<(), String> {
+        crate::rtt::CoreMemory {
+            machine: &mut self.machine,
+            core: self.m7,
+        }
+        .write(addr, data)
+    }
+}
+
+impl Board for Emulated {
+    fn memory(&mut self) -> &mut dyn Memory {
+        self
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        let fail = |what: String| Err(Error::Target(format!("{}: {what}", self.image)));
+        match self.machine.run_for(SLICE) {
+            Stop::Timeout => Ok(()),
+            Stop::Exit { core, code } => fail(format!("the {core} exited with code {code}")),
+            Stop::Lockup { core, detail } => fail(format!("the {core} locked up: {detail}")),
+            Stop::TwinError { core, detail } => fail(format!("twin error on the {core}: {detail}")),
+            Stop::SystemReset { core } => fail(format!("the {core} requested a system reset")),
+        }
+    }
+
+    fn now_s(&self) -> f64 {
+        self.machine.now() as f64 / PS_PER_S as f64
+    }
+
+    fn machine(&mut self) -> Option<&mut Machine> {
+        Some(&mut self.machine)
+    }
+
+    fn diagnose(&mut self) -> String {
+        let mut parts = Vec::new();
+        for i in 0..self.machine.board.cores.len() {
+            let name = self.machine.board.cores[i].name.clone();
+            let state = self.machine.state(i);
+            let uc = self.machine.engine(i);
+            let pc = crate::core::pc(uc);
+            let ipsr = crate::core::read_mode(uc).ipsr();
+            let at = uc.get_data().symbols.describe(pc);
+            let exc = if ipsr == 0 {
+                String::new()
+            } else {
+                format!(" in {}", crate::exc::exception_name(ipsr))
+            };
+            parts.push(format!("{name} {state:?} at {pc:#010x} ({at}){exc}"));
+        }
+        format!(" ({})", parts.join("; "))
+    }
+
+    fn describe(&self) -> String {
+        format!("HIL firmware {} on the twin", self.image)
+    }
+}
+
+/// The HIL firmware's flight computer behind the RTT link.
+pub struct Target {
+    board: Box<dyn Board>,
+    link: Link,
+    ps: (Ps, Ps),
+    cores: (usize, usize),
+    stall_s: f64,
+    stopped: bool,
+}
+
+fn event_text(tick: u32, code: Event) -> String {
+    match code {
+        Event::Overrun { core: 4 } => {
+            format!("the CM4 did not answer within the period (tick {tick})")
+        }
+        Event::Overrun { core } => format!("CM{core} overran its period (tick {tick})"),
+        Event::LinkStalled => {
+            format!("the board saw no sensor frame for 100 ms after tick {tick}: motors at zero")
+        }
+        Event::BadFrame => format!("the board dropped a corrupted frame (tick {tick})"),
+        Event::Stopped => format!("the board stopped after tick {tick}: motors at zero"),
+    }
+}
+
+impl Target {
+    /// Attach to the firmware's RTT control block (at `rtt_at`, or searched in DTCM), wait for
+    /// its Hello, check that it hosts the flight module whose `.wasm` has CRC-32C
+    /// `flight_crc` with both cores up, and start a run: period, initial NavState.
+    pub fn connect(
+        mut board: Box<dyn Board>,
+        rtt_at: Option<u32>,
+        flight_crc: u32,
+        period: Ps,
+        nav0: [f32; 16],
+    ) -> Result<Target> {
+        let t0 = board.now_s();
+        let rtt = loop {
+            let found = match rtt_at {
+                Some(a) => Rtt::attach(board.memory(), a),
+                None => Rtt::find(board.memory(), &RTT_RANGES),
+            };
+            match found {
+                Ok(r) => break r,
+                Err(e) if board.now_s() - t0 > BOOT_S => {
+                    return Err(Error::Target(format!(
+                        "{}: {e} after {BOOT_S} s; is the HIL firmware running? (build it with targets/hil/build.sh; on a board pass --flash to load it){}",
+                        board.describe(),
+                        board.diagnose()
+                    )))
+                }
+                Err(_) => board.advance()?,
+            }
+        };
+        let mut link = Link::new(rtt);
+        let hello = loop {
+            let mut got = None;
+            for m in link.poll::<Up>(board.memory()).map_err(rtt_error)? {
+                if let Ok(h @ Up::Hello { .. }) = m {
+                    got = Some(h);
+                }
+            }
+            if let Some(h) = got {
+                break h;
+            }
+            if board.now_s() - t0 > BOOT_S {
+                return Err(Error::Target(format!(
+                    "{}: the RTT control block is there but the firmware said nothing within {BOOT_S} s{}",
+                    board.describe(),
+                    board.diagnose()
+                )));
+            }
+            board.advance()?;
+        };
+        let Up::Hello {
+            version,
+            cores,
+            flight_crc: crc,
+        } = hello
+        else {
+            unreachable!("only a Hello breaks the loop")
+        };
+        let what = board.describe();
+        if version != hil_proto::VERSION {
+            return Err(Error::Target(format!(
+                "{what}: the firmware speaks protocol version {version}, this host {}; rebuild it with targets/hil/build.sh",
+                hil_proto::VERSION
+            )));
+        }
+        if cores != 2 {
+            return Err(Error::Target(format!(
+                "{what}: the CM4 did not come up (the firmware reports {cores} core){}",
+                board.diagnose()
+            )));
+        }
+        if crc != flight_crc {
+            return Err(Error::Target(format!(
+                "{what}: the firmware hosts a different flight module (wasm CRC-32C {crc:#010x}, the scenario's is {flight_crc:#010x}); rebuild it with targets/hil/build.sh <the scenario's .wasm>"
+            )));
+        }
+        let period_us = u32::try_from(period / PS_PER_US)
+            .map_err(|_| Error::Usage("control period too long for the HIL firmware".into()))?;
+        link.send(board.memory(), &Down::Start { period_us, nav0 })
+            .map_err(rtt_error)?;
+        let desc = BoardDesc::rt1176();
+        let index = |n: &str| desc.core_index(n).expect("the RT1176 has both cores");
+        let ps = |n: &str| {
+            let c = &desc.cores[index(n)];
+            PS_PER_S / c.clock_hz
+        };
+        Ok(Target {
+            board,
+            link,
+            ps: (ps("m4"), ps("m7")),
+            cores: (index("m4"), index("m7")),
+            stall_s: STALL_S,
+            stopped: false,
+        })
+    }
+}
+
+fn rtt_error(e: crate::rtt::RttError) -> Error {
+    Error::Target(format!("RTT: {e}"))
+}
+
+impl FlightComputer for Target {
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick> {
+        let k = tick as u32;
+        let mut events = Vec::new();
+        let down = Down::Sensor {
+            tick: k,
+            frame: *frame,
+            waypoint,
+        };
+        let board = &mut self.board;
+        self.link.send(board.memory(), &down).map_err(rtt_error)?;
+        let t0 = board.now_s();
+        loop {
+            board.advance()?;
+            self.link.flush(board.memory()).map_err(rtt_error)?;
+            for m in self.link.poll::<Up>(board.memory()).map_err(rtt_error)? {
+                match m {
+                    Ok(Up::Tick {
+                        tick,
+                        nav,
+                        motors,
+                        m4_cycles,
+                        m7_cycles,
+                        mu_latency_ns,
+                    }) if tick == k => {
+                        let (ps4, ps7) = self.ps;
+                        let (m4_cycles, m7_cycles) = (u64::from(m4_cycles), u64::from(m7_cycles));
+                        let mu = u64::from(mu_latency_ns);
+                        let at = t_k + m4_cycles * ps4 + mu * 1000 + m7_cycles * ps7;
+                        return Ok(FcTick {
+                            nav,
+                            control: Some(Control {
+                                input: control_input(&nav, gyro, waypoint),
+                                motors,
+                                at,
+                            }),
+                            m4_cycles,
+                            m7_cycles,
+                            m4_stack: 0,
+                            m7_stack: 0,
+                            mu_latency_ns: mu,
+                            overrun_m4: m4_cycles * ps4 > period,
+                            overrun_m7: m7_cycles * ps7 > period,
+                            events,
+                        });
+                    }
+                    Ok(Up::Tick { tick, .. }) => {
+                        events.push(format!("a report for tick {tick} while waiting for {k}"))
+                    }
+                    Ok(Up::Event { tick, code }) => events.push(event_text(tick, code)),
+                    Ok(Up::Hello { .. }) => {
+                        return Err(Error::Target(format!(
+                            "{}: the firmware restarted during tick {k}",
+                            board.describe()
+                        )))
+                    }
+                    Err(e) => events.push(format!("a corrupted frame from the board: {e}")),
+                }
+            }
+            if board.now_s() - t0 > self.stall_s {
+                return Err(Error::Target(format!(
+                    "link stalled: no report for tick {k} within {} s from {}; motors commanded to zero{}",
+                    self.stall_s,
+                    board.describe(),
+                    board.diagnose()
+                )));
+            }
+        }
+    }
+
+    fn machine(&mut self) -> Option<&mut Machine> {
+        self.board.machine()
+    }
+
+    fn cores(&self) -> (usize, usize) {
+        self.cores
+    }
+
+    fn ps_per_cycle(&self) -> (Ps, Ps) {
+        self.ps
+    }
+
+    fn backends(&self) -> (Backend, Backend) {
+        (Backend::Arm, Backend::Arm)
+    }
+
+    fn describe(&self) -> String {
+        self.board.describe()
+    }
+
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
+        if delay > 0 || jitter > 0 {
+            return Err(Error::Usage(
+                "NavState delay and jitter faults are injected by the hosted CM4 runtime; the HIL firmware does not inject them (run this scenario without --target)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tell the firmware to stop (motors to zero) and give it a moment to read it; best
+    /// effort: the link may be what failed.
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        if self.link.send(self.board.memory(), &Down::Stop).is_err() {
+            return;
+        }
+        let t0 = self.board.now_s();
+        while self.board.now_s() - t0 < 0.01 {
+            if self.board.advance().is_err() {
+                return;
+            }
+            let _ = self.link.flush(self.board.memory());
+        }
+    }
+}
+
+/// The flight module's CRC-32C, as the firmware reports it (hil-build).
+pub fn flight_crc(wasm: &Path) -> Result<u32> {
+    let bytes = std::fs::read(wasm).map_err(|e| Error::Io {
+        path: wasm.display().to_string(),
+        source: e,
+    })?;
+    Ok(crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&bytes))
+}
+
+/// The closed loop of `s` with the flight code in target mode (`root` resolves the scenario's
+/// paths).
+pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop> {
+    let wasm = crate::scenario::flight_wasm(s, root)?;
+    let crc = flight_crc(&wasm)?;
+    let image_path = match spec {
+        TargetSpec::Emulated { image } | TargetSpec::Probe { image, .. } => image,
+    };
+    if !image_path.exists() {
+        return Err(Error::Usage(format!(
+            "HIL firmware image {} not found: build it with `targets/hil/build.sh {}`",
+            image_path.display(),
+            wasm.display()
+        )));
+    }
+    let image = Image::load(image_path)?;
+    let rtt_at = image.symbols.address_of("_SEGGER_RTT");
+    let board: Box<dyn Board> = match spec {
+        TargetSpec::Emulated { image } => Box::new(Emulated::new(image)?),
+        TargetSpec::Probe {
+            selector, flash, ..
+        } => Box::new(crate::probe::ProbeBoard::open(
+            selector.as_deref(),
+            flash.then_some(&image),
+        )?),
+    };
+    let period = (s.dt * PS_PER_S as f64).round() as Ps;
+    let nav0 = crate::flightloop::initial_nav(&s.initial_state());
+    let target = Target::connect(board, rtt_at, crc, period, nav0)?;
+    crate::scenario::build_with(s, Box::new(target))
+}
