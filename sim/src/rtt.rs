@@ -280,15 +280,16 @@ impl Link {
     }
 }
 
+/// A target's RAM with an RTT control block, and the target's side of the rings, for tests
+/// of the host side (here and in `crate::target`).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hil_proto::{Down, Up};
+pub(crate) mod fake {
+    use super::{Memory, ID};
 
     /// RAM at 0x2000_0000.
-    struct Ram(Vec<u8>);
+    pub struct Ram(pub Vec<u8>);
 
-    const BASE: u32 = 0x2000_0000;
+    pub const BASE: u32 = 0x2000_0000;
 
     impl Memory for Ram {
         fn read(&mut self, addr: u32, buf: &mut [u8]) -> Result<(), String> {
@@ -309,7 +310,7 @@ mod tests {
 
     /// A control block as a target lays it out: one up and one down channel of `up`/`down`
     /// bytes, at `cb` (offset in RAM).
-    fn target(cb: usize, up: u32, down: u32) -> Ram {
+    pub fn target(cb: usize, up: u32, down: u32) -> Ram {
         let mut ram = Ram(vec![0xA5; 0x4000]);
         let put =
             |ram: &mut Ram, at: usize, w: u32| ram.0[at..at + 4].copy_from_slice(&w.to_le_bytes());
@@ -331,7 +332,7 @@ mod tests {
 
     /// The target's side of the rings, written from the SEGGER semantics (not from the host
     /// code above): append to the up ring; take everything from the down ring.
-    fn target_write_up(ram: &mut Ram, cb: usize, data: &[u8]) -> usize {
+    pub fn target_write_up(ram: &mut Ram, cb: usize, data: &[u8]) -> usize {
         let d = cb + 24;
         let w = |r: &Ram, at: usize| u32::from_le_bytes(r.0[at..at + 4].try_into().unwrap());
         let (buf, size, mut wr, rd) =
@@ -349,7 +350,7 @@ mod tests {
         n
     }
 
-    fn target_read_down(ram: &mut Ram, cb: usize) -> Vec<u8> {
+    pub fn target_read_down(ram: &mut Ram, cb: usize) -> Vec<u8> {
         let d = cb + 48;
         let w = |r: &Ram, at: usize| u32::from_le_bytes(r.0[at..at + 4].try_into().unwrap());
         let (buf, size, wr, mut rd) =
@@ -362,6 +363,13 @@ mod tests {
         ram.0[d + 16..d + 20].copy_from_slice(&rd.to_le_bytes());
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::*;
+    use super::*;
+    use hil_proto::{Down, Up};
 
     #[test]
     fn the_control_block_is_found_and_checked() {

@@ -66,6 +66,10 @@ pub trait Board {
     fn machine(&mut self) -> Option<&mut Machine> {
         None
     }
+    /// Where to search for the RTT control block when the image does not say.
+    fn rtt_ranges(&self) -> Vec<(u32, u32)> {
+        RTT_RANGES.to_vec()
+    }
     /// What the cores are doing, for a stall message (the twin can say; a board cannot).
     fn diagnose(&mut self) -> String {
         String::new()
@@ -209,7 +213,10 @@ impl Target {
         let rtt = loop {
             let found = match rtt_at {
                 Some(a) => Rtt::attach(board.memory(), a),
-                None => Rtt::find(board.memory(), &RTT_RANGES),
+                None => {
+                    let ranges = board.rtt_ranges();
+                    Rtt::find(board.memory(), &ranges)
+                }
             };
             match found {
                 Ok(r) => break r,
@@ -459,4 +466,212 @@ pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop>
     let nav0 = crate::flightloop::initial_nav(&s.initial_state());
     let target = Target::connect(board, rtt_at, crc, period, nav0)?;
     crate::scenario::build_with(s, Box::new(target))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use hil_proto::Decoder;
+
+    use super::*;
+    use crate::rtt::fake::{target, target_read_down, target_write_up, Ram};
+    use crate::session::Session;
+
+    const CB: usize = 0x100;
+
+    /// A board that follows the protocol from a script: Hello at its first step, a tick
+    /// report for each sensor frame before `answer_until`, silence after; every message it
+    /// receives is logged.
+    struct Scripted {
+        ram: Ram,
+        t: f64,
+        crc: u32,
+        answer_until: u32,
+        /// Ticks whose report is preceded by a corrupted frame.
+        corrupt_before: Option<u32>,
+        decoder: Decoder,
+        log: Rc<RefCell<Vec<Down>>>,
+    }
+
+    impl Scripted {
+        fn new(crc: u32, answer_until: u32) -> (Scripted, Rc<RefCell<Vec<Down>>>) {
+            let log = Rc::default();
+            let board = Scripted {
+                ram: target(CB, 1024, 512),
+                t: 0.0,
+                crc,
+                answer_until,
+                corrupt_before: None,
+                decoder: Decoder::default(),
+                log: Rc::clone(&log),
+            };
+            (board, log)
+        }
+
+        fn up(&mut self, msg: &Up) {
+            let mut f = [0u8; hil_proto::MAX_FRAME];
+            let n = hil_proto::encode(msg, &mut f).unwrap();
+            assert_eq!(target_write_up(&mut self.ram, CB, &f[..n]), n);
+        }
+    }
+
+    impl Board for Scripted {
+        fn memory(&mut self) -> &mut dyn Memory {
+            &mut self.ram
+        }
+        fn advance(&mut self) -> Result<()> {
+            if self.t == 0.0 {
+                self.up(&Up::Hello {
+                    version: hil_proto::VERSION,
+                    cores: 2,
+                    flight_crc: self.crc,
+                });
+            }
+            self.t += 0.001;
+            for b in target_read_down(&mut self.ram, CB) {
+                let Some(Ok(m)) = self.decoder.push::<Down>(b) else {
+                    continue;
+                };
+                self.log.borrow_mut().push(m.clone());
+                if let Down::Sensor { tick, .. } = m {
+                    if self.corrupt_before == Some(tick) {
+                        let mut f = [0u8; hil_proto::MAX_FRAME];
+                        let n = hil_proto::encode(
+                            &Up::Event {
+                                tick,
+                                code: Event::BadFrame,
+                            },
+                            &mut f,
+                        )
+                        .unwrap();
+                        f[2] ^= 0x40;
+                        target_write_up(&mut self.ram, CB, &f[..n]);
+                    }
+                    if tick < self.answer_until {
+                        self.up(&Up::Tick {
+                            tick,
+                            nav: [0.0; 16],
+                            motors: [0.5; 4],
+                            m4_cycles: 90_000,
+                            m7_cycles: 5_000,
+                            mu_latency_ns: 2_000,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn now_s(&self) -> f64 {
+            self.t
+        }
+        fn rtt_ranges(&self) -> Vec<(u32, u32)> {
+            vec![(crate::rtt::fake::BASE, 0x4000)]
+        }
+        fn describe(&self) -> String {
+            "the scripted board".into()
+        }
+    }
+
+    fn stabilization() -> Scenario {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        Scenario::load(&dir.join("stabilization.ron")).unwrap()
+    }
+
+    fn connect(board: Scripted, crc: u32) -> Result<Target> {
+        let s = stabilization();
+        let nav0 = crate::flightloop::initial_nav(&s.initial_state());
+        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, nav0)
+    }
+
+    #[test]
+    fn a_stalled_link_stops_the_run_keeps_the_trace_and_stops_the_board() {
+        let (board, log) = Scripted::new(7, 10);
+        let target = connect(board, 7).unwrap();
+        let s = stabilization();
+        let lp = crate::scenario::build_with(&s, Box::new(target)).unwrap();
+        let mut session = Session::with_loop(s, lp, Path::new("."));
+        while session.step() {}
+        let why = session.stopped().expect("the run stops");
+        assert!(
+            why.contains("tick 10")
+                && why.contains("link stalled")
+                && why.contains("motors commanded to zero"),
+            "{why}"
+        );
+        assert_eq!(
+            session.trace().len(),
+            10,
+            "the ticks before the stall are kept"
+        );
+        assert_eq!(session.trace()[9].motors, [0.5; 4]);
+        assert_eq!(session.trace()[9].m4_cycles, 90_000);
+        let log = log.borrow();
+        assert!(
+            matches!(
+                log[0],
+                Down::Start {
+                    period_us: 2000,
+                    ..
+                }
+            ),
+            "{:?}",
+            log[0]
+        );
+        assert_eq!(
+            log.iter()
+                .filter(|m| matches!(m, Down::Sensor { .. }))
+                .count(),
+            11
+        );
+        assert_eq!(
+            log.last(),
+            Some(&Down::Stop),
+            "the board was told to cut the motors"
+        );
+    }
+
+    #[test]
+    fn a_corrupted_frame_from_the_board_is_reported_and_the_run_goes_on() {
+        let (mut board, _) = Scripted::new(7, 1000);
+        board.corrupt_before = Some(3);
+        let target = connect(board, 7).unwrap();
+        let s = stabilization();
+        let mut lp = crate::scenario::build_with(&s, Box::new(target)).unwrap();
+        let rows: Vec<_> = (0..5).map(|_| lp.step().unwrap()).collect();
+        assert!(
+            rows[3].events.iter().any(|e| e.contains("corrupted frame")),
+            "{:?}",
+            rows[3].events
+        );
+        assert!(rows
+            .iter()
+            .enumerate()
+            .all(|(k, r)| k == 3 || r.events.is_empty()));
+        assert_eq!(
+            rows[4].motors, [0.5; 4],
+            "tick 3's report and the next ones arrived"
+        );
+    }
+
+    #[test]
+    fn a_board_with_another_flight_module_or_no_firmware_is_refused() {
+        let (board, _) = Scripted::new(0x1234, 10);
+        let e = connect(board, 0x5678).err().unwrap().to_string();
+        assert!(
+            e.contains("different flight module") && e.contains("0x00001234"),
+            "{e}"
+        );
+
+        // No control block anywhere: an error naming the searched range, after BOOT_S.
+        let (mut board, _) = Scripted::new(7, 10);
+        board.ram = Ram(vec![0; 0x4000]);
+        board.t = 1.0; // no Hello either
+        let e = connect(board, 7).err().unwrap().to_string();
+        assert!(
+            e.contains("no RTT control block") && e.contains("--flash"),
+            "{e}"
+        );
+    }
 }
