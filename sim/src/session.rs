@@ -27,6 +27,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     pub estimator_backend: Option<Backend>,
     pub controller_backend: Option<Backend>,
+    /// Fly the HIL firmware in target mode instead of hosting the components.
+    pub target: Option<crate::target::TargetSpec>,
 }
 
 impl Overrides {
@@ -91,6 +93,8 @@ pub struct SessionInfo {
     /// Estimator core, then controller core.
     pub cores: [CoreInfo; 2],
     pub waypoints: Vec<Waypoint>,
+    /// What runs the flight code (hosted on the twin, the HIL firmware on the twin, a board).
+    pub flight_computer: String,
 }
 
 /// One core after a tick: what a debugger would show when the run pauses there. In hosted mode
@@ -183,6 +187,7 @@ impl Session {
                 },
             ],
             waypoints: scenario.waypoints.clone(),
+            flight_computer: lp.fc.describe(),
         };
         let monitor = GateMonitor::new(&scenario);
         Session {
@@ -205,7 +210,11 @@ impl Session {
     pub fn open_file(file: &Path, overrides: &Overrides, objects: &Path) -> Result<Session> {
         let mut s = Scenario::load(file)?;
         overrides.apply(&mut s);
-        Session::open(s, &crate::scenario::root_for(file), objects)
+        let root = crate::scenario::root_for(file);
+        match &overrides.target {
+            Some(spec) => Session::open_target(s, &root, spec),
+            None => Session::open(s, &root, objects),
+        }
     }
 
     pub fn info(&self) -> &SessionInfo {

@@ -1,5 +1,6 @@
 //! Locating the workspace and building its wasm crates: shared by the sim tests and the
 //! twin-ui tests (which include this file by path).
+#![allow(dead_code)] // each test binary uses some of these
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,4 +33,24 @@ pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
 pub fn flight_wasm() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
     WASM.get_or_init(|| build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm"))
+}
+
+/// Build the HIL firmware (`targets/hil/build.sh`) from the reference flight module once per
+/// test binary, into `target/hil` where `sim --target` looks by default; the CM7 image.
+pub fn hil_image() -> &'static Path {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(workspace().join("targets/hil/build.sh"))
+            .arg(flight_wasm())
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("running targets/hil/build.sh");
+        assert!(
+            out.status.success(),
+            "HIL firmware build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
 }

@@ -171,23 +171,3 @@ pub fn tilted_hover(p: glam::DVec3, roll: f64) -> sim::vehicle::State {
     s.omega = vec![params.hover_omega(); params.motors.len()];
     s
 }
-
-/// Build the HIL firmware (`targets/hil/build.sh`) from the reference flight module once per
-/// test binary, into `target/hil` where `sim --target` looks by default; the CM7 image.
-pub fn hil_image() -> &'static Path {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(workspace().join("targets/hil/build.sh"))
-            .arg(flight_wasm())
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("running targets/hil/build.sh");
-        assert!(
-            out.status.success(),
-            "HIL firmware build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}

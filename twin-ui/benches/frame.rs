@@ -34,6 +34,7 @@ fn info() -> SessionInfo {
             core("m7", "controller", 2_000_000, 1_000),
         ],
         waypoints: vec![],
+        flight_computer: "synthetic".into(),
     }
 }
 

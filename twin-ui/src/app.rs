@@ -87,6 +87,8 @@ pub struct TwinApp {
     pub seed: Option<u64>,
     pub estimator_backend: Option<Backend>,
     pub controller_backend: Option<Backend>,
+    /// Target mode: the HIL firmware flies instead of the hosted components (`--target`).
+    pub target: Option<sim::target::TargetSpec>,
     pub speed: Speed,
     worker: Worker,
     pub run: Option<Run>,
@@ -131,6 +133,7 @@ impl TwinApp {
             seed: None,
             estimator_backend: None,
             controller_backend: None,
+            target: None,
             speed: Speed::Times(1.0),
             worker,
             run: None,
@@ -162,6 +165,7 @@ impl TwinApp {
             seed: self.seed,
             estimator_backend: self.estimator_backend,
             controller_backend: self.controller_backend,
+            target: self.target.clone(),
         }
     }
 
@@ -237,7 +241,10 @@ impl TwinApp {
             match u {
                 Update::Opened { file, info, gates } => {
                     self.cache.clear();
-                    self.status = format!("{}: {} ticks of {} s", info.name, info.steps, info.dt);
+                    self.status = format!(
+                        "{}: {} ticks of {} s ({})",
+                        info.name, info.steps, info.dt, info.flight_computer
+                    );
                     let mut run = Run::new(file, info);
                     run.gates = gates;
                     self.run = Some(run);

@@ -31,6 +31,13 @@ struct Cli {
     /// `estimator=B,controller=B` (as `sim --backend`).
     #[arg(long, value_name = "SPEC")]
     backend: Option<String>,
+    /// Target mode, as `sim --target emulated`: the HIL firmware on the twin flies the scenario
+    /// through the RTT link a board uses (docs/target.md).
+    #[arg(long, value_name = "WHERE", value_parser = ["emulated"])]
+    target: Option<String>,
+    /// The HIL firmware's CM7 image (default: target/hil/hil-m7.elf under the root).
+    #[arg(long, value_name = "ELF", requires = "target")]
+    hil_image: Option<PathBuf>,
     /// Overlay a saved trace (a trace.csv or a `sim --out` directory).
     #[arg(long)]
     overlay: Option<PathBuf>,
@@ -118,6 +125,19 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("current directory: {e}")),
     };
+    if cli.target.is_some() {
+        let image = cli
+            .hil_image
+            .clone()
+            .unwrap_or_else(|| sim::target::default_image(&root));
+        if !image.exists() {
+            return fail(format!(
+                "HIL firmware image {} not found: build it with targets/hil/build.sh",
+                image.display()
+            ));
+        }
+        overrides.target = Some(sim::target::TargetSpec::Emulated { image });
+    }
     let shot = cli.screenshot.clone();
     let exit = std::sync::Arc::new(std::sync::Mutex::new(None));
     let exit_app = exit.clone();
@@ -136,6 +156,7 @@ fn main() -> ExitCode {
             app.seed = overrides.seed;
             app.estimator_backend = overrides.estimator_backend;
             app.controller_backend = overrides.controller_backend;
+            app.target = overrides.target.clone();
             app.exit = exit_app;
             app.tab = tab;
             app.command(Command::Speed(speed));

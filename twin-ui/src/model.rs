@@ -254,6 +254,7 @@ mod tests {
                 },
             ],
             waypoints: vec![],
+            flight_computer: String::new(),
         };
         let mut run = Run::new("t.ron".into(), info);
         let mut batch = ticks(4, |_| 0.0);

@@ -83,6 +83,15 @@ fn bad_arguments_exit_2_naming_the_file_before_any_window() {
             "not an rt-twin trace",
         ),
         (vec!["--backend".into(), "gpu".into()], "--backend gpu"),
+        (
+            vec![
+                "--target".into(),
+                "emulated".into(),
+                "--hil-image".into(),
+                "/nonexistent/hil-m7.elf".into(),
+            ],
+            "/nonexistent/hil-m7.elf not found",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_twin-ui"))
             .args(&args)

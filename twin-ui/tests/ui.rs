@@ -12,7 +12,7 @@ use twin_ui::TwinApp;
 
 #[path = "../../tests/common/build.rs"]
 mod build;
-use build::{flight_wasm, workspace};
+use build::{flight_wasm, hil_image, workspace};
 
 fn harness() -> Harness<'static, TwinApp> {
     flight_wasm();
@@ -131,6 +131,53 @@ fn open_run_pause_step_and_read_both_cores() {
     });
     idle(&mut h, 300);
     assert_eq!(ticks(h.state()), 0, "restarted paused (it was paused)");
+}
+
+#[test]
+fn target_mode_flies_the_hil_firmware_with_the_hosted_runs_commands() {
+    let image = hil_image().to_path_buf();
+    let mut h = harness();
+    h.state_mut().target = Some(sim::target::TargetSpec::Emulated { image });
+    h.get_by_label("stabilization").click();
+    opened(&mut h);
+    assert!(
+        h.state().status.contains("HIL firmware"),
+        "{}",
+        h.state().status
+    );
+    h.get_by_label("Run").click();
+    until(&mut h, "100 ticks", 120, |a| ticks(a) >= 100);
+    h.get_by_label("Pause").click();
+    until(&mut h, "the pause", 30, |a| {
+        a.run.as_ref().is_some_and(|r| !r.running)
+    });
+    // The same ticks as the hosted session, bit for bit, on every flight signal.
+    let objects = tempfile::tempdir().unwrap();
+    let mut hosted = Session::open_file(
+        &workspace().join("scenarios/stabilization.ron"),
+        &Overrides::default(),
+        objects.path(),
+    )
+    .unwrap();
+    let run = h.state().run.as_ref().unwrap();
+    for (k, t) in run.ticks.iter().enumerate() {
+        assert!(hosted.step());
+        let r = &hosted.trace()[k];
+        assert_eq!(
+            t.motors.map(f32::to_bits),
+            r.motors.map(f32::to_bits),
+            "tick {k}"
+        );
+        assert_eq!(t.nav.map(f32::to_bits), r.nav.map(f32::to_bits), "tick {k}");
+    }
+    // The cores are the firmware's: the CM7 has taken GPT1 (119) and MU (118) interrupts.
+    let cores = &run.cores[run.ticks.len() - 1];
+    assert!(
+        cores[1].irqs.iter().any(|&(irq, n)| irq == 119 && n > 0),
+        "{:?}",
+        cores[1].irqs
+    );
+    assert!(cores[1].irqs.iter().any(|&(irq, n)| irq == 118 && n > 0));
 }
 
 /// A copy of the stabilization scenario, short, with a gate it fails at a known moment, and
