@@ -245,7 +245,7 @@ impl TwinApp {
                         "{}: {} ticks of {} s ({})",
                         info.name, info.steps, info.dt, info.flight_computer
                     );
-                    let mut run = Run::new(file, info);
+                    let mut run = Run::new(file, *info);
                     run.gates = gates;
                     self.run = Some(run);
                     self.opening = None;

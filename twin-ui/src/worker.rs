@@ -42,7 +42,7 @@ pub enum Update {
     /// A session is open (ticks from here on belong to it), with its gates before any tick.
     Opened {
         file: PathBuf,
-        info: SessionInfo,
+        info: Box<SessionInfo>,
         gates: Vec<LiveGate>,
     },
     /// Ticks run since the last batch, each with both cores after it, and the gates now.
@@ -229,7 +229,7 @@ impl Loop {
             Ok(s) => {
                 self.send(Update::Opened {
                     file,
-                    info: s.info().clone(),
+                    info: Box::new(s.info().clone()),
                     gates: s.gates().to_vec(),
                 });
                 self.session = Some(s);
