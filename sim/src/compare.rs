@@ -268,7 +268,7 @@ pub fn panels(a: &[Tick], b: &[Tick]) -> Vec<Panel> {
     vec![
         both("Attitude", "rad", &att),
         both("Position (NED)", "m", &pos),
-        both("Motor commands", "0..1", &motors),
+        both("Motor commands", "throttle, 0 to 1", &motors),
         both("Cycles per tick", "cycles", &cycles),
         diff,
     ]

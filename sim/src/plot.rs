@@ -237,7 +237,7 @@ pub fn scenario_panels(trace: &[Tick], budgets: (u64, u64)) -> Vec<Panel> {
     }
     let mut motors = Panel {
         title: "Motor commands".into(),
-        y_label: "0..1".into(),
+        y_label: "throttle, 0 to 1".into(),
         ..Panel::default()
     };
     for i in 0..4 {
