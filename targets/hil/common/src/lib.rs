@@ -252,6 +252,29 @@ impl Instance {
     }
 }
 
+/// The image's flight-module instance: its linear memory and globals table as statics of the
+/// calling crate, initialised from the tables `hil-build` generated into that crate's
+/// `wasm_init.rs` (`MEMORY_BYTES`, `GLOBALS_BYTES`, `GLOBALS_INIT`, `DATA`, which must be in
+/// scope). Expand it once, in `main`.
+#[macro_export]
+macro_rules! flight_instance {
+    () => {{
+        #[repr(C, align(8))]
+        struct Aligned<T>(T);
+        static mut MEMORY: Aligned<[u8; MEMORY_BYTES]> = Aligned([0; MEMORY_BYTES]);
+        static mut GLOBALS: Aligned<[u8; GLOBALS_BYTES]> = Aligned([0; GLOBALS_BYTES]);
+        // SAFETY: the statics belong to this expansion alone, which `main` runs once.
+        unsafe {
+            $crate::Instance::new(
+                &mut (*core::ptr::addr_of_mut!(MEMORY)).0,
+                &mut (*core::ptr::addr_of_mut!(GLOBALS)).0,
+                &GLOBALS_INIT,
+                DATA,
+            )
+        }
+    }};
+}
+
 /// Set by the interrupt handlers, taken by the loops: bit n = event n happened.
 pub struct Flags(AtomicU32);
 

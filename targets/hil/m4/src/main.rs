@@ -14,8 +14,8 @@
 
 use cortex_m_rt::entry;
 use hil_common::{
-    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, Instance,
-    MUB, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR,
+    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, MUB, MU_CR,
+    MU_IRQ, MU_RR, MU_SR, MU_TR,
 };
 
 include!(concat!(env!("OUT_DIR"), "/wasm_init.rs"));
@@ -28,12 +28,6 @@ extern "C" {
     #[link_name = "pulseengine:falcon-cascade/ekf@0.10.0#estimate"]
     fn ekf_estimate();
 }
-
-#[repr(C, align(8))]
-struct Aligned<T>(T);
-
-static mut MEMORY: Aligned<[u8; MEMORY_BYTES]> = Aligned([0; MEMORY_BYTES]);
-static mut GLOBALS: Aligned<[u8; GLOBALS_BYTES]> = Aligned([0; GLOBALS_BYTES]);
 
 static FLAGS: Flags = Flags::new();
 const REQUEST: u32 = 1;
@@ -50,15 +44,7 @@ fn hil_irq(irq: u16) {
 fn main() -> ! {
     hil_common::fpu_default_nan();
     hil_common::cycles_enable();
-    // SAFETY: the statics are this instance's alone, taken once here.
-    let inst = unsafe {
-        Instance::new(
-            &mut (*core::ptr::addr_of_mut!(MEMORY)).0,
-            &mut (*core::ptr::addr_of_mut!(GLOBALS)).0,
-            &GLOBALS_INIT,
-            DATA,
-        )
-    };
+    let inst = hil_common::flight_instance!();
     let input = inst.alloc(cabi_realloc, 4, 96);
     write(m4_status::BOOTS, read(m4_status::BOOTS).wrapping_add(1));
     write(MUB + MU_CR, mu_rf(1)); // CR.RIE1

@@ -20,9 +20,9 @@ use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use cortex_m_rt::entry;
 use hil_common::{
-    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, Instance,
-    GPT1, GPT1_IRQ, GPT_CR, GPT_CR_CLK_ROOT, GPT_CR_EN, GPT_CR_ENMOD, GPT_HZ, GPT_IR, GPT_OCR1,
-    GPT_PR, GPT_SR, LPSR_GPR0, LPSR_GPR1, MUA, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR, SRC_SCR,
+    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, GPT1,
+    GPT1_IRQ, GPT_CR, GPT_CR_CLK_ROOT, GPT_CR_EN, GPT_CR_ENMOD, GPT_HZ, GPT_IR, GPT_OCR1, GPT_PR,
+    GPT_SR, LPSR_GPR0, LPSR_GPR1, MUA, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR, SRC_SCR,
 };
 use hil_proto::{Decoder, Down, Event, Up, MAX_FRAME, SENSOR_WORDS};
 use rtt_target::{rtt_init, ChannelMode, DownChannel, UpChannel};
@@ -36,12 +36,6 @@ extern "C" {
     #[link_name = "pulseengine:falcon-cascade/controller@0.10.0#step"]
     fn controller_step();
 }
-
-#[repr(C, align(8))]
-struct Aligned<T>(T);
-
-static mut MEMORY: Aligned<[u8; MEMORY_BYTES]> = Aligned([0; MEMORY_BYTES]);
-static mut GLOBALS: Aligned<[u8; GLOBALS_BYTES]> = Aligned([0; GLOBALS_BYTES]);
 
 static FLAGS: Flags = Flags::new();
 const TICK: u32 = 1;
@@ -180,15 +174,7 @@ fn main() -> ! {
         down: channels.down.0,
         decoder: Decoder::default(),
     };
-    // SAFETY: the statics are this instance's alone, taken once here.
-    let inst = unsafe {
-        Instance::new(
-            &mut (*core::ptr::addr_of_mut!(MEMORY)).0,
-            &mut (*core::ptr::addr_of_mut!(GLOBALS)).0,
-            &GLOBALS_INIT,
-            DATA,
-        )
-    };
+    let inst = hil_common::flight_instance!();
     let input = inst.alloc(cabi_realloc, 4, 96);
     hil_common::timebase_start();
     write(MUA + MU_CR, mu_rf(0)); // CR.RIE0
