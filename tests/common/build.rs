@@ -10,20 +10,28 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Run a build command; its standard output (trimmed), or a panic with its errors naming `what`.
+pub fn built(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Build a wasm32 cdylib crate (its own workspace and .cargo/config.toml) and return its module.
 pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
     let dir = workspace().join(dir);
-    let out = Command::new("cargo")
-        .args(["build", "--release", "--quiet"])
-        .current_dir(&dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo build of a wasm crate");
-    assert!(
-        out.status.success(),
-        "{} build failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
+    built(
+        Command::new("cargo")
+            .args(["build", "--release", "--quiet"])
+            .current_dir(&dir)
+            .env_remove("CARGO_TARGET_DIR"),
+        &format!("the build of {}", dir.display()),
     );
     dir.join("target/wasm32-unknown-unknown/release")
         .join(module)
@@ -40,17 +48,12 @@ pub fn flight_wasm() -> &'static Path {
 pub fn hil_image() -> &'static Path {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(workspace().join("targets/hil/build.sh"))
-            .arg(flight_wasm())
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("running targets/hil/build.sh");
-        assert!(
-            out.status.success(),
-            "HIL firmware build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        PathBuf::from(built(
+            Command::new("bash")
+                .arg(workspace().join("targets/hil/build.sh"))
+                .arg(flight_wasm())
+                .env_remove("CARGO_TARGET_DIR"),
+            "targets/hil/build.sh",
+        ))
     })
 }

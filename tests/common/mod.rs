@@ -18,17 +18,10 @@ pub use build::*;
 pub fn firmware_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let script = workspace().join("targets/firmware/build.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .output()
-            .expect("running targets/firmware/build.sh");
-        assert!(
-            out.status.success(),
-            "firmware build failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        PathBuf::from(built(
+            Command::new("bash").arg(workspace().join("targets/firmware/build.sh")),
+            "targets/firmware/build.sh",
+        ))
     })
 }
 

@@ -49,6 +49,16 @@ fn until(h: &mut Harness<'_, TwinApp>, what: &str, secs: u64, cond: impl Fn(&Twi
     h.step();
 }
 
+/// The shipped stabilization scenario as a library session (hosted), straight from the file.
+fn stabilization_session(objects: &Path) -> Session {
+    Session::open_file(
+        &workspace().join("scenarios/stabilization.ron"),
+        &Overrides::default(),
+        objects,
+    )
+    .unwrap()
+}
+
 fn ticks(app: &TwinApp) -> usize {
     app.run.as_ref().map_or(0, |r| r.ticks.len())
 }
@@ -93,12 +103,7 @@ fn open_run_pause_step_and_read_both_cores() {
     // The ticks the UI received are the session's own, none lost or repeated: the same
     // scenario stepped directly through the library gives the same trace, bit for bit.
     let objects = tempfile::tempdir().unwrap();
-    let mut direct = Session::open_file(
-        &workspace().join("scenarios/stabilization.ron"),
-        &Overrides::default(),
-        objects.path(),
-    )
-    .unwrap();
+    let mut direct = stabilization_session(objects.path());
     for _ in 0..=n {
         assert!(direct.step());
     }
@@ -153,12 +158,7 @@ fn target_mode_flies_the_hil_firmware_with_the_hosted_runs_commands() {
     });
     // The same ticks as the hosted session, bit for bit, on every flight signal.
     let objects = tempfile::tempdir().unwrap();
-    let mut hosted = Session::open_file(
-        &workspace().join("scenarios/stabilization.ron"),
-        &Overrides::default(),
-        objects.path(),
-    )
-    .unwrap();
+    let mut hosted = stabilization_session(objects.path());
     let run = h.state().run.as_ref().unwrap();
     for (k, t) in run.ticks.iter().enumerate() {
         assert!(hosted.step());
