@@ -433,7 +433,7 @@ pub fn flight_crc(wasm: &Path) -> Result<u32> {
         path: wasm.display().to_string(),
         source: e,
     })?;
-    Ok(crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&bytes))
+    Ok(hil_proto::crc32c(&bytes))
 }
 
 /// The closed loop of `s` with the flight code in target mode (`root` resolves the scenario's

@@ -32,8 +32,6 @@ pub struct WasmInit {
     pub crc: u32,
 }
 
-pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
-
 fn const_value(e: &wasmparser::ConstExpr<'_>, what: &str) -> Result<Vec<u8>, String> {
     use wasmparser::Operator as O;
     let mut r = e.get_operators_reader();
@@ -126,7 +124,7 @@ pub fn read_wasm(path: &Path) -> Result<WasmInit, String> {
         memory_bytes,
         data,
         globals,
-        crc: CRC.checksum(&bytes),
+        crc: hil_proto::crc32c(&bytes),
     })
 }
 
@@ -364,7 +362,7 @@ mod tests {
         g.extend_from_slice(&(-1i32).to_le_bytes());
         assert_eq!(w.globals, g, "4 + 8 + 4 bytes, in index order");
         // A known CRC-32C answer: "123456789" -> 0xE3069283.
-        assert_eq!(CRC.checksum(b"123456789"), 0xE306_9283);
+        assert_eq!(hil_proto::crc32c(b"123456789"), 0xE306_9283);
         let src = rust_tables(&w);
         assert!(src.contains("pub const MEMORY_BYTES: usize = 65536;"));
         assert!(src.contains("(0x10, &[104, 105]),"));

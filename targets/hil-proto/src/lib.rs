@@ -100,6 +100,12 @@ impl core::fmt::Display for FrameError {
 
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
+/// CRC-32C (Castagnoli, the checksum of every frame): also how `Up::Hello::flight_crc` names
+/// the `.wasm` a firmware image was built from.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    CRC.checksum(bytes)
+}
+
 /// Encode `msg` as one frame into `out`; returns the frame's length (delimiter included).
 pub fn encode<T: Serialize>(msg: &T, out: &mut [u8; MAX_FRAME]) -> Result<usize, FrameError> {
     let mut raw = [0u8; MAX_FRAME];
