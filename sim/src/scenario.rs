@@ -725,16 +725,7 @@ pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
 }
 
 /// The closed loop of `s` around flight computer `fc`.
-pub fn build_with(s: &Scenario, mut fc: Box<dyn FlightComputer>) -> Result<FlightLoop> {
-    let (mut delay, mut jitter) = (0, 0);
-    for f in &s.faults {
-        match f {
-            Fault::NavStateDelay { ticks } => delay = *ticks,
-            Fault::NavStateJitter { ticks } => jitter = *ticks,
-            _ => {}
-        }
-    }
-    fc.set_nav_faults(delay, jitter)?;
+pub fn build_with(s: &Scenario, fc: Box<dyn FlightComputer>) -> Result<FlightLoop> {
     let mut lp = FlightLoop::new(
         fc,
         s.vehicle.clone(),
@@ -744,16 +735,17 @@ pub fn build_with(s: &Scenario, mut fc: Box<dyn FlightComputer>) -> Result<Fligh
         s.dt,
         s.waypoint_at(0.0),
     );
+    let (mut delay, mut jitter) = (0, 0);
     for f in &s.faults {
         match f {
             Fault::RotorFailure { motor, at } => lp.faults.rotor_failure = Some((*motor, *at)),
             Fault::HeartbeatLoss { at } => lp.faults.heartbeat_loss = Some(*at),
-            Fault::NavStateDelay { .. }
-            | Fault::NavStateJitter { .. }
-            | Fault::ImuNoise { .. }
-            | Fault::GnssDropout { .. } => {}
+            Fault::NavStateDelay { ticks } => delay = *ticks,
+            Fault::NavStateJitter { ticks } => jitter = *ticks,
+            Fault::ImuNoise { .. } | Fault::GnssDropout { .. } => {}
         }
     }
+    lp.fc.set_nav_faults(delay, jitter)?;
     Ok(lp)
 }
 

@@ -6,7 +6,7 @@
 //! A session is not `Send` (Unicorn engines share the SoC through `Rc`): create it on the thread
 //! that runs it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -136,7 +136,6 @@ pub struct Session {
     divergence: Option<Divergence>,
     busy: Duration,
     stack_high_water: [u32; 2],
-    objects: PathBuf,
 }
 
 impl Session {
@@ -144,7 +143,7 @@ impl Session {
     /// `objects`).
     pub fn open(scenario: Scenario, root: &Path, objects: &Path) -> Result<Session> {
         let lp = build(&scenario, root, objects)?;
-        Ok(Session::with_loop(scenario, lp, objects))
+        Ok(Session::with_loop(scenario, lp))
     }
 
     /// The scenario in target mode: the flight code is the HIL firmware on the twin or on a
@@ -155,11 +154,11 @@ impl Session {
         spec: &crate::target::TargetSpec,
     ) -> Result<Session> {
         let lp = crate::target::build(&scenario, root, spec)?;
-        Ok(Session::with_loop(scenario, lp, root))
+        Ok(Session::with_loop(scenario, lp))
     }
 
     /// A session around a loop built elsewhere (target mode: `crate::target`).
-    pub fn with_loop(scenario: Scenario, lp: FlightLoop, objects: &Path) -> Session {
+    pub fn with_loop(scenario: Scenario, lp: FlightLoop) -> Session {
         let (b4, b7) = lp.budget_cycles();
         let (ps4, ps7) = lp.fc.ps_per_cycle();
         let (e_backend, c_backend) = lp.fc.backends();
@@ -201,7 +200,6 @@ impl Session {
             divergence: None,
             busy: Duration::ZERO,
             stack_high_water: [0; 2],
-            objects: objects.to_path_buf(),
         }
     }
 
@@ -223,11 +221,6 @@ impl Session {
 
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
-    }
-
-    /// Where synth's objects went.
-    pub fn objects(&self) -> &Path {
-        &self.objects
     }
 
     /// Ticks run so far.
@@ -327,7 +320,7 @@ impl Session {
             divergence: self.divergence.clone(),
             estimator_backend: self.info.cores[0].backend,
             controller_backend: self.info.cores[1].backend,
-            flight_computer: self.lp.fc.describe(),
+            flight_computer: self.info.flight_computer.clone(),
             ticks: trace.len() as u64,
             virtual_seconds: virtual_s,
             wall_seconds: wall_s,

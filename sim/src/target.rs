@@ -591,7 +591,7 @@ mod tests {
         let target = connect(board, 7).unwrap();
         let s = stabilization();
         let lp = crate::scenario::build_with(&s, Box::new(target)).unwrap();
-        let mut session = Session::with_loop(s, lp, Path::new("."));
+        let mut session = Session::with_loop(s, lp);
         while session.step() {}
         let why = session.stopped().expect("the run stops");
         assert!(
