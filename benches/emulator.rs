@@ -4,17 +4,25 @@
 //! Criterion measures each case; a summary measured in the same run prints the twin/raw
 //! throughput ratio per loop (goal: >= 0.5 on busy code) and the idle real-time factor.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The shared test helpers this crate can use (tests/common).
+#[path = "../tests/common/build.rs"]
+mod build;
+#[path = "../tests/common/firmware.rs"]
+mod firmware;
+#[allow(unused_imports)] // each test binary uses some of the helpers
+mod common {
+    pub use super::build::*;
+    pub use super::firmware::*;
+}
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BatchSize, Criterion};
-use sim::board::Board;
-use sim::image::Image;
-use sim::machine::{Config, Machine, Stop};
-use sim::time::PS_PER_S;
+use twin_machine::board::Board;
+use twin_machine::image::Image;
+use twin_machine::machine::{Config, Machine, Stop};
+use twin_machine::time::PS_PER_S;
 use unicorn_engine::{Arch, ArmCpuModel, Mode, Prot, RegisterARM, Unicorn};
 
 const LOOPS: [&str; 4] = ["bench_alu", "bench_mem", "bench_call", "bench_vfp"];

@@ -2,11 +2,17 @@
 //! emulated cores, and the flight code's cycles per tick on each core (the timing-regression
 //! figures). Criterion times a 1000-tick slice of each; the summary runs each scenario whole.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+// The shared test helpers this crate can use (tests/common).
+#[path = "../tests/common/build.rs"]
+mod build;
+#[allow(unused_imports)] // each test binary uses some of the helpers
+mod common {
+    pub use super::build::*;
+}
 
 use criterion::{criterion_group, Criterion};
-use sim::scenario::{run, Scenario};
+use twin_flight::scenario::Scenario;
+use twin_flight::session::run;
 
 fn load(name: &str) -> Scenario {
     Scenario::load(&common::workspace().join("scenarios").join(name)).expect("scenario")
@@ -20,7 +26,7 @@ fn benches(c: &mut Criterion) {
     for name in ["stabilization.ron", "position-hold.ron"] {
         let mut s = load(name);
         s.steps = 1000;
-        s.gates = vec![sim::scenario::Gate::NoOverrun];
+        s.gates = vec![twin_flight::scenario::Gate::NoOverrun];
         g.bench_function(format!("1000 ticks/{name}"), |b| {
             b.iter(|| run(&s, &common::workspace(), objects.path(), |_| {}).unwrap())
         });

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all --check
+# No module of a crate imports another in a circle (the crates' own graph is Cargo's to check).
+python3 scripts/module-cycles.py sim/*/src twin-ui/src
 cargo clippy --all-targets --quiet -- -D warnings
 for d in targets/firmware targets/hil targets/flight-wasm targets/p3-flight targets/corpus/rust; do (cd "$d" && cargo fmt --all --check); done
 cargo test --no-fail-fast

@@ -10,8 +10,9 @@ use std::rc::Rc;
 
 use common::*;
 use object::{Object, ObjectSection};
-use sim::backend::Backend;
-use sim::scenario::{build_with, hosted, run, trace_csv, Gate, Scenario};
+use twin_flight::scenario::{build_with, hosted, trace_csv, Gate, Scenario};
+use twin_flight::session::run;
+use twin_hosting::backend::Backend;
 
 fn stabilization(steps: u64) -> Scenario {
     build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
@@ -55,7 +56,7 @@ fn lockstep_leaves_the_arm_trace_bit_identical() {
 /// Where an address of the linked code lies in the object file: the linker places the alloc
 /// sections one after the other from the code base, each at its alignment.
 fn file_offset(obj_bytes: &[u8], path: &str, code_base: u32, addr: u32) -> usize {
-    let rel = sim::hosted::link::RelObject::parse(obj_bytes, path).unwrap();
+    let rel = twin_hosting::hosted::link::RelObject::parse(obj_bytes, path).unwrap();
     let file = object::File::parse(obj_bytes).unwrap();
     let mut at = 0u32;
     for s in &rel.sections {
@@ -147,7 +148,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     let d = r.divergence.as_ref().expect("the miscompile is caught");
     eprintln!("{d}");
     assert_eq!(d.tick, first_gnss, "caught at the first GNSS tick");
-    assert_eq!(d.export, sim::flightloop::ESTIMATE);
+    assert_eq!(d.export, twin_flight::flightloop::ESTIMATE);
     assert!(d.first_word.is_some() && d.differing_bits != 0);
     assert!(!r.pass);
     assert_eq!(
@@ -165,7 +166,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
             &format!(
                 "    flight: Flight(wasm: {:?}, estimator_object: {:?}),\n    gates:",
                 workspace()
-                    .join(sim::scenario::DEFAULT_FLIGHT_WASM)
+                    .join(twin_flight::scenario::DEFAULT_FLIGHT_WASM)
                     .display()
                     .to_string(),
                 broken.display().to_string()

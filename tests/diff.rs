@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use sim::diff::{diff_export, Mismatch};
-use sim::hosted::host::HostFns;
-use sim::reference::Reference;
+use twin_hosting::diff::{diff_export, Mismatch};
+use twin_hosting::hosted::host::HostFns;
+use twin_hosting::reference::Reference;
 
 /// Cases per export in CI (edge combinations come first; the CLI default is 200).
 const CASES: usize = 120;
@@ -26,7 +26,7 @@ fn corpus_clean(src: &Path, core: &str, target: &str) -> (usize, usize, Vec<Stri
             r.divergence.is_none(),
             "{} on {core}:\n{}",
             src.display(),
-            sim::diff::format_divergence(&r).unwrap()
+            twin_hosting::diff::format_divergence(&r).unwrap()
         );
         assert!(r.cases > 0);
         cases += r.cases;
@@ -96,13 +96,13 @@ fn self_contained_images_are_bit_exact() {
     for file in ["int.wat", "float64.wat", "memory.wat", "falcon.wat"] {
         let src = corpus(file);
         let elf = dir.join(file.replace(".wat", ".elf"));
-        sim::synth::compile_image(&src, "cortex-m7dp", "software", &elf).unwrap();
-        let image = sim::image::Image::load(&elf).unwrap();
-        let wasm = sim::wasm::WasmModule::load(&src).unwrap();
+        twin_hosting::synth::compile_image(&src, "cortex-m7dp", "software", &elf).unwrap();
+        let image = twin_machine::image::Image::load(&elf).unwrap();
+        let wasm = twin_hosting::wasm::WasmModule::load(&src).unwrap();
         let names: Vec<String> = wasm.exports.iter().map(|e| e.name.clone()).collect();
         for name in names {
-            let mut arm = sim::hosted::Hosted::from_image(
-                sim::board::Board::rt1176(),
+            let mut arm = twin_hosting::hosted::Hosted::from_image(
+                twin_machine::board::Board::rt1176(),
                 "m7",
                 wasm.clone(),
                 &image,
@@ -114,7 +114,7 @@ fn self_contained_images_are_bit_exact() {
             assert!(
                 r.divergence.is_none(),
                 "{file}: {}",
-                sim::diff::format_divergence(&r).unwrap()
+                twin_hosting::diff::format_divergence(&r).unwrap()
             );
             cases += r.cases;
         }
@@ -194,10 +194,11 @@ fn negative_control_one_changed_instruction_is_caught() {
     let src = corpus("int.wat");
     let bad = corrupt(&synth_object(&src, "cortex-m7dp"), "i32_add", adds_to_subs);
     let object =
-        sim::hosted::link::RelObject::parse(&std::fs::read(&bad).unwrap(), "bad.o").unwrap();
-    let wasm = sim::wasm::WasmModule::load(&src).unwrap();
-    let mut arm = sim::hosted::Hosted::new(
-        sim::board::Board::rt1176(),
+        twin_hosting::hosted::link::RelObject::parse(&std::fs::read(&bad).unwrap(), "bad.o")
+            .unwrap();
+    let wasm = twin_hosting::wasm::WasmModule::load(&src).unwrap();
+    let mut arm = twin_hosting::hosted::Hosted::new(
+        twin_machine::board::Board::rt1176(),
         "m7",
         wasm,
         &object,
@@ -209,10 +210,11 @@ fn negative_control_one_changed_instruction_is_caught() {
     let r = diff_export(&mut arm, &mut wt, "i32_add", CASES, 1).unwrap();
     let d = r.divergence.expect("the corrupted add must diverge");
     // a + b and a - b differ exactly when b != 0: the first such case is the first divergence.
-    let mut rng = sim::diff::Rng::new(0);
+    let mut rng = twin_hosting::diff::Rng::new(0);
     let first = (0..)
         .find(|&k| {
-            sim::diff::case(&[sim::wasm::ValType::I32; 2], k, &mut rng)[1] != sim::wasm::Val::I32(0)
+            twin_hosting::diff::case(&[twin_hosting::wasm::ValType::I32; 2], k, &mut rng)[1]
+                != twin_hosting::wasm::Val::I32(0)
         })
         .unwrap();
     assert_eq!(d.case, first);

@@ -8,10 +8,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use sim::p3::executor::{arm_instance, wasmtime_instance, Ending, Executor, Report};
-use sim::p3::hub::Hub;
-use sim::p3::SharedHub;
-use sim::wasm::{Val, WasmModule};
+use twin_hosting::wasm::{Val, WasmModule};
+use twin_p3::executor::{arm_instance, wasmtime_instance, Ending, Executor, Report};
+use twin_p3::hub::Hub;
+use twin_p3::SharedHub;
 
 fn component(name: &str) -> WasmModule {
     WasmModule::load(&workspace().join("targets/corpus/p3").join(name)).unwrap()
@@ -35,7 +35,7 @@ fn add_wasmtime(
     ex.add(name, core, inst, func, args).unwrap();
 }
 
-fn thread<'a>(r: &'a Report, name: &str) -> &'a sim::p3::executor::ThreadStats {
+fn thread<'a>(r: &'a Report, name: &str) -> &'a twin_p3::executor::ThreadStats {
     r.threads.iter().find(|t| t.name == name).unwrap()
 }
 
@@ -88,7 +88,7 @@ fn known_answers_on_arm() {
     for (file, func, n) in KNOWN.iter().chain([("prime.wat", "prime", 7)].iter()) {
         let path = workspace().join("targets/corpus/p3").join(file);
         let obj_path = synth_object(&path, "cortex-m7dp");
-        let obj = sim::hosted::link::RelObject::parse(
+        let obj = twin_hosting::hosted::link::RelObject::parse(
             &std::fs::read(&obj_path).unwrap(),
             obj_path.to_str().unwrap(),
         )
@@ -501,11 +501,11 @@ fn p3_flight() -> &'static std::path::Path {
 /// called in a plain loop. The controller's 24-byte result: count, xor of the commands' bits,
 /// the last four commands.
 fn flight_chain_without_streams(ticks: u32) -> Vec<u8> {
-    use sim::hosted::host::HostFns;
-    use sim::reference::Reference;
+    use twin_hosting::hosted::host::HostFns;
+    use twin_hosting::reference::Reference;
     let gen = WasmModule::load(p3_flight()).unwrap();
     let hub: SharedHub = Arc::new(Mutex::new(Hub::new(64)));
-    let mut gen = Reference::new(&gen, &sim::p3::intrinsics(&hub, 0, &gen.imports)).unwrap();
+    let mut gen = Reference::new(&gen, &twin_p3::intrinsics(&hub, 0, &gen.imports)).unwrap();
     let fw =
         WasmModule::load(&build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm")).unwrap();
     let mut fw = Reference::new(&fw, &HostFns::builtin()).unwrap();
@@ -557,7 +557,7 @@ fn flight_chain_without_streams(ticks: u32) -> Vec<u8> {
 fn the_flight_stack_streams_navstate_across_the_mu_bit_exact() {
     p3_flight();
     let system =
-        sim::p3::system::System::load(&workspace().join("targets/p3-flight/flight.ron")).unwrap();
+        twin_p3::system::System::load(&workspace().join("targets/p3-flight/flight.ron")).unwrap();
     let r = system.run(&workspace().join("targets/p3-flight")).unwrap();
     assert_eq!(r.ending, Ending::Done);
     assert_eq!(thread(&r, "sensor").returned_i32(), Some(500));
@@ -604,7 +604,7 @@ fn the_flight_stack_streams_navstate_across_the_mu_bit_exact() {
 fn known_answers_through_wasmtimes_own_component_model_async() {
     // The same core modules, wrapped as components and driven by wasmtime's callback loop
     // (no rt-twin executor or intrinsics): an independent second path for the answers.
-    use sim::p3::native::{run, Returns};
+    use twin_p3::native::{run, Returns};
     let p = |f: &str| workspace().join("targets/corpus/p3").join(f);
     let cases = [
         ("fibonacci.wat", "fibonacci", 10, Returns::U32, "55"),
@@ -628,7 +628,7 @@ fn known_answers_through_wasmtimes_own_component_model_async() {
 
 #[test]
 fn stream_types_come_from_wit_and_mismatches_are_refused() {
-    use sim::p3::system::System;
+    use twin_p3::system::System;
     let dir = tempfile::tempdir().unwrap();
     let wit = workspace().join("wit/flight.wit");
     let ron = std::fs::read_to_string(workspace().join("targets/p3-flight/flight.ron"))

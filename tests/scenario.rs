@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use sim::scenario::{run, trace_csv, Scenario};
+use twin_flight::scenario::{trace_csv, Scenario};
+use twin_flight::session::run;
 
 fn flight_module() {
     build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
@@ -53,7 +54,7 @@ fn stabilization_passes_through_the_cli_with_trace_report_and_junit() {
     assert_eq!(info.color_type, png::ColorType::Rgb);
     let count = |c: (u8, u8, u8)| buf.chunks(3).filter(|p| (p[0], p[1], p[2]) == c).count();
     for i in 0..2 {
-        let n = count(sim::plot::colour(i));
+        let n = count(twin_flight::plot::colour(i));
         assert!(n > 2000, "palette colour {i}: {n} pixels");
     }
     assert!(count((255, 255, 255)) > 600_000, "mostly white background");
@@ -78,13 +79,16 @@ fn every_shipped_scenario_passes_on_the_emulated_cores() {
     for f in files {
         let s = Scenario::load(&f).unwrap();
         let mut session =
-            sim::session::Session::open(s.clone(), &workspace(), objects.path()).unwrap();
+            twin_flight::session::Session::open(s.clone(), &workspace(), objects.path()).unwrap();
         while session.step() {}
         let report = session.report();
         // The live gates (what twin-ui shows) reach the batch evaluation's verdicts.
         for (live, g) in session.gates().iter().zip(&report.gates) {
             assert_eq!(
-                matches!(live.status, sim::scenario::GateStatus::Passed { .. }),
+                matches!(
+                    live.status,
+                    twin_flight::scenario::GateStatus::Passed { .. }
+                ),
                 g.pass,
                 "{}: {live:?} vs {g:?}",
                 s.name
@@ -118,7 +122,7 @@ fn same_seed_gives_a_byte_identical_trace() {
     flight_module();
     let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
     s.steps = 400;
-    s.gates = vec![sim::scenario::Gate::NoOverrun];
+    s.gates = vec![twin_flight::scenario::Gate::NoOverrun];
     let objects = tempfile::tempdir().unwrap();
     let a = trace_csv(&run(&s, &workspace(), objects.path(), |_| {}).unwrap().1);
     let b = trace_csv(&run(&s, &workspace(), objects.path(), |_| {}).unwrap().1);
@@ -156,7 +160,7 @@ fn broken_scenarios_get_precise_errors() {
 
 /// Two synthetic runs with known differences, as `--out` directories.
 fn compare_dirs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    use sim::flightloop::Tick;
+    use twin_flight::flightloop::Tick;
     let tick = |k: usize| Tick {
         t: k as f64 * 0.002,
         position: [0.0, 0.0, -5.0],

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use sim::trace::read_trace;
+use twin_flight::trace::read_trace;
 
 #[test]
 fn stabilization_in_emulated_target_mode_passes_and_matches_the_hosted_run() {

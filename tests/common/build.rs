@@ -1,13 +1,19 @@
-//! Locating the workspace and building its wasm crates: shared by the sim tests and the
-//! twin-ui tests (which include this file by path).
+//! Locating the workspace and building its wasm crates: shared by every test of the workspace
+//! (crate-level tests and twin-ui's include this file by path).
 #![allow(dead_code)] // each test binary uses some of these
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The workspace root: the first directory above the testing crate that holds `Cargo.lock`.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// Run a build command; its standard output (trimmed), or a panic with its errors naming `what`.

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use egui_kittest::Harness;
-use sim::flightloop::Tick;
-use sim::session::{CoreInfo, CoreSnapshot, SessionInfo};
+use twin_flight::flightloop::Tick;
+use twin_flight::session::{CoreInfo, CoreSnapshot, SessionInfo};
 use twin_ui::app::Tab;
 use twin_ui::model::{Overlay, Run};
 use twin_ui::TwinApp;
@@ -19,7 +19,7 @@ fn info() -> SessionInfo {
     let core = |name: &str, role: &str, budget, ps| CoreInfo {
         core: name.into(),
         role: role.into(),
-        backend: sim::backend::Backend::Arm,
+        backend: twin_hosting::backend::Backend::Arm,
         budget_cycles: budget,
         ps_per_cycle: ps,
     };

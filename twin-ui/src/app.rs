@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use egui::{Color32, RichText, Ui};
-use sim::backend::Backend;
-use sim::scenario::GateStatus;
-use sim::session::{CoreSnapshot, Overrides};
+use twin_flight::scenario::GateStatus;
+use twin_flight::session::{CoreSnapshot, Overrides};
+use twin_hosting::backend::Backend;
 
 use crate::model::{EventKind, Overlay, Run};
 use crate::plots::{self, OverlayMode, TimePlot};
@@ -88,7 +88,7 @@ pub struct TwinApp {
     pub estimator_backend: Option<Backend>,
     pub controller_backend: Option<Backend>,
     /// Target mode: the HIL firmware flies instead of the hosted components (`--target`).
-    pub target: Option<sim::target::TargetSpec>,
+    pub target: Option<twin_target::TargetSpec>,
     pub speed: Speed,
     worker: Worker,
     pub run: Option<Run>,
@@ -118,7 +118,7 @@ pub struct TwinApp {
     overlay_generation: u64,
     cache: plots::Cache,
     /// The comparison of the run with the overlay: (run ticks, overlay generation, result).
-    diffs: Option<(usize, u64, Vec<sim::trace::SignalDiff>)>,
+    diffs: Option<(usize, u64, Vec<twin_flight::trace::SignalDiff>)>,
 }
 
 impl TwinApp {
@@ -165,7 +165,6 @@ impl TwinApp {
             seed: self.seed,
             estimator_backend: self.estimator_backend,
             controller_backend: self.controller_backend,
-            target: self.target.clone(),
         }
     }
 
@@ -177,6 +176,7 @@ impl TwinApp {
         self.worker.send(Command::Open {
             file: file.to_path_buf(),
             overrides: self.overrides(),
+            target: self.target.clone(),
         });
     }
 
@@ -204,7 +204,7 @@ impl TwinApp {
 
     /// Load a saved trace (a trace.csv or an `--out` directory) as the overlay.
     pub fn load_overlay(&mut self, path: &Path) {
-        match sim::trace::read_trace(path) {
+        match twin_flight::trace::read_trace(path) {
             Ok(ticks) => {
                 let name = path
                     .file_name()
@@ -229,7 +229,7 @@ impl TwinApp {
             self.error = Some("nothing to export: no run".into());
             return;
         };
-        match std::fs::write(path, sim::trace::trace_csv(&run.ticks)) {
+        match std::fs::write(path, twin_flight::trace::trace_csv(&run.ticks)) {
             Ok(()) => self.status = format!("trace written to {}", path.display()),
             Err(e) => self.error = Some(format!("{}: {e}", path.display())),
         }
@@ -840,7 +840,7 @@ impl TwinApp {
                         .as_ref()
                         .is_some_and(|(n, g, _)| *n == run.ticks.len() && *g == o.generation);
                     if !fresh {
-                        let d = sim::trace::compare(&run.ticks, &o.ticks, |_| 0.0);
+                        let d = twin_flight::trace::compare(&run.ticks, &o.ticks, |_| 0.0);
                         self.diffs = Some((run.ticks.len(), o.generation, d));
                     }
                 }
@@ -932,7 +932,7 @@ fn backend_combo(ui: &mut Ui, what: &str, b: &mut Option<Backend>) {
 fn core_view(
     ui: &mut Ui,
     c: &CoreSnapshot,
-    info: &sim::session::CoreInfo,
+    info: &twin_flight::session::CoreInfo,
     cycles: u64,
     stack: u32,
 ) {
@@ -999,8 +999,8 @@ fn timing_table(ui: &mut Ui, run: &Run) {
         }
         ui.end_row();
         for (i, info) in run.info.cores.iter().enumerate() {
-            let sim::scenario::Stats { min, mean, max } =
-                sim::scenario::stats(run.ticks.iter().map(|t| {
+            let twin_flight::trace::Stats { min, mean, max } =
+                twin_flight::trace::stats(run.ticks.iter().map(|t| {
                     if i == 0 {
                         t.m4_cycles
                     } else {
@@ -1027,7 +1027,7 @@ fn compare_tab(
     ui: &mut Ui,
     run: &Run,
     overlay: Option<&Overlay>,
-    diffs: &[sim::trace::SignalDiff],
+    diffs: &[twin_flight::trace::SignalDiff],
     pick: &mut usize,
 ) {
     let Some(o) = overlay else {
@@ -1058,7 +1058,7 @@ fn compare_tab(
             ui.end_row();
         }
     });
-    let s = sim::trace::SIGNALS[(*pick).min(sim::trace::SIGNALS.len() - 1)];
+    let s = twin_flight::trace::SIGNALS[(*pick).min(twin_flight::trace::SIGNALS.len() - 1)];
     let pts: Vec<[f64; 2]> = run
         .ticks
         .iter()
@@ -1082,7 +1082,7 @@ fn compare_tab(
 
 /// The scenario files of a directory, sorted, each with its description (or why it is invalid).
 pub fn list_scenarios(dir: &Path) -> Vec<Listed> {
-    sim::scenario::list(dir)
+    twin_flight::scenario::list(dir)
         .unwrap_or_default()
         .into_iter()
         .map(|(path, s)| match s {

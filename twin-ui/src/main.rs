@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sim::session::Overrides;
+use twin_flight::session::Overrides;
 use twin_ui::worker::{Command, Speed};
 use twin_ui::TwinApp;
 
@@ -110,12 +110,12 @@ fn main() -> ExitCode {
         }
     }
     if let Some(f) = &cli.scenario {
-        if let Err(e) = sim::scenario::Scenario::load(f) {
+        if let Err(e) = twin_flight::scenario::Scenario::load(f) {
             return fail(e.to_string());
         }
     }
     let overlay = match &cli.overlay {
-        Some(o) => match sim::trace::read_trace(o) {
+        Some(o) => match twin_flight::trace::read_trace(o) {
             Ok(_) => Some(o.clone()),
             Err(e) => return fail(format!("--overlay: {e}")),
         },
@@ -125,18 +125,19 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("current directory: {e}")),
     };
+    let mut target = None;
     if cli.target.is_some() {
         let image = cli
             .hil_image
             .clone()
-            .unwrap_or_else(|| sim::target::default_image(&root));
+            .unwrap_or_else(|| twin_target::default_image(&root));
         if !image.exists() {
             return fail(format!(
                 "HIL firmware image {} not found: build it with targets/hil/build.sh",
                 image.display()
             ));
         }
-        overrides.target = Some(sim::target::TargetSpec::Emulated { image });
+        target = Some(twin_target::TargetSpec::Emulated { image });
     }
     let shot = cli.screenshot.clone();
     let exit = std::sync::Arc::new(std::sync::Mutex::new(None));
@@ -156,7 +157,7 @@ fn main() -> ExitCode {
             app.seed = overrides.seed;
             app.estimator_backend = overrides.estimator_backend;
             app.controller_backend = overrides.controller_backend;
-            app.target = overrides.target.clone();
+            app.target = target;
             app.exit = exit_app;
             app.tab = tab;
             app.command(Command::Speed(speed));

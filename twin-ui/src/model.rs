@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use sim::flightloop::Tick;
-use sim::scenario::{GateStatus, LiveGate, Report};
-use sim::session::{CoreSnapshot, SessionInfo};
+use twin_flight::flightloop::Tick;
+use twin_flight::scenario::{GateStatus, LiveGate, Report};
+use twin_flight::session::{CoreSnapshot, SessionInfo};
 
 /// Kinds of event-log entries (colour and filter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,17 +238,17 @@ mod tests {
             steps: 10,
             seed: 0,
             cores: [
-                sim::session::CoreInfo {
+                twin_flight::session::CoreInfo {
                     core: "m4".into(),
                     role: "estimator".into(),
-                    backend: sim::backend::Backend::Arm,
+                    backend: twin_hosting::backend::Backend::Arm,
                     budget_cycles: 800_000,
                     ps_per_cycle: 2_500,
                 },
-                sim::session::CoreInfo {
+                twin_flight::session::CoreInfo {
                     core: "m7".into(),
                     role: "controller".into(),
-                    backend: sim::backend::Backend::Arm,
+                    backend: twin_hosting::backend::Backend::Arm,
                     budget_cycles: 2_000_000,
                     ps_per_cycle: 1_000,
                 },

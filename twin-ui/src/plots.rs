@@ -3,8 +3,8 @@
 
 use egui::{Color32, Id, Ui};
 use egui_plot::{Arrows, Legend, Line, LineStyle, Plot, PlotPoints, Points, Polygon, Text, VLine};
-use sim::flightloop::Tick;
-use sim::session::SessionInfo;
+use twin_flight::flightloop::Tick;
+use twin_flight::session::SessionInfo;
 
 use crate::model::{decimate, Overlay};
 

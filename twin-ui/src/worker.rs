@@ -7,9 +7,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use sim::flightloop::Tick;
-use sim::scenario::{LiveGate, Report};
-use sim::session::{CoreSnapshot, Overrides, Session, SessionInfo};
+use twin_flight::flightloop::Tick;
+use twin_flight::scenario::{LiveGate, Report};
+use twin_flight::session::{CoreSnapshot, Overrides, Session, SessionInfo};
+use twin_target::TargetSpec;
 
 /// How fast the run goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,6 +27,8 @@ pub enum Command {
     Open {
         file: PathBuf,
         overrides: Overrides,
+        /// Target mode: the HIL firmware flies instead of the hosted components.
+        target: Option<TargetSpec>,
     },
     Run,
     Pause,
@@ -123,7 +126,7 @@ struct Loop {
     updates: Sender<Update>,
     wake: Box<dyn Fn() + Send>,
     session: Option<Session>,
-    last_open: Option<(PathBuf, Overrides)>,
+    last_open: Option<(PathBuf, Overrides, Option<TargetSpec>)>,
     objects: PathBuf,
     running: bool,
     speed: Speed,
@@ -189,8 +192,12 @@ impl Loop {
 
     fn handle(&mut self, c: Command) {
         match c {
-            Command::Open { file, overrides } => {
-                self.last_open = Some((file, overrides));
+            Command::Open {
+                file,
+                overrides,
+                target,
+            } => {
+                self.last_open = Some((file, overrides, target));
                 self.reopen(false);
             }
             Command::Restart => {
@@ -222,10 +229,16 @@ impl Loop {
         self.flush();
         self.session = None;
         self.set_running(false);
-        let Some((file, overrides)) = self.last_open.clone() else {
+        let Some((file, overrides, target)) = self.last_open.clone() else {
             return;
         };
-        match Session::open_file(&file, &overrides, &self.objects) {
+        let opened = match &target {
+            None => Session::open_file(&file, &overrides, &self.objects),
+            Some(spec) => overrides
+                .load(&file)
+                .and_then(|(s, root)| twin_target::session(s, &root, spec)),
+        };
+        match opened {
             Ok(s) => {
                 self.send(Update::Opened {
                     file,

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use sim::scenario::GateStatus;
-use sim::session::{Overrides, Session};
+use twin_flight::scenario::GateStatus;
+use twin_flight::session::{Overrides, Session};
 use twin_ui::TwinApp;
 
 #[path = "../../tests/common/build.rs"]
@@ -109,8 +109,8 @@ fn open_run_pause_step_and_read_both_cores() {
     }
     let run = h.state().run.as_ref().unwrap();
     assert_eq!(
-        sim::trace::trace_csv(&run.ticks),
-        sim::trace::trace_csv(direct.trace())
+        twin_flight::trace::trace_csv(&run.ticks),
+        twin_flight::trace::trace_csv(direct.trace())
     );
 
     // Paused on tick n: both cores' state there. The CM7 takes one MU receive interrupt
@@ -142,7 +142,7 @@ fn open_run_pause_step_and_read_both_cores() {
 fn target_mode_flies_the_hil_firmware_with_the_hosted_runs_commands() {
     let image = hil_image().to_path_buf();
     let mut h = harness();
-    h.state_mut().target = Some(sim::target::TargetSpec::Emulated { image });
+    h.state_mut().target = Some(twin_target::TargetSpec::Emulated { image });
     h.get_by_label("stabilization").click();
     opened(&mut h);
     assert!(
@@ -284,16 +284,16 @@ fn a_saved_trace_overlays_and_its_differences_show() {
     h.step();
     assert_eq!(
         h.get_all_by_label("identical").count(),
-        sim::trace::SIGNALS.len()
+        twin_flight::trace::SIGNALS.len()
     );
 
     // A second trace that differs in roll by 0.01 rad from tick 30 on.
-    let mut other = sim::trace::read_trace(&csv).unwrap();
+    let mut other = twin_flight::trace::read_trace(&csv).unwrap();
     for t in &mut other[30..] {
         t.attitude[0] += 0.01;
     }
     let csv2 = dir.path().join("other.csv");
-    std::fs::write(&csv2, sim::trace::trace_csv(&other)).unwrap();
+    std::fs::write(&csv2, twin_flight::trace::trace_csv(&other)).unwrap();
     h.state_mut().overlay_path = csv2.display().to_string();
     h.get_by_label("Load overlay").click();
     h.step();
@@ -303,7 +303,7 @@ fn a_saved_trace_overlays_and_its_differences_show() {
     h.get_by_label("1.000e-2");
     assert_eq!(
         h.get_all_by_label("identical").count(),
-        sim::trace::SIGNALS.len() - 1
+        twin_flight::trace::SIGNALS.len() - 1
     );
     // An overlay that is not a trace is refused with the file named.
     h.state_mut().overlay_path = file.display().to_string();

@@ -1,0 +1,987 @@
+//! `sim`: the headless front end of rt-twin.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use twin_hosting::diff;
+use twin_hosting::hosted::host::HostFns;
+use twin_hosting::hosted::link::RelObject;
+use twin_hosting::hosted::{Hosted, Options};
+use twin_hosting::reference::Reference;
+use twin_hosting::wasm::{Val, WasmModule};
+use twin_machine::board::Board;
+use twin_machine::image::Image;
+use twin_machine::machine::{Config, Machine, Stop};
+use twin_machine::time::{format_ps, parse_duration};
+use twin_machine::Error as TwinError;
+
+// Every command's error: the twin's own, a lockstep divergence, a failed flight computer.
+use twin_flight::Result;
+
+/// Exit codes of `sim run` beyond the firmware's own (documented in the README).
+const EXIT_USAGE: u8 = 2;
+const EXIT_TIMEOUT: u8 = 124;
+const EXIT_LOCKUP: u8 = 125;
+const EXIT_TWIN_ERROR: u8 = 126;
+const EXIT_SYSTEM_RESET: u8 = 127;
+
+#[derive(Parser)]
+#[command(
+    name = "sim",
+    version,
+    about = "rt-twin: a digital twin of the i.MX RT1176",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Run a scenario file headless (the same as `sim run --scenario FILE`).
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Default)]
+struct ScenarioArgs {
+    /// Scenario file (RON). Exit code 0 only when every gate passes.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Write the trace (trace.csv), the report (report.json) and a plot (plot.png) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a JUnit XML report, one test case per gate.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Where the flight components run, overriding the scenario: `arm`, `wasmtime`, `native` or
+    /// `lockstep` (ARM and wasmtime every tick, stopping at the first bit-level divergence), for
+    /// both components or as `estimator=B,controller=B`.
+    #[arg(long, value_name = "SPEC")]
+    backend: Option<String>,
+    /// Target mode: fly the HIL firmware (targets/hil) instead of hosting the components:
+    /// `emulated` runs it on the twin (bare-metal), `probe` on a board through a debug probe.
+    /// Sensor frames go down and motor commands come up over RTT either way (docs/target.md).
+    #[arg(long, value_name = "WHERE", value_parser = ["emulated", "probe"])]
+    target: Option<String>,
+    /// The HIL firmware's CM7 image (default: target/hil/hil-m7.elf under the project root,
+    /// as targets/hil/build.sh writes it).
+    #[arg(long, value_name = "ELF")]
+    hil_image: Option<PathBuf>,
+    /// With `--target probe`: the probe to use, VID:PID[:SERIAL] (hex); needed only when
+    /// several are attached.
+    #[arg(long, value_name = "SELECTOR")]
+    probe: Option<String>,
+    /// With `--target probe`: load the HIL image into the board's RAM and start it. Without
+    /// it nothing is written to the board: the firmware must already be running.
+    #[arg(long)]
+    flash: bool,
+}
+
+/// Apply a `--backend` spec to a scenario.
+fn apply_backend(s: &mut twin_flight::scenario::Scenario, spec: &str) -> Result<()> {
+    let mut o = twin_flight::session::Overrides::default();
+    o.set_backends(spec)?;
+    o.apply(s);
+    Ok(())
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run bare-metal ELF images on the emulated cores.
+    ///
+    /// Exit code: the firmware's (semihosting SYS_EXIT), or 124 when the time limit is reached,
+    /// 125 on a core lockup, 126 on a twin error (e.g. an unmodelled peripheral), 127 when the
+    /// firmware requests a system reset, 2 for bad input.
+    Run {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Image for the Cortex-M7.
+        #[arg(long)]
+        m7: Option<PathBuf>,
+        /// Image for the Cortex-M4 (held in reset until the CM7 releases it through SRC,
+        /// unless --m4-running or there is no CM7 image).
+        #[arg(long)]
+        m4: Option<PathBuf>,
+        /// Virtual time limit, e.g. 250ms, 5s, 2m.
+        #[arg(long = "for", default_value = "10s")]
+        duration: String,
+        /// Start the CM4 at power-on instead of waiting for the CM7 to release it.
+        #[arg(long)]
+        m4_running: bool,
+        /// Board description (default: the built-in targets/rt1176.ron).
+        #[arg(long)]
+        board: Option<PathBuf>,
+        /// Lockstep quantum (default 10us).
+        #[arg(long)]
+        quantum: Option<String>,
+        /// Print the summary as JSON (on stderr) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every export of a wasm module on the emulated core (synth's ARM code) and in wasmtime,
+    /// and compare results, traps, linear memory and globals bit for bit.
+    ///
+    /// Exit code 0 only if everything matched; 1 on a divergence; 2 for bad input.
+    Diff {
+        #[command(flatten)]
+        module: ModuleArgs,
+        /// Input cases per export (edge values first, then seeded random).
+        #[arg(long, default_value_t = 200)]
+        cases: usize,
+        /// Seed of the random cases.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only this export.
+        #[arg(long)]
+        export: Option<String>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a scenario file without running it.
+    Check { file: PathBuf },
+    /// Compare two runs (`--out` directories or trace files) tick by tick: per signal the max
+    /// and RMS difference and the first tick beyond its tolerance, cycles per tick and gates
+    /// of both.
+    ///
+    /// Exit code 0 when no tolerance is exceeded, 1 when one is, 2 for bad input.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        /// Take the tolerances of this scenario file (its `tolerances` field).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// A signal's tolerance, e.g. `roll=0.01` or `m7_cycles=500` (repeatable; overrides the
+        /// scenario's).
+        #[arg(long = "tolerance", value_name = "SIGNAL=X")]
+        tolerances: Vec<String>,
+        /// Tolerance of flight signals not given one (default 0: the same bits).
+        #[arg(long, default_value_t = 0.0)]
+        default_tolerance: f64,
+        /// Write compare.json and compare.png (both runs overlaid) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the comparison as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the scenarios shipped in scenarios/.
+    List,
+    /// P3 async components in callback mode.
+    P3 {
+        #[command(subcommand)]
+        command: P3Command,
+    },
+    /// Plain wasm runtime paths (wasmtime).
+    Wasm {
+        #[command(subcommand)]
+        command: WasmCommand,
+    },
+    /// Call one export on the emulated core and print its result, cycles and stack use.
+    Call {
+        #[command(flatten)]
+        module: ModuleArgs,
+        #[arg(long)]
+        export: String,
+        /// Arguments, comma-separated, typed by the export's signature (e.g. `1,-2,0.5,bits:0x7fc00000`).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        args: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum P3Command {
+    /// Validate and run a system of components (RON): per-component callbacks, cost per
+    /// callback, ready-queue wait, stack, result.
+    ///
+    /// Exit code 0 when every component exited without a fault; 1 otherwise (a fault, a
+    /// deadlock, the dispatch limit); 2 for a bad or invalid system file.
+    Run {
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WasmCommand {
+    /// Run a WASI command module's `_start` (stdout/stderr inherited); prints READY after
+    /// instantiation and before the entry point.
+    ///
+    /// Exit code: the module's (0 when `_start` returns, the `proc_exit` code otherwise); 1 when it
+    /// traps; 2 when it cannot be loaded or instantiated or has no `_start`.
+    Run {
+        /// The module (.wasm or .wat).
+        file: PathBuf,
+        /// Arguments passed to the module after its name.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ModuleArgs {
+    /// The core wasm module (as meld emits; .wasm or .wat).
+    #[arg(long)]
+    wasm: PathBuf,
+    /// synth's relocatable object for it (compiled with synth when neither this nor --elf).
+    #[arg(long, conflicts_with = "elf")]
+    object: Option<PathBuf>,
+    /// synth's self-contained image for it (ET_EXEC with vector table; modules without imports).
+    #[arg(long)]
+    elf: Option<PathBuf>,
+    /// Core to run on.
+    #[arg(long, default_value = "m7")]
+    core: String,
+    /// synth target profile when compiling (default: cortex-m7dp on m7, cortex-m4f on m4).
+    #[arg(long)]
+    target: Option<String>,
+    /// synth --safety-bounds when compiling.
+    #[arg(long, default_value = "software")]
+    safety_bounds: String,
+    /// Board description (default: the built-in targets/rt1176.ron).
+    #[arg(long)]
+    board: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        return match &cli.scenario.scenario {
+            Some(_) => finish(run_scenario(&cli.scenario)),
+            None => {
+                eprintln!("sim: give a subcommand or --scenario FILE (see sim --help)");
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
+    };
+    let result = match command {
+        Command::Run { ref scenario, .. } if scenario.scenario.is_some() => run_scenario(scenario),
+        Command::Check { file } => check(&file),
+        Command::Compare {
+            a,
+            b,
+            scenario,
+            tolerances,
+            default_tolerance,
+            out,
+            json,
+        } => compare(
+            &a,
+            &b,
+            scenario.as_deref(),
+            &tolerances,
+            default_tolerance,
+            out.as_deref(),
+            json,
+        ),
+        Command::Wasm {
+            command: WasmCommand::Run { file, args },
+        } => wasm_run(&file, &args),
+        Command::P3 {
+            command: P3Command::Run { file, json },
+        } => p3_run(&file, json),
+        Command::List => list(),
+        Command::Diff {
+            module,
+            cases,
+            seed,
+            export,
+            json,
+        } => run_diff(&module, cases, seed, export.as_deref(), json),
+        Command::Call {
+            module,
+            export,
+            args,
+        } => run_call(&module, &export, &args),
+        run => return run_bare(run),
+    };
+    finish(result)
+}
+
+fn finish(result: Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sim: error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+use twin_flight::scenario::root_for;
+
+fn p3_run(file: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let system = twin_p3::system::System::load(file)?;
+    let root = file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let r = system.run(&root)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serialises")
+        );
+    } else {
+        println!(
+            "system {}: {:?} after {} callbacks",
+            system.name, r.ending, r.dispatches
+        );
+        println!(
+            "  {:<12} {:>4} {:>9} {:>9} {:>22} {:>10} {:>7}  result",
+            "component",
+            "core",
+            "backend",
+            "callbacks",
+            "cost/callback min/mean/max",
+            "ready wait",
+            "stack"
+        );
+        for t in &r.threads {
+            let bytes = t.returned.as_ref().and_then(|r| r.1.as_ref());
+            let text = bytes
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .filter(|s| !s.chars().any(char::is_control));
+            let result = match (&t.fault, text, bytes, t.returned_i32()) {
+                (Some(f), ..) => format!("FAULT: {f}"),
+                (None, _, _, Some(v)) => v.to_string(),
+                (None, Some(s), _, None) => format!("{s:?}"),
+                (None, None, Some(b), None) => format!(
+                    "{} bytes: {}",
+                    b.len(),
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                ),
+                (None, None, None, None) => "-".into(),
+            };
+            println!(
+                "  {:<12} {:>4} {:>9} {:>9} {:>22} {:>10} {:>7}  {result}",
+                t.name,
+                system.cores[t.core],
+                t.backend,
+                t.callbacks,
+                format!("{}/{:.0}/{}", t.cost_min, t.cost_mean(), t.cost_max),
+                t.max_ready_wait,
+                if t.stack_high_water > 0 {
+                    format!("{} B", t.stack_high_water)
+                } else {
+                    "n/a".into()
+                },
+            );
+        }
+        println!(
+            "  cost: cycles on arm, fuel on wasmtime; ready wait: callbacks run on the core meanwhile; undelivered events: {}",
+            r.undelivered
+        );
+        for s in &r.streams {
+            println!(
+                "  stream {:<10} {:<26} capacity {:>5} B, {:>7} B through, high-water {} B",
+                s.name, s.place, s.capacity, s.bytes, s.high_water
+            );
+        }
+        if r.mu.doorbells > 0 {
+            println!(
+                "  MU: {} doorbells ({} queued behind a full TR0), latency {}/{:.0}/{} cost units",
+                r.mu.doorbells,
+                r.mu.queued,
+                r.mu.latency_min,
+                r.mu.latency_total as f64 / r.mu.doorbells as f64,
+                r.mu.latency_max
+            );
+        }
+        let st = &r.stack;
+        if st.components > 0 {
+            println!(
+                "  stack memory of {} ARM components: callback mode {} B (one stack per component; {} B with one per core), stackful mode {} B ({} calls in flight, each its deepest point + {} B switch context)",
+                st.components,
+                st.callback_per_component,
+                st.callback_per_core,
+                st.stackful,
+                st.in_flight,
+                twin_p3::executor::SWITCH_CONTEXT
+            );
+        }
+    }
+    let ok =
+        r.ending == twin_p3::executor::Ending::Done && r.threads.iter().all(|t| t.fault.is_none());
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn wasm_run(file: &std::path::Path, args: &[String]) -> Result<ExitCode> {
+    Ok(match twin_hosting::wasi::run_command(file, args)? {
+        twin_hosting::wasi::Outcome::Exited(code) => {
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+        twin_hosting::wasi::Outcome::Trapped(why) => {
+            eprintln!("sim: {}: trapped in _start: {why}", file.display());
+            ExitCode::from(1)
+        }
+    })
+}
+
+fn compare(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    scenario: Option<&std::path::Path>,
+    flags: &[String],
+    default: f64,
+    out: Option<&std::path::Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    use twin_flight::compare::Side;
+    use twin_flight::trace::Tolerances;
+    let mut tol = Tolerances {
+        default,
+        per_signal: Default::default(),
+    };
+    if let Some(f) = scenario {
+        tol.per_signal = twin_flight::scenario::Scenario::load(f)?.tolerances;
+    }
+    for f in flags {
+        let bad = || {
+            TwinError::Usage(format!(
+                "--tolerance {f}: expected SIGNAL=X, e.g. roll=0.01"
+            ))
+        };
+        let (name, x) = f.split_once('=').ok_or_else(bad)?;
+        let x: f64 = x.parse().map_err(|_| bad())?;
+        tol.per_signal.insert(name.to_string(), x);
+    }
+    tol.validate()
+        .map_err(|e| TwinError::Usage(format!("tolerances: {e}")))?;
+    let (sa, sb) = (Side::load(a)?, Side::load(b)?);
+    let c = twin_flight::compare::compare(&sa, &sb, &tol);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&c).expect("comparison serialises")
+        );
+    } else {
+        println!(
+            "compare {} ({} ticks) with {} ({} ticks): {} ticks aligned: {}",
+            c.a,
+            c.ticks_a,
+            c.b,
+            c.ticks_b,
+            c.aligned,
+            if c.pass {
+                "within tolerance"
+            } else {
+                "TOLERANCE EXCEEDED"
+            }
+        );
+        println!(
+            "  {:<12} {:>12} {:>12} {:>12}  first exceeded",
+            "signal", "max |A-B|", "RMS", "tolerance"
+        );
+        for s in &c.signals {
+            println!(
+                "  {:<12} {:>12.4e} {:>12.4e} {:>12}  {}",
+                s.signal,
+                s.max_abs,
+                s.rms,
+                s.tolerance.map_or("report".into(), |t| format!("{t:.3e}")),
+                s.first_exceeded
+                    .map_or(String::new(), |(k, t)| format!("tick {k} ({t:.3} s)"))
+            );
+        }
+        let st = |s: &twin_flight::trace::Stats| format!("{}/{:.0}/{}", s.min, s.mean, s.max);
+        for (name, t) in [("A", &c.timing_a), ("B", &c.timing_b)] {
+            println!(
+                "  {name}: cycles per tick min/mean/max estimator {}, controller {}; MU latency {} ns",
+                st(&t.estimator_cycles_per_tick),
+                st(&t.controller_cycles_per_tick),
+                st(&t.mu_latency_ns)
+            );
+        }
+        for (name, g) in [("A", &c.gates_a), ("B", &c.gates_b)] {
+            match g {
+                Some(g) => {
+                    for g in g {
+                        println!(
+                            "  {name} gate {:<4} {} ({})",
+                            if g.pass { "ok" } else { "FAIL" },
+                            g.gate,
+                            g.detail
+                        );
+                    }
+                }
+                None => println!("  {name}: no report.json, no gates"),
+            }
+        }
+    }
+    if let Some(dir) = out {
+        let io = |e: std::io::Error| TwinError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let text = serde_json::to_string_pretty(&c).expect("comparison serialises");
+        std::fs::write(dir.join("compare.json"), text).map_err(io)?;
+        twin_flight::plot::render_png(
+            &dir.join("compare.png"),
+            &twin_flight::compare::panels(&sa.trace, &sb.trace),
+            &[],
+        )?;
+    }
+    Ok(if c.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn check(file: &std::path::Path) -> Result<ExitCode> {
+    let s = twin_flight::scenario::Scenario::load(file)?;
+    println!(
+        "{}: ok ({} s of flight at {} Hz, {} waypoints, {} gates)",
+        file.display(),
+        s.dt * s.steps as f64,
+        (1.0 / s.dt).round(),
+        s.waypoints.len(),
+        s.gates.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list() -> Result<ExitCode> {
+    let dir = std::env::current_dir()
+        .map(|d| d.join("scenarios"))
+        .map_err(|e| TwinError::Usage(e.to_string()))?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    for (f, s) in twin_flight::scenario::list(&dir)? {
+        let shown = f.strip_prefix(&cwd).unwrap_or(&f).display().to_string();
+        match s {
+            Ok(s) => println!("{shown:<30} {}", s.description),
+            Err(e) => println!("{shown:<30} INVALID: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scenario's session: hosted, or in target mode.
+fn open_session(
+    args: &ScenarioArgs,
+    s: twin_flight::scenario::Scenario,
+    root: &std::path::Path,
+    objects: &std::path::Path,
+) -> Result<twin_flight::session::Session> {
+    use twin_target::TargetSpec;
+    if args.target.is_none() && (args.probe.is_some() || args.flash || args.hil_image.is_some()) {
+        return Err(
+            TwinError::Usage("--hil-image, --probe and --flash need --target".into()).into(),
+        );
+    }
+    let image = args
+        .hil_image
+        .clone()
+        .unwrap_or_else(|| twin_target::default_image(root));
+    let spec = match args.target.as_deref() {
+        None => return twin_flight::session::Session::open(s, root, objects),
+        Some("emulated") => {
+            if args.probe.is_some() || args.flash {
+                return Err(
+                    TwinError::Usage("--probe and --flash are for --target probe".into()).into(),
+                );
+            }
+            TargetSpec::Emulated { image }
+        }
+        Some(_) => TargetSpec::Probe {
+            image,
+            selector: args.probe.clone(),
+            flash: args.flash,
+        },
+    };
+    if args.backend.is_some() {
+        return Err(TwinError::Usage(
+            "--backend chooses where hosted components run; in target mode the HIL firmware runs them".into(),
+        ).into());
+    }
+    twin_target::session(s, root, &spec)
+}
+
+fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
+    let file = args.scenario.as_ref().expect("checked by the caller");
+    let mut s = twin_flight::scenario::Scenario::load(file)?;
+    if let Some(spec) = &args.backend {
+        apply_backend(&mut s, spec)?;
+    }
+    let root = root_for(file);
+    let objects = std::env::temp_dir().join(format!("rt-twin-objects-{}", std::process::id()));
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(s.steps),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ticks {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(s.name.clone());
+    let result = open_session(args, s.clone(), &root, &objects)
+        .and_then(|session| twin_flight::session::run_session(session, |k| bar.set_position(k)));
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&objects);
+    let (report, trace) = result?;
+    println!(
+        "scenario {}: {} ({})",
+        report.scenario,
+        if report.pass { "PASS" } else { "FAIL" },
+        report.flight_computer
+    );
+    if let Some(why) = &report.stopped {
+        println!(
+            "  stopped after {} of {} ticks: {why}",
+            report.ticks, s.steps
+        );
+    }
+    for g in &report.gates {
+        println!(
+            "  {:<4} {:<44} {}",
+            if g.pass { "ok" } else { "FAIL" },
+            g.gate,
+            g.detail
+        );
+    }
+    let c = |st: &twin_flight::trace::Stats| format!("{}/{:.0}/{}", st.min, st.mean, st.max);
+    let on_core = |b: twin_hosting::backend::Backend, st: &twin_flight::trace::Stats| match b {
+        twin_hosting::backend::Backend::Arm | twin_hosting::backend::Backend::Lockstep => c(st),
+        other => format!("n/a ({other})"),
+    };
+    println!(
+        "  cycles per tick min/mean/max: estimator (CM4) {}, controller (CM7) {}; overruns {}; MU latency {} ns",
+        on_core(report.estimator_backend, &report.estimator_cycles_per_tick),
+        on_core(report.controller_backend, &report.controller_cycles_per_tick),
+        report.overruns,
+        c(&report.mu_latency_ns)
+    );
+    println!(
+        "  {:.1} s virtual in {:.2} s wall: real-time factor {:.2}",
+        report.virtual_seconds, report.wall_seconds, report.real_time_factor
+    );
+    if let Some(dir) = &args.out {
+        let io = |e: std::io::Error| TwinError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::write(
+            dir.join("trace.csv"),
+            twin_flight::scenario::trace_csv(&trace),
+        )
+        .map_err(io)?;
+        let json = serde_json::to_string_pretty(&report).expect("report serialises");
+        std::fs::write(dir.join("report.json"), json).map_err(io)?;
+        // The trace and report are on disk whatever happens to the plot.
+        let panels = twin_flight::plot::scenario_panels(
+            &trace,
+            (
+                report.estimator_budget_cycles,
+                report.controller_budget_cycles,
+            ),
+        );
+        let markers = twin_flight::plot::event_markers(&trace);
+        twin_flight::plot::render_png(&dir.join("plot.png"), &panels, &markers)?;
+    }
+    if let Some(path) = &args.junit {
+        let mut suites = quick_junit::Report::new("rt-twin");
+        let mut suite = quick_junit::TestSuite::new(report.scenario.clone());
+        for g in &report.gates {
+            let status = if g.pass {
+                quick_junit::TestCaseStatus::success()
+            } else {
+                let mut st =
+                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
+                st.set_message(g.detail.clone());
+                st
+            };
+            suite.add_test_case(quick_junit::TestCase::new(g.gate.clone(), status));
+        }
+        suites.add_test_suite(suite);
+        let xml = suites
+            .to_string()
+            .map_err(|e| TwinError::Usage(format!("JUnit report: {e}")))?;
+        std::fs::write(path, xml).map_err(|e| TwinError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+    }
+    Ok(if report.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_bare(command: Command) -> ExitCode {
+    match command {
+        Command::Run {
+            scenario: _,
+            m7,
+            m4,
+            duration,
+            m4_running,
+            board,
+            quantum,
+            json,
+        } => match run(m7, m4, &duration, m4_running, board, quantum, json) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sim: error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        _ => unreachable!("dispatched in main"),
+    }
+}
+
+/// Load (or compile) the module and host it on the chosen core; also returns the module.
+fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
+    let wasm = WasmModule::load(&m.wasm)?;
+    let board = match &m.board {
+        Some(p) => Board::load(p)?,
+        None => Board::rt1176(),
+    };
+    if let Some(elf) = &m.elf {
+        let image = twin_machine::image::Image::load(elf)?;
+        return Hosted::from_image(board, &m.core, wasm, &image, Options::default());
+    }
+    let tmp;
+    let object_path = match &m.object {
+        Some(p) => p.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("rt-twin-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp).map_err(|e| TwinError::Io {
+                path: tmp.display().to_string(),
+                source: e,
+            })?;
+            let out = tmp.join("module.o");
+            let target = m
+                .target
+                .clone()
+                .unwrap_or_else(|| twin_hosting::synth::default_target(&m.core).to_string());
+            twin_hosting::synth::compile(&m.wasm, &target, &m.safety_bounds, &out)?;
+            out
+        }
+    };
+    let bytes = std::fs::read(&object_path).map_err(|e| TwinError::Io {
+        path: object_path.display().to_string(),
+        source: e,
+    })?;
+    let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
+    let mut hosted = Hosted::new(
+        board,
+        &m.core,
+        wasm,
+        &object,
+        &HostFns::builtin(),
+        Options::default(),
+    )?;
+    let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
+    if stack_json.exists() {
+        hosted.load_stack_json(&stack_json)?;
+    }
+    Ok(hosted)
+}
+
+fn run_diff(
+    m: &ModuleArgs,
+    cases: usize,
+    seed: u64,
+    only: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let exports: Vec<String> = match only {
+        Some(e) => vec![e.to_string()],
+        None => host(m)?.export_names(),
+    };
+    let mut reports = Vec::new();
+    for export in &exports {
+        // A fresh pair for every export: a divergence never leaks into the next one.
+        let mut arm_fresh = host(m)?;
+        let mut reference = Reference::new(&arm_fresh.wasm, &HostFns::builtin())?;
+        let r = diff::diff_export(&mut arm_fresh, &mut reference, export, cases, seed)?;
+        if !json {
+            println!("{}", diff::format_report(&r));
+            if let Some(d) = diff::format_divergence(&r) {
+                println!("{d}");
+            }
+        }
+        reports.push(r);
+    }
+    let diverged = reports.iter().filter(|r| r.failed()).count();
+    let total: usize = reports.iter().map(|r| r.cases).sum();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": reports, "diverged": diverged })
+        );
+    } else {
+        println!(
+            "sim diff: {} exports, {total} cases on {}: {}",
+            reports.len(),
+            m.core,
+            if diverged == 0 {
+                "all bit-identical to wasmtime".to_string()
+            } else {
+                format!("{diverged} failed (diverged, or stack above synth's bound)")
+            }
+        );
+    }
+    Ok(if diverged == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
+    let mut arm = host(m)?;
+    let e = arm
+        .wasm
+        .export(export)
+        .ok_or_else(|| {
+            TwinError::Usage(format!(
+                "no export {export:?} (exports: {})",
+                arm.export_names().join(", ")
+            ))
+        })?
+        .clone();
+    let texts: Vec<&str> = if args.trim().is_empty() {
+        vec![]
+    } else {
+        args.split(',').collect()
+    };
+    if texts.len() != e.ty.params.len() {
+        return Err(TwinError::Usage(format!(
+            "export {export} takes {} arguments {}, given {}",
+            e.ty.params.len(),
+            e.ty,
+            texts.len()
+        ))
+        .into());
+    }
+    let vals =
+        e.ty.params
+            .iter()
+            .zip(&texts)
+            .map(|(t, s)| Val::parse(*t, s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(TwinError::Usage)?;
+    let out = arm.call(export, &vals)?;
+    match &out.result {
+        Ok(v) => println!(
+            "{export}({}) = {}",
+            texts.join(", "),
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(t) => println!("{export}({}) trapped: {t}", texts.join(", ")),
+    }
+    let bound = match arm.stack_bounds.get(export) {
+        Some(twin_hosting::hosted::StackBound::Bounded(b)) => format!(", synth bound {b} B"),
+        Some(twin_hosting::hosted::StackBound::Declined(r)) => format!(", synth declined: {r}"),
+        None => String::new(),
+    };
+    println!(
+        "instructions {}  cycles {}  stack {} B{bound}",
+        out.instructions, out.cycles, out.stack_bytes
+    );
+    Ok(if out.result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run(
+    m7: Option<PathBuf>,
+    m4: Option<PathBuf>,
+    duration: &str,
+    m4_running: bool,
+    board: Option<PathBuf>,
+    quantum: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    if m7.is_none() && m4.is_none() {
+        return Err(
+            TwinError::Usage("give at least one image: --m7 FILE and/or --m4 FILE".into()).into(),
+        );
+    }
+    let limit = parse_duration(duration)?;
+    let board = match board {
+        Some(p) => Board::load(&p)?,
+        None => Board::rt1176(),
+    };
+    let config = Config {
+        quantum: quantum
+            .as_deref()
+            .map(parse_duration)
+            .transpose()?
+            .unwrap_or(0),
+        echo: true,
+        m4_running,
+    };
+    let mut machine = Machine::new(board, &config)?;
+    for (core, path) in [("m7", &m7), ("m4", &m4)] {
+        if let Some(p) = path {
+            let image = Image::load(p)?;
+            machine.load(core, &image)?;
+        }
+    }
+    machine.power_on()?;
+    let stop = machine.run_for(limit);
+    let summary = machine.summary();
+    let wall = machine.wall_seconds();
+    if json {
+        let v = serde_json::json!({
+            "stop": stop,
+            "virtual_time_ps": machine.now(),
+            "wall_seconds": wall,
+            "cores": summary,
+        });
+        eprintln!("{v}");
+    } else {
+        eprintln!(
+            "sim: {} after {} virtual, {:.3} s wall",
+            describe(&stop),
+            format_ps(machine.now()),
+            wall
+        );
+        for c in &summary {
+            eprintln!(
+                "  {:<3} {:<8} insns {:>12}  cycles {:>12}  sleep {:>5.1}%  irqs {:>8}  exceptions {:>8}",
+                c.core,
+                format!("{:?}", c.state),
+                c.instructions,
+                c.cycles,
+                100.0 * c.sleep_share,
+                c.irqs_taken,
+                c.exceptions_taken
+            );
+        }
+    }
+    Ok(match stop {
+        Stop::Exit { code, .. } => ExitCode::from((code & 0xFF) as u8),
+        Stop::Timeout => ExitCode::from(EXIT_TIMEOUT),
+        Stop::Lockup { .. } => ExitCode::from(EXIT_LOCKUP),
+        Stop::TwinError { .. } => ExitCode::from(EXIT_TWIN_ERROR),
+        Stop::SystemReset { .. } => ExitCode::from(EXIT_SYSTEM_RESET),
+    })
+}
+
+fn describe(stop: &Stop) -> String {
+    match stop {
+        Stop::Exit { core, code } => format!("{core} exited with code {code}"),
+        Stop::Timeout => "time limit reached".into(),
+        Stop::Lockup { core, detail } => format!("LOCKUP on {core}: {detail}"),
+        Stop::TwinError { core, detail } => format!("twin error on {core}: {detail}"),
+        Stop::SystemReset { core } => format!("{core} requested a system reset"),
+    }
+}

@@ -1,0 +1,631 @@
+//! The closed loop in hosted mode (docs/flight.md, ../shared/ARCHITECTURE.md): the estimator
+//! runs on the CM4 and the controller on the CM7, as synth's ARM code on the emulated cores;
+//! NavState crosses from one to the other through shared OCRAM and the Messaging Unit.
+//!
+//! One control tick k (period `dt`, starting at t_k):
+//! 1. the sensors sample the true state;
+//! 2. the CM4 runtime writes the sensor frame into the estimator's memory and calls
+//!    `ekf#estimate`; it costs the CM4 its cycles (2.5 ns each): done at t4;
+//! 3. at t4 the CM4 runtime writes NavState (64 bytes) and a sequence word into the mailbox in
+//!    OCRAM2, the ready word last, and writes the sequence number to MUB TR0;
+//! 4. the MU delivers at the next lockstep sync point (a multiple of the quantum): the CM7's
+//!    MUA RF0 sets and its IRQ 118 pends (the CM7 runtime armed RIE0 and the NVIC line);
+//! 5. the CM7 runtime takes the interrupt there: reads MUA RR0 (clearing RF0), checks the ready
+//!    word and sequence, reads NavState, calls `controller#step` (1 ns per cycle): done at t7;
+//! 6. the motor commands reach the vehicle at the first physics step starting at or after t7.
+//!
+//! A call that does not finish within the period is an overrun of that core.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::vehicle::sensors::{Frame, Sensors};
+use crate::vehicle::wind::Wind;
+use crate::vehicle::{step, Params, State};
+use twin_hosting::backend::{bytes_words, words_bytes, Part};
+use twin_machine::exc::FIRST_IRQ;
+use twin_machine::machine::Machine;
+use twin_machine::time::{Ps, PS_PER_S};
+use twin_machine::Error as TwinError;
+
+/// The NavState mailbox: OCRAM2, where the NXP SDK keeps its rpmsg shared memory (rt1176.md
+/// section 1.1). Layout: ready word, sequence, then 16 x f32.
+pub const MAILBOX: u32 = 0x202C_0000;
+const READY: u32 = 0x4E41_5653; // "NAVS"
+const MU_IRQ: u32 = 118;
+
+pub use twin_hosting::backend::{EKF_ESTIMATE as ESTIMATE, EKF_INIT, STEP};
+
+/// What one tick did (a row of the trace).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tick {
+    pub t: f64,
+    pub position: [f64; 3],
+    pub velocity: [f64; 3],
+    /// Roll, pitch, yaw (rad).
+    pub attitude: [f64; 3],
+    /// Body rates (rad/s).
+    pub rates: [f64; 3],
+    /// The controller's attitude setpoint (roll, pitch, yaw, rad) and body-rate setpoint (rad/s)
+    /// this tick, from the setpoint observer (NaN when the controller did not run or the
+    /// observer disagreed with it; see [`FlightLoop`]).
+    pub att_sp: [f32; 3],
+    pub rate_sp: [f32; 3],
+    /// The position setpoint the controller was given (NED, m).
+    pub setpoint: [f32; 3],
+    /// The sensor frame the estimator was given: IMU specific force (m/s^2) and rate (rad/s),
+    /// baro altitude and GNSS position (NaN when not sampled this tick).
+    pub accel: [f32; 3],
+    pub gyro: [f32; 3],
+    pub baro_alt: f32,
+    pub gnss: [f32; 3],
+    pub nav: [f32; 16],
+    pub motors: [f32; 4],
+    pub m4_cycles: u64,
+    pub m7_cycles: u64,
+    /// Stack bytes the tick's call used on each core (painted high-water mark; 0 off ARM).
+    pub m4_stack: u32,
+    pub m7_stack: u32,
+    /// From the CM4's MU write to the CM7 taking the interrupt.
+    pub mu_latency_ns: u64,
+    pub overrun_m4: bool,
+    pub overrun_m7: bool,
+    /// What happened in this tick (failsafe, loss of control, a NavState not delivered...).
+    pub events: Vec<String>,
+}
+
+/// Faults the loop injects (the scenario's `faults`; NavState delay and jitter are the flight
+/// computer's, [`FlightComputer::set_nav_faults`]).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Motor index and time (s) from which it gives no thrust.
+    pub rotor_failure: Option<(usize, f64)>,
+    /// From this time (s) the CM7's heartbeat no longer reaches the IO MCU.
+    pub heartbeat_loss: Option<f64>,
+}
+
+/// The IO MCU (STM32F100 on the Pixhawk): forwards the CM7's motor commands to the ESCs and cuts
+/// the motors when the CM7 heartbeat has been missing for `timeout` (50 ms; the requirement is
+/// within 100 ms). Non-finite commands are sent as 0.
+#[derive(Debug, Clone)]
+pub struct IoMcu {
+    pub timeout: f64,
+    pub last_heartbeat: f64,
+    pub outputs: [f32; 4],
+    pub failsafe_at: Option<f64>,
+}
+
+impl IoMcu {
+    fn forward(&mut self, t: f64, commands: [f32; 4]) {
+        self.last_heartbeat = t;
+        self.outputs = commands.map(|u| if u.is_finite() { u } else { 0.0 });
+    }
+
+    /// The commands the ESCs see at time t (0 once the heartbeat has timed out).
+    fn output(&mut self, t: f64) -> [f32; 4] {
+        if t - self.last_heartbeat > self.timeout {
+            self.failsafe_at.get_or_insert(t);
+        }
+        if self.failsafe_at.is_some() {
+            [0.0; 4]
+        } else {
+            self.outputs
+        }
+    }
+}
+
+/// What one control tick did on the flight computer.
+#[derive(Debug, Clone, Default)]
+pub struct FcTick {
+    /// The NavState the estimator computed.
+    pub nav: [f32; 16],
+    /// The controller's run, when it ran this tick.
+    pub control: Option<Control>,
+    pub m4_cycles: u64,
+    pub m7_cycles: u64,
+    pub m4_stack: u32,
+    pub m7_stack: u32,
+    pub mu_latency_ns: u64,
+    pub overrun_m4: bool,
+    pub overrun_m7: bool,
+    pub events: Vec<String>,
+}
+
+/// The controller's input record and output this tick.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// `controller#step`'s input: NavState 16, gyro 3, waypoint 3, 1.0, 0.0.
+    pub input: [f32; 24],
+    pub motors: [f32; 4],
+    /// When the commands left the CM7 (virtual time).
+    pub at: Ps,
+}
+
+/// The controller's input record: NavState, the frame's gyro, the waypoint, and the
+/// "waypoint valid" flag.
+pub fn control_input(nav: &[f32], gyro: [f32; 3], waypoint: [f32; 3]) -> [f32; 24] {
+    let mut input = [0.0f32; 24];
+    input[..16].copy_from_slice(&nav[..16]);
+    input[16..19].copy_from_slice(&gyro);
+    input[19..22].copy_from_slice(&waypoint);
+    input[22] = 1.0;
+    input
+}
+
+/// The flight computer the loop flies: the estimator and controller with NavState between
+/// them. Hosted (the components as synth's code hosted on the twin's cores, this file), or
+/// the HIL firmware behind an RTT link, on the twin or on a board (`twin_target::`).
+pub trait FlightComputer {
+    /// Control tick `tick`, starting at `t_k`, of length `period`: the estimator on the
+    /// sensor frame, NavState across, the controller on it.
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick>;
+    /// The emulated machine, when there is one (core snapshots).
+    fn machine(&mut self) -> Option<&mut Machine>;
+    /// The machine's core indices: (estimator core, controller core).
+    fn cores(&self) -> (usize, usize);
+    /// Picoseconds per cycle of (estimator core, controller core).
+    fn ps_per_cycle(&self) -> (Ps, Ps);
+    fn backends(
+        &self,
+    ) -> (
+        twin_hosting::backend::Backend,
+        twin_hosting::backend::Backend,
+    );
+    /// What runs the flight code, in words (reports).
+    fn describe(&self) -> String;
+    /// NavState published late (+- jitter) by the CM4 runtime: only the hosted runtime can.
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()>;
+    /// The run is over (or abandoned): motors to zero on a board.
+    fn stop(&mut self) {}
+}
+
+/// The components hosted on the emulated cores (or wasmtime, or native), with the runtimes
+/// the loop stands in for: the CM4's publishes NavState, the CM7's is the MU ISR.
+pub struct Hosted {
+    pub machine: Machine,
+    pub estimator: Part,
+    pub controller: Part,
+    m4: usize,
+    m7: usize,
+    mua: u32,
+    mub: u32,
+    quantum: Ps,
+    seq: u32,
+    motors: [f32; 4],
+    nav_delay: u32,
+    nav_jitter: u32,
+    nav_queue: std::collections::VecDeque<(u64, Vec<f32>)>,
+    jitter: rand_chacha::ChaCha8Rng,
+}
+
+impl Hosted {
+    /// `estimator` on core `cores.0` (the CM4) and `controller` on `cores.1` (the CM7) of
+    /// `machine`, on whatever backends the parts were built for; the estimator starts from
+    /// `nav0`.
+    pub fn new(
+        mut machine: Machine,
+        mut estimator: Part,
+        controller: Part,
+        cores: (usize, usize),
+        nav0: &[f32; 16],
+    ) -> Result<Hosted> {
+        let (m4, m7) = cores;
+        let base = |name: &str| {
+            let soc = machine.soc.borrow();
+            soc.periph_base(name)
+                .ok_or_else(|| TwinError::Usage(format!("the board has no {name}")))
+        };
+        let (mua, mub) = (base("MUA")?, base("MUB")?);
+        estimator.init(&mut machine, nav0)?;
+        // The CM7 runtime arms the MU receive interrupt: MUA CR.RIE0 and NVIC line 118.
+        {
+            let mut soc = machine.soc.borrow_mut();
+            soc.periph_write(m7, mua + 0x24, 4, 1 << 27, 0)
+                .map_err(|e| TwinError::Usage(e.to_string()))?;
+            soc.cores[m7].scs.exc.enabled[(FIRST_IRQ + MU_IRQ) as usize] = true;
+        }
+        Ok(Hosted {
+            machine,
+            estimator,
+            controller,
+            m4,
+            m7,
+            mua,
+            mub,
+            quantum: twin_machine::machine::DEFAULT_QUANTUM,
+            seq: 0,
+            motors: [0.0; 4],
+            nav_delay: 0,
+            nav_jitter: 0,
+            nav_queue: Default::default(),
+            jitter: rand::SeedableRng::seed_from_u64(0x4A17),
+        })
+    }
+}
+
+impl FlightComputer for Hosted {
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick> {
+        let machine = &mut self.machine;
+        // CM4: estimator.
+        let est = self.estimator.call(machine, tick, frame)?;
+        let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
+        let t4 = t_k + est.cycles * ps4;
+        let nav = est.words;
+        let mut out = FcTick {
+            nav: nav.clone().try_into().unwrap_or([0.0; 16]),
+            m4_cycles: est.cycles,
+            m4_stack: est.stack_bytes,
+            overrun_m4: t4 - t_k > period,
+            ..FcTick::default()
+        };
+
+        // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
+        let jitter = if self.nav_jitter > 0 {
+            use rand::RngExt;
+            let j = i64::from(self.nav_jitter);
+            self.jitter.random_range(-j..=j)
+        } else {
+            0
+        };
+        let delay = (i64::from(self.nav_delay) + jitter).max(0) as u64;
+        self.nav_queue.push_back((tick + delay, nav));
+        let mut due = None;
+        while self.nav_queue.front().is_some_and(|(t, _)| *t <= tick) {
+            due = self.nav_queue.pop_front().map(|(_, n)| n);
+        }
+        let Some(published) = due else {
+            out.events.push("no NavState delivered".into());
+            return Ok(out);
+        };
+        // Mailbox (ready word last), then the MU doorbell.
+        self.seq = self.seq.wrapping_add(1);
+        {
+            let uc = machine.engine(self.m4);
+            let mut block = vec![0u8; 8];
+            block[4..8].copy_from_slice(&self.seq.to_le_bytes());
+            block.extend_from_slice(&words_bytes(&published));
+            uc.mem_write(u64::from(MAILBOX), &block)
+                .and_then(|_| uc.mem_write(u64::from(MAILBOX), &READY.to_le_bytes()))
+                .map_err(|e| TwinError::Usage(format!("mailbox write: {e:?}")))?;
+        }
+        let mut soc = machine.soc.borrow_mut();
+        soc.periph_write(self.m4, self.mub, 4, self.seq, t4)
+            .map_err(|e| TwinError::Usage(e.to_string()))?;
+        // The next lockstep sync point delivers it.
+        let t_sync = t4.div_ceil(self.quantum) * self.quantum;
+        out.mu_latency_ns = (t_sync - t4) / 1000;
+        soc.fire_events(t_sync);
+        soc.apply_cross_core();
+        let irq = (FIRST_IRQ + MU_IRQ) as usize;
+        if !soc.cores[self.m7].scs.exc.pending[irq] {
+            return Ok(out);
+        }
+        // CM7 runtime, as its MU ISR: read RR0 (clears RF0 and the line).
+        let seq = soc
+            .periph_read(self.m7, self.mua + 0x10, 4, t_sync)
+            .map_err(|e| TwinError::Usage(e.to_string()))?;
+        soc.cores[self.m7].scs.exc.pending[irq] = false;
+        // The runtime is the ISR: the interrupt counts as taken.
+        soc.cores[self.m7].scs.exc.taken[irq] += 1;
+        drop(soc);
+        let mut head = [0u8; 72];
+        machine
+            .engine(self.m7)
+            .mem_read(u64::from(MAILBOX), &mut head)
+            .map_err(|e| TwinError::Usage(format!("mailbox read: {e:?}")))?;
+        let ready = u32::from_le_bytes(head[0..4].try_into().expect("4"));
+        let mail_seq = u32::from_le_bytes(head[4..8].try_into().expect("4"));
+        if ready != READY || mail_seq != seq {
+            out.events.push(format!(
+                "stale mailbox (ready {ready:#x}, seq {mail_seq} vs {seq})"
+            ));
+            return Ok(out);
+        }
+        let input = control_input(&bytes_words(&head[8..72]), gyro, waypoint);
+        let c = self.controller.call(machine, tick, &input)?;
+        self.motors.copy_from_slice(&c.words);
+        out.m7_cycles = c.cycles;
+        out.m7_stack = c.stack_bytes;
+        let t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
+        out.overrun_m7 = t7 - t_sync > period;
+        out.control = Some(Control {
+            input,
+            motors: self.motors,
+            at: t7,
+        });
+        Ok(out)
+    }
+
+    fn machine(&mut self) -> Option<&mut Machine> {
+        Some(&mut self.machine)
+    }
+
+    fn cores(&self) -> (usize, usize) {
+        (self.m4, self.m7)
+    }
+
+    fn ps_per_cycle(&self) -> (Ps, Ps) {
+        let soc = self.machine.soc.borrow();
+        (soc.ps_per_cycle(self.m4), soc.ps_per_cycle(self.m7))
+    }
+
+    fn backends(
+        &self,
+    ) -> (
+        twin_hosting::backend::Backend,
+        twin_hosting::backend::Backend,
+    ) {
+        (self.estimator.backend(), self.controller.backend())
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "hosted: estimator on {}, controller on {}",
+            self.estimator.backend(),
+            self.controller.backend()
+        )
+    }
+
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
+        self.nav_delay = delay;
+        self.nav_jitter = jitter;
+        Ok(())
+    }
+}
+
+/// The closed loop: the vehicle, its sensors and the IO MCU on the host, the flight code on
+/// a [`FlightComputer`].
+pub struct FlightLoop {
+    pub fc: Box<dyn FlightComputer>,
+    pub params: Params,
+    pub state: State,
+    pub sensors: Sensors,
+    pub wind: Wind,
+    pub dt: f64,
+    pub waypoint: [f32; 3],
+    tick: u64,
+    /// The controller's latest commands.
+    motors: [f32; 4],
+    pub faults: Faults,
+    pub io: IoMcu,
+    lost_control: bool,
+    airborne: bool,
+    /// The setpoint observer: the flight crate's controller fed the same input records as the
+    /// controller under test, giving the cascade's inner setpoints (the component exports only
+    /// motor commands). It is trusted only while its motor commands equal the controller's bit
+    /// for bit (they do for the reference flight module on every backend); after the first
+    /// difference (a user's object, a miscompile) it is dropped and setpoints read NaN.
+    observer: Option<flight::controller::Controller>,
+}
+
+/// The NavState the estimator starts from: the vehicle's initial state, no biases.
+pub fn initial_nav(state: &State) -> [f32; 16] {
+    let q = state.q;
+    flight::NavState {
+        q: [q.w as f32, q.x as f32, q.y as f32, q.z as f32],
+        p: state.p.as_vec3().to_array(),
+        v: state.v.as_vec3().to_array(),
+        bg: [0.0; 3],
+        ba: [0.0; 3],
+    }
+    .to_words()
+}
+
+impl FlightLoop {
+    pub fn new(
+        fc: Box<dyn FlightComputer>,
+        params: Params,
+        state: State,
+        sensors: Sensors,
+        wind: Wind,
+        dt: f64,
+        waypoint: [f32; 3],
+    ) -> FlightLoop {
+        FlightLoop {
+            fc,
+            params,
+            state,
+            sensors,
+            wind,
+            dt,
+            waypoint,
+            tick: 0,
+            motors: [0.0; 4],
+            faults: Faults::default(),
+            io: IoMcu {
+                timeout: 0.05,
+                last_heartbeat: 0.0,
+                outputs: [0.0; 4],
+                failsafe_at: None,
+            },
+            lost_control: false,
+            airborne: false,
+            observer: Some(flight::controller::Controller::new(
+                flight::controller::VehicleConfig::quad_x_default(),
+            )),
+        }
+    }
+
+    fn sensor_record(f: &Frame, dt: f64) -> [f32; 22] {
+        let v3 = |a: [f64; 3]| [a[0] as f32, a[1] as f32, a[2] as f32];
+        let mut r = [0.0f32; 22];
+        r[0..3].copy_from_slice(&v3(f.accel));
+        r[3..6].copy_from_slice(&v3(f.gyro));
+        r[6] = dt as f32;
+        if let Some(g) = &f.gnss {
+            r[7] = 1.0;
+            r[8..11].copy_from_slice(&v3(g.position));
+            r[11..14].copy_from_slice(&v3(g.velocity));
+        }
+        if let Some(a) = f.baro_alt {
+            r[14] = 1.0;
+            r[15] = a as f32;
+        }
+        if let Some(m) = f.mag {
+            r[16] = 1.0;
+            r[17..20].copy_from_slice(&v3(m));
+        }
+        r
+    }
+
+    fn period(&self) -> Ps {
+        (self.dt * PS_PER_S as f64).round() as Ps
+    }
+
+    /// Cycles each core has per control tick (estimator core, controller core): the budget an
+    /// overrun is measured against.
+    pub fn budget_cycles(&self) -> (u64, u64) {
+        let (p4, p7) = self.fc.ps_per_cycle();
+        (self.period() / p4, self.period() / p7)
+    }
+
+    /// Run one control tick; returns its trace row.
+    pub fn step(&mut self) -> Result<Tick> {
+        let period = self.period();
+        let t_k = self.tick * period;
+        let frame = self.sensors.sample(self.tick, self.dt, &self.state);
+        let rec = Self::sensor_record(&frame, self.dt);
+        let gyro = frame.gyro.map(|g| g as f32);
+        let fc = self
+            .fc
+            .tick(self.tick, t_k, period, &rec, gyro, self.waypoint)?;
+        let mut events = fc.events;
+        let mut setpoints = None;
+        if let Some(c) = &fc.control {
+            self.motors = c.motors;
+            if let Some(obs) = &mut self.observer {
+                let seen = flight::records::step_detailed(obs, &c.input);
+                if seen.motors.map(f32::to_bits) == self.motors.map(f32::to_bits) {
+                    setpoints = Some(seen);
+                } else {
+                    self.observer = None;
+                }
+            }
+            let t7_s = c.at as f64 / PS_PER_S as f64;
+            let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
+            if linked {
+                self.io.forward(t7_s, self.motors);
+            }
+        }
+        // The vehicle flies with what the IO MCU outputs; a failed rotor gives no thrust.
+        let sub = (self.dt / self.params.dt).round() as u64;
+        let step_ps = period / sub;
+        let had_failsafe = self.io.failsafe_at.is_some();
+        for j in 0..sub {
+            let t = t_k + j * step_ps;
+            let t_s = t as f64 / PS_PER_S as f64;
+            let mut u: Vec<f64> = self.io.output(t_s).iter().map(|&x| f64::from(x)).collect();
+            if let Some((m, at)) = self.faults.rotor_failure {
+                if t_s >= at && m < u.len() {
+                    u[m] = 0.0;
+                }
+            }
+            let wind = self.wind.sample(t_s, self.params.dt);
+            let v_before = self.state.v;
+            step(&self.params, &mut self.state, &u, wind);
+            if self.state.on_ground && self.airborne {
+                self.airborne = false;
+                if v_before.length() > 2.0 && !self.lost_control {
+                    self.lost_control = true;
+                    events.push(format!(
+                        "loss of control: ground impact at {:.1} m/s",
+                        v_before.length()
+                    ));
+                }
+            }
+            if !self.state.on_ground {
+                self.airborne = true;
+            }
+        }
+        if let (false, Some(at)) = (had_failsafe, self.io.failsafe_at) {
+            events.push(format!("IO MCU failsafe: motors cut at {at:.3} s"));
+        }
+        let tilt = (self.state.q * glam::DVec3::Z).z.clamp(-1.0, 1.0).acos();
+        if tilt > 1.0 && !self.lost_control {
+            self.lost_control = true;
+            events.push(format!("loss of control: tilt {tilt:.2} rad"));
+        }
+        let (roll, pitch, yaw) = self.state.euler();
+        let (att_sp, rate_sp) = setpoints.map_or(([f32::NAN; 3], [f32::NAN; 3]), |sp| {
+            let [w, x, y, z] = sp.q_sp.map(f64::from);
+            let (yaw, pitch, roll) =
+                glam::DQuat::from_xyzw(x, y, z, w).to_euler(glam::EulerRot::ZYX);
+            ([roll as f32, pitch as f32, yaw as f32], sp.w_sp)
+        });
+        let row = Tick {
+            t: t_k as f64 / PS_PER_S as f64,
+            position: self.state.p.to_array(),
+            velocity: self.state.v.to_array(),
+            attitude: [roll, pitch, yaw],
+            rates: self.state.w.to_array(),
+            att_sp,
+            rate_sp,
+            setpoint: self.waypoint,
+            accel: frame.accel.map(|a| a as f32),
+            gyro: frame.gyro.map(|g| g as f32),
+            baro_alt: frame.baro_alt.map_or(f32::NAN, |a| a as f32),
+            gnss: frame
+                .gnss
+                .as_ref()
+                .map_or([f32::NAN; 3], |g| g.position.map(|p| p as f32)),
+            nav: fc.nav,
+            motors: self.motors,
+            m4_cycles: fc.m4_cycles,
+            m7_cycles: fc.m7_cycles,
+            m4_stack: fc.m4_stack,
+            m7_stack: fc.m7_stack,
+            mu_latency_ns: fc.mu_latency_ns,
+            overrun_m4: fc.overrun_m4,
+            overrun_m7: fc.overrun_m7,
+            events,
+        };
+        self.tick += 1;
+        Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_mcu_cuts_the_motors_after_the_heartbeat_timeout() {
+        let mut io = IoMcu {
+            timeout: 0.05,
+            last_heartbeat: 0.0,
+            outputs: [0.0; 4],
+            failsafe_at: None,
+        };
+        io.forward(1.0, [0.5, f32::NAN, 0.25, 1.0]);
+        assert_eq!(
+            io.output(1.02),
+            [0.5, 0.0, 0.25, 1.0],
+            "forwarded, NaN sent as 0"
+        );
+        assert_eq!(
+            io.output(1.049),
+            [0.5, 0.0, 0.25, 1.0],
+            "not yet: inside the timeout"
+        );
+        assert_eq!(io.output(1.0501), [0.0; 4]);
+        assert_eq!(io.failsafe_at, Some(1.0501));
+        io.forward(1.06, [0.5; 4]);
+        assert_eq!(io.output(1.061), [0.0; 4], "a failsafe latches");
+    }
+}

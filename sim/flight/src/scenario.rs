@@ -1,0 +1,919 @@
+//! Scenario files (RON): what to fly, with which flight images on which cores, and the gates
+//! that say pass or fail. `sim check FILE` validates one; `sim --scenario FILE` runs it.
+//!
+//! ```ron
+//! Scenario(
+//!     name: "stabilization",
+//!     dt: 0.002, steps: 6000, seed: 1,
+//!     initial: Initial(position: (0.0, 0.0, -5.0), attitude: (0.4, 0.0, 0.0)),
+//!     waypoints: [Waypoint(t: 0.0, position: (0.0, 0.0, -5.0))],
+//!     gates: [Attitude(after: 11.0, below: 0.1), NoOverrun],
+//! )
+//! ```
+//! Everything else has defaults: the vehicle (`vehicle::Params::quad_x`), sensors, no wind, the
+//! flight module built from `targets/flight-wasm` (estimator on the CM4, controller on the CM7).
+
+use std::path::{Path, PathBuf};
+
+use glam::{DQuat, DVec3};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::flightloop::{initial_nav, FlightComputer, FlightLoop, Hosted, Tick};
+use crate::trace::Stats;
+use crate::vehicle::sensors::{SensorParams, Sensors};
+use crate::vehicle::wind::{Wind, WindParams};
+use crate::vehicle::{Params, State};
+use twin_hosting::backend::{Backend, Kind, Part};
+use twin_hosting::hosted::host::HostFns;
+use twin_hosting::hosted::link::RelObject;
+use twin_hosting::hosted::{Module, Options};
+use twin_hosting::reference::Reference;
+use twin_hosting::wasm::WasmModule;
+use twin_machine::board::Board;
+use twin_machine::machine::{Config, Machine};
+use twin_machine::{Error as TwinError, Result as TwinResult};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initial {
+    /// NED (m); z < 0 is airborne.
+    pub position: (f64, f64, f64),
+    /// Roll, pitch, yaw (rad).
+    #[serde(default)]
+    pub attitude: (f64, f64, f64),
+    #[serde(default)]
+    pub velocity: (f64, f64, f64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waypoint {
+    /// From this time (s) on.
+    pub t: f64,
+    pub position: (f64, f64, f64),
+}
+
+/// Faults injected during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Fault {
+    /// Motor `motor` gives no thrust from `at` s.
+    RotorFailure { motor: usize, at: f64 },
+    /// NavState reaches the CM7 `ticks` control ticks late.
+    NavStateDelay { ticks: u32 },
+    /// NavState delay varies by up to +-`ticks` (seeded).
+    NavStateJitter { ticks: u32 },
+    /// From `at` s the CM7's heartbeat no longer reaches the IO MCU.
+    HeartbeatLoss { at: f64 },
+    /// IMU noise multiplied by `scale` from `from` s.
+    ImuNoise { scale: f64, from: f64 },
+    /// No GNSS fix between `from` and `to` s.
+    GnssDropout { from: f64, to: f64 },
+}
+
+/// Pass/fail criteria, evaluated on the trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Gate {
+    /// Tilt from level (angle of the body z axis to the vertical) below `below` rad from `after`
+    /// s (until `until` s when given).
+    Attitude {
+        after: f64,
+        #[serde(default)]
+        until: Option<f64>,
+        below: f64,
+    },
+    /// Distance to the active waypoint below `below` m from `after` s (until `until` s).
+    Position {
+        after: f64,
+        #[serde(default)]
+        until: Option<f64>,
+        below: f64,
+    },
+    /// No core overran its period.
+    NoOverrun,
+    /// The IO MCU cut the motors within `within` s of the heartbeat loss (needs HeartbeatLoss).
+    FailsafeWithin { within: f64 },
+    /// The run reported a loss of control (a fault the vehicle cannot fly through).
+    LossOfControlReported,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flight {
+    /// The flight module (.wasm); its synth objects are compiled with the pinned synth.
+    pub wasm: PathBuf,
+    #[serde(default = "m4")]
+    pub estimator_core: String,
+    #[serde(default = "m7")]
+    pub controller_core: String,
+    /// Where each component runs: `Arm` (synth's code on its core, the default), `Wasmtime`,
+    /// `Native`, or `Lockstep` (ARM and wasmtime compared bit for bit every tick).
+    #[serde(default)]
+    pub estimator_backend: Backend,
+    #[serde(default)]
+    pub controller_backend: Backend,
+    /// A synth object to link instead of compiling the module with the pinned synth (the
+    /// falcon objects a user brings, or a deliberately broken one).
+    #[serde(default)]
+    pub estimator_object: Option<PathBuf>,
+    #[serde(default)]
+    pub controller_object: Option<PathBuf>,
+}
+
+fn m4() -> String {
+    "m4".into()
+}
+fn m7() -> String {
+    "m7".into()
+}
+
+impl Default for Flight {
+    fn default() -> Self {
+        Flight {
+            wasm: PathBuf::from(DEFAULT_FLIGHT_WASM),
+            estimator_core: m4(),
+            controller_core: m7(),
+            estimator_backend: Backend::Arm,
+            controller_backend: Backend::Arm,
+            estimator_object: None,
+            controller_object: None,
+        }
+    }
+}
+
+/// Where the project's build puts the reference flight module (scripts and tests build it).
+pub const DEFAULT_FLIGHT_WASM: &str =
+    "targets/flight-wasm/target/wasm32-unknown-unknown/release/flight_wasm.wasm";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Control period (s).
+    pub dt: f64,
+    pub steps: u64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "Params::quad_x")]
+    pub vehicle: Params,
+    #[serde(default)]
+    pub sensors: SensorParams,
+    #[serde(default)]
+    pub wind: WindParams,
+    pub initial: Initial,
+    pub waypoints: Vec<Waypoint>,
+    #[serde(default)]
+    pub flight: Flight,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    pub gates: Vec<Gate>,
+    /// What `sim compare --scenario` allows between two runs of this scenario: signal name
+    /// (`sim::trace::SIGNALS`) -> max |difference|. Unlisted flight signals must match exactly;
+    /// timing signals are only judged when listed.
+    #[serde(default)]
+    pub tolerances: std::collections::BTreeMap<String, f64>,
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> TwinResult<Scenario> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TwinError::Io {
+            path: name.clone(),
+            source: e,
+        })?;
+        Scenario::parse(&text, &name)
+    }
+
+    pub fn parse(text: &str, file: &str) -> TwinResult<Scenario> {
+        // Optional fields take a bare value (`until: 4.0`), no `Some(...)` needed.
+        let options = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let s: Scenario = options.from_str(text).map_err(|e| TwinError::Ron {
+            file: file.to_string(),
+            line: e.position.line,
+            column: e.position.col,
+            message: e.code.to_string(),
+        })?;
+        s.validate().map_err(|m| TwinError::Image {
+            file: file.to_string(),
+            message: format!("invalid scenario: {m}"),
+        })?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        self.vehicle
+            .validate()
+            .map_err(|e| format!("vehicle: {e}"))?;
+        if !self.dt.is_finite() || self.dt <= 0.0 {
+            return Err(format!("dt must be positive, got {}", self.dt));
+        }
+        let sub = self.dt / self.vehicle.dt;
+        if (sub - sub.round()).abs() > 1e-9 || sub.round() < 1.0 {
+            return Err(format!(
+                "dt {} must be a whole number of physics steps of {} s",
+                self.dt, self.vehicle.dt
+            ));
+        }
+        if self.steps == 0 {
+            return Err("steps must be at least 1".into());
+        }
+        if self.waypoints.is_empty() {
+            return Err("at least one waypoint".into());
+        }
+        if self.waypoints.windows(2).any(|w| w[1].t < w[0].t) {
+            return Err("waypoints must be in time order".into());
+        }
+        if self.gates.is_empty() {
+            return Err("at least one gate (what does passing mean?)".into());
+        }
+        crate::trace::Tolerances {
+            default: 0.0,
+            per_signal: self.tolerances.clone(),
+        }
+        .validate()
+        .map_err(|e| format!("tolerances: {e}"))?;
+        let duration = self.dt * self.steps as f64;
+        for f in &self.faults {
+            match f {
+                Fault::RotorFailure { motor, .. } if *motor >= self.vehicle.motors.len() => {
+                    return Err(format!(
+                        "rotor failure of motor {motor}: the vehicle has {} motors",
+                        self.vehicle.motors.len()
+                    ))
+                }
+                Fault::GnssDropout { from, to } if to < from => {
+                    return Err("GNSS dropout ends before it starts".into())
+                }
+                _ => {}
+            }
+        }
+        for g in &self.gates {
+            if matches!(g, Gate::FailsafeWithin { .. }) && self.heartbeat_loss().is_none() {
+                return Err("a FailsafeWithin gate needs a HeartbeatLoss fault".into());
+            }
+        }
+        for g in &self.gates {
+            if let Gate::Attitude { after, .. } | Gate::Position { after, .. } = g {
+                if *after >= duration {
+                    return Err(format!(
+                        "gate {g:?} starts after the end of the run ({duration} s)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn heartbeat_loss(&self) -> Option<f64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::HeartbeatLoss { at } => Some(*at),
+            _ => None,
+        })
+    }
+
+    /// The waypoint active at time t.
+    pub fn waypoint_at(&self, t: f64) -> [f32; 3] {
+        let w = self
+            .waypoints
+            .iter()
+            .take_while(|w| w.t <= t)
+            .last()
+            .unwrap_or(&self.waypoints[0]);
+        [
+            w.position.0 as f32,
+            w.position.1 as f32,
+            w.position.2 as f32,
+        ]
+    }
+
+    /// The vehicle's state at t = 0.
+    pub fn initial_state(&self) -> State {
+        let i = &self.initial;
+        let p = DVec3::new(i.position.0, i.position.1, i.position.2);
+        let mut s = State::at_rest(&self.vehicle, p);
+        s.q = DQuat::from_euler(
+            glam::EulerRot::ZYX,
+            i.attitude.2,
+            i.attitude.1,
+            i.attitude.0,
+        );
+        s.v = DVec3::new(i.velocity.0, i.velocity.1, i.velocity.2);
+        if p.z < 0.0 {
+            s.on_ground = false;
+            s.omega = vec![self.vehicle.hover_omega(); self.vehicle.motors.len()];
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateResult {
+    pub gate: String,
+    pub pass: bool,
+    /// The worst value seen where the gate applies.
+    pub worst: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    /// Every gate passed and the run reached its end.
+    pub pass: bool,
+    pub gates: Vec<GateResult>,
+    /// Why the run ended early (a trap, a divergence), if it did.
+    pub stopped: Option<String>,
+    /// The lockstep divergence that stopped the run.
+    pub divergence: Option<twin_hosting::backend::Divergence>,
+    pub estimator_backend: Backend,
+    pub controller_backend: Backend,
+    /// What ran the flight code: hosted on the twin, the HIL firmware on the twin, a board.
+    #[serde(default)]
+    pub flight_computer: String,
+    /// Ticks run (the scenario's steps unless the run stopped early).
+    pub ticks: u64,
+    pub virtual_seconds: f64,
+    pub wall_seconds: f64,
+    pub real_time_factor: f64,
+    pub estimator_cycles_per_tick: Stats,
+    pub controller_cycles_per_tick: Stats,
+    pub mu_latency_ns: Stats,
+    /// Cycles per tick each core has (the control period at its clock).
+    pub estimator_budget_cycles: u64,
+    pub controller_budget_cycles: u64,
+    pub overruns: u64,
+    /// Every event with its time (s).
+    pub events: Vec<(f64, String)>,
+}
+
+/// Evaluate the gates on a trace.
+pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
+    s.gates
+        .iter()
+        .map(|g| match g {
+            Gate::Attitude {
+                after,
+                until,
+                below,
+            } => {
+                let worst = worst_in(trace, *after, *until, |t| {
+                    tilt(t.attitude[0], t.attitude[1])
+                });
+                GateResult {
+                    gate: format!(
+                        "attitude error < {below} rad after {after} s{}",
+                        window(until)
+                    ),
+                    pass: worst < *below,
+                    worst,
+                    detail: format!("worst {worst:.4} rad"),
+                }
+            }
+            Gate::Position {
+                after,
+                until,
+                below,
+            } => {
+                let worst = worst_in(trace, *after, *until, |t| {
+                    let w = s.waypoint_at(t.t);
+                    (DVec3::from(t.position) - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                        .length()
+                });
+                GateResult {
+                    gate: format!(
+                        "position error < {below} m after {after} s{}",
+                        window(until)
+                    ),
+                    pass: worst < *below,
+                    worst,
+                    detail: format!("worst {worst:.3} m"),
+                }
+            }
+            Gate::NoOverrun => {
+                let n = trace
+                    .iter()
+                    .filter(|t| t.overrun_m4 || t.overrun_m7)
+                    .count();
+                GateResult {
+                    gate: "no core overruns its period".into(),
+                    pass: n == 0,
+                    worst: n as f64,
+                    detail: format!("{n} overruns"),
+                }
+            }
+            Gate::FailsafeWithin { within } => {
+                let lost = s.heartbeat_loss().unwrap_or(0.0);
+                let cut = trace
+                    .iter()
+                    .find(|t| t.events.iter().any(|e| e.starts_with("IO MCU failsafe")))
+                    .map(|t| t.t + s.dt);
+                let delay = cut.map(|c| c - lost);
+                GateResult {
+                    gate: format!("motors cut within {within} s of heartbeat loss"),
+                    pass: delay.is_some_and(|d| d <= *within),
+                    worst: delay.unwrap_or(f64::INFINITY),
+                    detail: match delay {
+                        Some(d) => format!("cut {:.0} ms after the loss", d * 1000.0),
+                        None => "never cut".into(),
+                    },
+                }
+            }
+            Gate::LossOfControlReported => {
+                let first = trace.iter().find_map(|t| {
+                    t.events
+                        .iter()
+                        .find(|e| e.starts_with("loss of control"))
+                        .map(|e| (t.t, e.clone()))
+                });
+                GateResult {
+                    gate: "loss of control reported".into(),
+                    pass: first.is_some(),
+                    worst: first.as_ref().map_or(f64::INFINITY, |f| f.0),
+                    detail: match first {
+                        Some((t, e)) => format!("at {t:.2} s: {e}"),
+                        None => "not reported".into(),
+                    },
+                }
+            }
+        })
+        .collect()
+}
+
+/// Where a gate stands during a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum GateStatus {
+    /// Not yet applicable (before its window, or waiting for its event).
+    Pending,
+    /// Applies and holds so far.
+    Holding,
+    /// Decided: passed at time `at` (s), or at the end of the run.
+    Passed { at: f64 },
+    /// Decided: failed at the tick starting at `at` (s).
+    Failed { at: f64 },
+}
+
+/// A gate evaluated tick by tick ([`GateMonitor`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveGate {
+    pub gate: String,
+    pub status: GateStatus,
+    /// The worst value seen so far where the gate applies (as [`GateResult::worst`]).
+    pub worst: f64,
+}
+
+/// The gates evaluated as the run goes, so a front end can show the moment one fails. At the end
+/// of a run ([`GateMonitor::finish`]) its verdicts are those of [`evaluate`] on the whole
+/// trace (tested against it).
+#[derive(Debug, Clone)]
+pub struct GateMonitor {
+    pub gates: Vec<LiveGate>,
+}
+
+impl GateMonitor {
+    pub fn new(s: &Scenario) -> GateMonitor {
+        // The gate texts come from the batch evaluation of an empty trace.
+        let names = evaluate(s, &[]);
+        GateMonitor {
+            gates: names
+                .into_iter()
+                .zip(&s.gates)
+                .map(|(r, g)| LiveGate {
+                    gate: r.gate,
+                    status: match g {
+                        Gate::NoOverrun => GateStatus::Holding,
+                        _ => GateStatus::Pending,
+                    },
+                    worst: 0.0,
+                })
+                .collect(),
+        }
+    }
+
+    /// Take one tick into account; returns the indices of gates that failed at this tick.
+    pub fn observe(&mut self, s: &Scenario, t: &Tick) -> Vec<usize> {
+        let mut failed = Vec::new();
+        for (i, (g, live)) in s.gates.iter().zip(&mut self.gates).enumerate() {
+            if matches!(
+                live.status,
+                GateStatus::Failed { .. } | GateStatus::Passed { .. }
+            ) {
+                continue;
+            }
+            let before = live.status.clone();
+            match g {
+                Gate::Attitude {
+                    after,
+                    until,
+                    below,
+                }
+                | Gate::Position {
+                    after,
+                    until,
+                    below,
+                } => {
+                    if t.t < *after {
+                        continue;
+                    }
+                    if until.is_some_and(|u| t.t >= u) {
+                        live.status = GateStatus::Passed { at: t.t };
+                        continue;
+                    }
+                    let v = if matches!(g, Gate::Attitude { .. }) {
+                        tilt(t.attitude[0], t.attitude[1])
+                    } else {
+                        let w = s.waypoint_at(t.t);
+                        (DVec3::from(t.position)
+                            - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                        .length()
+                    };
+                    live.worst = live.worst.max(v);
+                    live.status = if live.worst < *below {
+                        GateStatus::Holding
+                    } else {
+                        GateStatus::Failed { at: t.t }
+                    };
+                }
+                Gate::NoOverrun => {
+                    if t.overrun_m4 || t.overrun_m7 {
+                        live.worst += 1.0;
+                        live.status = GateStatus::Failed { at: t.t };
+                    }
+                }
+                Gate::FailsafeWithin { within } => {
+                    let lost = s.heartbeat_loss().unwrap_or(0.0);
+                    let cut = t.events.iter().any(|e| e.starts_with("IO MCU failsafe"));
+                    // A cut seen at this tick lands at its end (as `evaluate` counts it).
+                    let delay = t.t + s.dt - lost;
+                    if cut {
+                        live.worst = delay;
+                        live.status = if delay <= *within {
+                            GateStatus::Passed { at: t.t }
+                        } else {
+                            GateStatus::Failed { at: t.t }
+                        };
+                    } else if delay > *within {
+                        live.worst = f64::INFINITY;
+                        live.status = GateStatus::Failed { at: t.t };
+                    }
+                }
+                Gate::LossOfControlReported => {
+                    if t.events.iter().any(|e| e.starts_with("loss of control")) {
+                        live.worst = t.t;
+                        live.status = GateStatus::Passed { at: t.t };
+                    }
+                }
+            }
+            if matches!(live.status, GateStatus::Failed { .. })
+                && !matches!(before, GateStatus::Failed { .. })
+            {
+                failed.push(i);
+            }
+        }
+        failed
+    }
+
+    /// The run ended at `end` (s): every undecided gate is decided.
+    pub fn finish(&mut self, s: &Scenario, end: f64) {
+        for (g, live) in s.gates.iter().zip(&mut self.gates) {
+            if !matches!(live.status, GateStatus::Pending | GateStatus::Holding) {
+                continue;
+            }
+            live.status = match g {
+                Gate::FailsafeWithin { .. } | Gate::LossOfControlReported => {
+                    live.worst = f64::INFINITY;
+                    GateStatus::Failed { at: end }
+                }
+                _ => GateStatus::Passed { at: end },
+            };
+        }
+    }
+}
+
+/// The largest value of `f` over the ticks in [after, until).
+fn worst_in(trace: &[Tick], after: f64, until: Option<f64>, f: impl Fn(&Tick) -> f64) -> f64 {
+    trace
+        .iter()
+        .filter(|t| t.t >= after && until.is_none_or(|u| t.t < u))
+        .map(f)
+        .fold(0.0, f64::max)
+}
+
+fn window(until: &Option<f64>) -> String {
+    until.map(|u| format!(" until {u} s")).unwrap_or_default()
+}
+
+/// Tilt from level for roll and pitch (ZYX Euler): the angle of the body z axis to the vertical.
+fn tilt(roll: f64, pitch: f64) -> f64 {
+    (roll.cos() * pitch.cos()).clamp(-1.0, 1.0).acos()
+}
+
+/// Build the closed loop with the flight module hosted on both cores. `root` resolves
+/// relative paths in the scenario; `objects` is where synth's objects go.
+pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<FlightLoop> {
+    let fc = hosted(s, root, objects)?;
+    build_with(s, Box::new(fc))
+}
+
+/// The scenario's flight module (path resolved against `root`), checked to exist.
+pub fn flight_wasm(s: &Scenario, root: &Path) -> TwinResult<PathBuf> {
+    // An absolute path replaces `root` in `join`.
+    let wasm_path = root.join(&s.flight.wasm);
+    if !wasm_path.exists() {
+        return Err(TwinError::Usage(format!(
+            "flight module {} not found (build it with `cargo build --release` in targets/flight-wasm, or run scripts/demo.sh)",
+            wasm_path.display()
+        )));
+    }
+    Ok(wasm_path)
+}
+
+/// The flight module hosted on the twin's cores (or the scenario's other backends).
+pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
+    let wasm_path = flight_wasm(s, root)?;
+    let wasm = WasmModule::load(&wasm_path)?;
+    std::fs::create_dir_all(objects).map_err(|e| TwinError::Io {
+        path: objects.display().to_string(),
+        source: e,
+    })?;
+    let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
+    let mut part =
+        |kind: Kind, core: &str, backend: Backend, object: &Option<PathBuf>| -> TwinResult<Part> {
+            let link = |machine: &mut Machine| -> TwinResult<Module> {
+                let target = twin_hosting::synth::default_target(core);
+                let out = match object {
+                    Some(o) => root.join(o),
+                    None => {
+                        let out = objects.join(format!("flight-{target}.o"));
+                        twin_hosting::synth::compile(&wasm_path, target, "software", &out)?;
+                        out
+                    }
+                };
+                let bytes = std::fs::read(&out).map_err(|e| TwinError::Io {
+                    path: out.display().to_string(),
+                    source: e,
+                })?;
+                let obj = RelObject::parse(&bytes, &out.display().to_string())?;
+                Module::link(
+                    machine,
+                    core,
+                    wasm.clone(),
+                    &obj,
+                    &HostFns::builtin(),
+                    Options::default(),
+                )
+            };
+            let reference = || Reference::new(&wasm, &HostFns::builtin());
+            match backend {
+                Backend::Arm => Part::arm(kind, link(&mut machine)?, &mut machine),
+                Backend::Wasmtime => Part::wasmtime(kind, reference()?),
+                Backend::Native => Ok(Part::native(kind)),
+                Backend::Lockstep => {
+                    let m = link(&mut machine)?;
+                    Part::lockstep(kind, m, &mut machine, reference()?)
+                }
+            }
+        };
+    let f = &s.flight;
+    let est = part(
+        Kind::Estimator,
+        &f.estimator_core,
+        f.estimator_backend,
+        &f.estimator_object,
+    )?;
+    let ctl = part(
+        Kind::Controller,
+        &f.controller_core,
+        f.controller_backend,
+        &f.controller_object,
+    )?;
+    let core_index = |name: &str| {
+        machine
+            .board
+            .cores
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| TwinError::Usage(format!("{}: the board has no core {name:?}", s.name)))
+    };
+    let cores = (
+        core_index(&f.estimator_core)?,
+        core_index(&f.controller_core)?,
+    );
+    Hosted::new(machine, est, ctl, cores, &initial_nav(&s.initial_state()))
+}
+
+/// The closed loop of `s` around flight computer `fc`.
+pub fn build_with(s: &Scenario, fc: Box<dyn FlightComputer>) -> Result<FlightLoop> {
+    let mut lp = FlightLoop::new(
+        fc,
+        s.vehicle.clone(),
+        s.initial_state(),
+        Sensors::new(s.sensors.clone(), s.seed),
+        Wind::new(s.wind.clone(), s.seed ^ 0x5749_4E44),
+        s.dt,
+        s.waypoint_at(0.0),
+    );
+    let (mut delay, mut jitter) = (0, 0);
+    for f in &s.faults {
+        match f {
+            Fault::RotorFailure { motor, at } => lp.faults.rotor_failure = Some((*motor, *at)),
+            Fault::HeartbeatLoss { at } => lp.faults.heartbeat_loss = Some(*at),
+            Fault::NavStateDelay { ticks } => delay = *ticks,
+            Fault::NavStateJitter { ticks } => jitter = *ticks,
+            Fault::ImuNoise { .. } | Fault::GnssDropout { .. } => {}
+        }
+    }
+    lp.fc.set_nav_faults(delay, jitter)?;
+    Ok(lp)
+}
+
+/// Sensor faults active at time t.
+pub(crate) fn apply_sensor_faults(s: &Scenario, lp: &mut FlightLoop, t: f64) {
+    lp.sensors.imu_noise_scale = 1.0;
+    lp.sensors.gnss_dropout = false;
+    for f in &s.faults {
+        match f {
+            Fault::ImuNoise { scale, from } if t >= *from => lp.sensors.imu_noise_scale = *scale,
+            Fault::GnssDropout { from, to } if t >= *from && t < *to => {
+                lp.sensors.gnss_dropout = true
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The scenario files (`*.ron`) of a directory, sorted, each loaded (or why it does not load).
+pub fn list(dir: &Path) -> TwinResult<Vec<(PathBuf, TwinResult<Scenario>)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| TwinError::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let s = Scenario::load(&f);
+            (f, s)
+        })
+        .collect())
+}
+
+/// The project root a scenario file's relative paths start from: the file's grandparent when
+/// it sits in a `scenarios/` directory of a tree with `targets/`, else the current directory.
+pub fn root_for(file: &Path) -> PathBuf {
+    let parent = file.parent().and_then(|p| p.parent());
+    match parent {
+        Some(p) if p.join("targets").is_dir() => p.to_path_buf(),
+        _ => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
+}
+
+pub use crate::trace::{trace_csv, TRACE_COLUMNS};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"Scenario(
+        name: "t", dt: 0.002, steps: 10,
+        initial: Initial(position: (0.0, 0.0, -5.0), attitude: (0.4, 0.0, 0.0)),
+        waypoints: [Waypoint(t: 0.0, position: (0.0, 0.0, -5.0)), Waypoint(t: 1.0, position: (1.0, 0.0, -5.0))],
+        gates: [Attitude(after: 0.01, below: 0.1), NoOverrun],
+    )"#;
+
+    #[test]
+    fn parses_with_defaults_and_schedules_waypoints() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        assert_eq!(s.vehicle, Params::quad_x());
+        assert_eq!(s.flight.estimator_core, "m4");
+        assert_eq!(s.waypoint_at(0.5), [0.0, 0.0, -5.0]);
+        assert_eq!(s.waypoint_at(1.0), [1.0, 0.0, -5.0]);
+        let st = s.initial_state();
+        assert!((st.euler().0 - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let bad = MINIMAL.replace("steps: 10", "steps: \"ten\"");
+        let e = Scenario::parse(&bad, "bad.ron").unwrap_err().to_string();
+        assert!(e.starts_with("bad.ron:2:"), "{e}");
+        let unknown = MINIMAL
+            .replace("seed", "x")
+            .replace("steps: 10,", "steps: 10, colour: 3,");
+        let e = Scenario::parse(&unknown, "u.ron").unwrap_err().to_string();
+        assert!(e.contains("u.ron:2:") && e.contains("colour"), "{e}");
+        let late = MINIMAL.replace("after: 0.01", "after: 9.0");
+        let e = Scenario::parse(&late, "l.ron").unwrap_err().to_string();
+        assert!(e.contains("after the end of the run"), "{e}");
+        let rotor = MINIMAL.replace(
+            "gates:",
+            "faults: [RotorFailure(motor: 7, at: 1.0)], gates:",
+        );
+        let e = Scenario::parse(&rotor, "r.ron").unwrap_err().to_string();
+        assert!(e.contains("motor 7") && e.contains("4 motors"), "{e}");
+        let failsafe = MINIMAL.replace("NoOverrun]", "FailsafeWithin(within: 0.1)]");
+        let e = Scenario::parse(&failsafe, "f.ron").unwrap_err().to_string();
+        assert!(e.contains("needs a HeartbeatLoss"), "{e}");
+        let until = MINIMAL.replace("after: 0.01,", "after: 0.01, until: 0.015,");
+        assert!(
+            Scenario::parse(&until, "u.ron").is_ok(),
+            "implicit Some for until"
+        );
+        let odd = MINIMAL.replace("dt: 0.002", "dt: 0.0025");
+        let e = Scenario::parse(&odd, "o.ron").unwrap_err().to_string();
+        assert!(e.contains("whole number of physics steps"), "{e}");
+    }
+
+    #[test]
+    fn gates_evaluate_on_a_trace() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        let tick = |t: f64, roll: f64, overrun: bool| Tick {
+            t,
+            position: [0.0, 0.0, -5.0],
+            velocity: [0.0; 3],
+            attitude: [roll, 0.0, 0.0],
+            m4_cycles: 1,
+            m7_cycles: 1,
+            overrun_m4: overrun,
+            ..Tick::default()
+        };
+        let ok = evaluate(&s, &[tick(0.0, 0.4, false), tick(0.02, 0.05, false)]);
+        assert!(ok.iter().all(|g| g.pass), "{ok:?}");
+        let bad = evaluate(&s, &[tick(0.02, 0.2, true)]);
+        assert!(!bad[0].pass && !bad[1].pass);
+        assert!((bad[0].worst - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn live_gates_fail_at_the_tick_and_agree_with_the_batch_evaluation() {
+        let text = MINIMAL
+            .replace(
+                "gates: [Attitude(after: 0.01, below: 0.1), NoOverrun]",
+                "faults: [HeartbeatLoss(at: 0.004)], gates: [Attitude(after: 0.01, below: 0.1), \
+                 Position(after: 0.0, until: 0.008, below: 1.0), NoOverrun, \
+                 FailsafeWithin(within: 0.01), LossOfControlReported]",
+            )
+            .replace("steps: 10", "steps: 20");
+        let s = Scenario::parse(&text, "t.ron").unwrap();
+        let tick = |k: usize, roll: f64, x: f64, overrun: bool, event: Option<&str>| Tick {
+            t: k as f64 * 0.002,
+            position: [x, 0.0, -5.0],
+            attitude: [roll, 0.0, 0.0],
+            overrun_m7: overrun,
+            events: event.map(|e| vec![e.to_string()]).unwrap_or_default(),
+            ..Tick::default()
+        };
+        // Roll goes bad at tick 7 (t = 0.014); position is bad only after its window; an
+        // overrun at tick 3; the failsafe cut seen at tick 4 (0.010 - 0.004 + 0.002 = 0.008 s
+        // after the loss); no loss of control.
+        let trace: Vec<Tick> = (0..12)
+            .map(|k| {
+                let roll = if k >= 7 { 0.3 } else { 0.05 };
+                let x = if k >= 5 { 3.0 } else { 0.5 };
+                let ev = (k == 4).then_some("IO MCU failsafe: motors cut at 0.010 s");
+                tick(k, roll, x, k == 3, ev)
+            })
+            .collect();
+        let mut m = GateMonitor::new(&s);
+        let mut failed_at = vec![None; s.gates.len()];
+        for (k, t) in trace.iter().enumerate() {
+            for i in m.observe(&s, t) {
+                assert!(failed_at[i].is_none(), "gate {i} failed twice");
+                failed_at[i] = Some(k);
+            }
+        }
+        assert_eq!(failed_at, vec![Some(7), None, Some(3), None, None]);
+        assert_eq!(m.gates[1].status, GateStatus::Passed { at: 0.008 });
+        assert_eq!(m.gates[3].status, GateStatus::Passed { at: 0.008 });
+        assert_eq!(m.gates[4].status, GateStatus::Pending);
+        m.finish(&s, 0.024);
+        assert_eq!(m.gates[4].status, GateStatus::Failed { at: 0.024 });
+        let batch = evaluate(&s, &trace);
+        for (live, b) in m.gates.iter().zip(&batch) {
+            assert_eq!(live.gate, b.gate);
+            assert_eq!(
+                matches!(live.status, GateStatus::Passed { .. }),
+                b.pass,
+                "{live:?} vs {b:?}"
+            );
+        }
+        // A failsafe that never comes fails once its deadline has passed.
+        let mut m = GateMonitor::new(&s);
+        let quiet: Vec<Tick> = (0..12).map(|k| tick(k, 0.0, 0.0, false, None)).collect();
+        let when: Vec<usize> = quiet
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| m.observe(&s, t).contains(&3))
+            .map(|(k, _)| k)
+            .collect();
+        // 0.004 + 0.01 = 0.014: the tick at 0.014 ends at 0.016, past the deadline.
+        assert_eq!(when, vec![7]);
+        assert!(!evaluate(&s, &quiet)[3].pass);
+    }
+}

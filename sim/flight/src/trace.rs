@@ -1,0 +1,507 @@
+//! Scenario traces on disk and their signals: `trace.csv` (one row per control tick, every float
+//! written in Rust's shortest round-trip form, so a trace read back is bit-identical to the one
+//! written), the reader that `twin-ui`'s overlay and comparisons use, and the named signals that
+//! plots and comparisons share.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::flightloop::Tick;
+use twin_machine::Error as TwinError;
+use twin_machine::Result;
+
+/// The columns of `trace.csv`, in order.
+pub const TRACE_COLUMNS: &str = "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,p,q,r,\
+roll_sp,pitch_sp,yaw_sp,p_sp,q_sp,r_sp,sp_x,sp_y,sp_z,\
+ax,ay,az,gx,gy,gz,baro_alt,gnss_x,gnss_y,gnss_z,\
+nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,nav_vx,nav_vy,nav_vz,\
+nav_bgx,nav_bgy,nav_bgz,nav_bax,nav_bay,nav_baz,\
+m0,m1,m2,m3,m4_cycles,m7_cycles,m4_stack,m7_stack,mu_latency_ns,overrun_m4,overrun_m7,events";
+
+const F64S: usize = 13;
+const F32S: usize = 3 + 3 + 3 + 3 + 3 + 1 + 3 + 16 + 4;
+
+fn f64s(t: &Tick) -> impl Iterator<Item = &f64> {
+    std::iter::once(&t.t)
+        .chain(&t.position)
+        .chain(&t.velocity)
+        .chain(&t.attitude)
+        .chain(&t.rates)
+}
+
+fn f32s(t: &Tick) -> impl Iterator<Item = &f32> {
+    t.att_sp
+        .iter()
+        .chain(&t.rate_sp)
+        .chain(&t.setpoint)
+        .chain(&t.accel)
+        .chain(&t.gyro)
+        .chain(std::iter::once(&t.baro_alt))
+        .chain(&t.gnss)
+        .chain(&t.nav)
+        .chain(&t.motors)
+}
+
+/// The trace as CSV: a header ([`TRACE_COLUMNS`]) and one row per tick; NaN for a sensor not
+/// sampled; events joined by "; " (commas in them become spaces).
+pub fn trace_csv(trace: &[Tick]) -> String {
+    let mut out = format!("{TRACE_COLUMNS}\n");
+    for t in trace {
+        let mut first = true;
+        for x in f64s(t) {
+            let _ = write!(out, "{}{x}", if first { "" } else { "," });
+            first = false;
+        }
+        for x in f32s(t) {
+            let _ = write!(out, ",{x}");
+        }
+        let _ = writeln!(
+            out,
+            ",{},{},{},{},{},{},{},{}",
+            t.m4_cycles,
+            t.m7_cycles,
+            t.m4_stack,
+            t.m7_stack,
+            t.mu_latency_ns,
+            u8::from(t.overrun_m4),
+            u8::from(t.overrun_m7),
+            t.events.join("; ").replace(',', " ")
+        );
+    }
+    out
+}
+
+/// Where a trace is: `path` itself, or `path/trace.csv` when `path` is a directory (an `--out`
+/// directory of `sim --scenario`).
+pub fn trace_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("trace.csv")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Read a trace written by [`trace_csv`] (a file or an `--out` directory). Errors name the file,
+/// the line and the column.
+pub fn read_trace(path: &Path) -> Result<Vec<Tick>> {
+    let file = trace_file(path);
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| TwinError::Io {
+        path: name.clone(),
+        source: e,
+    })?;
+    parse_trace(&text, &name)
+}
+
+/// Parse CSV text produced by [`trace_csv`]; `file` names it in errors.
+pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
+    let bad = |line: usize, message: String| TwinError::Image {
+        file: format!("{file}:{line}"),
+        message,
+    };
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h.trim_end() == TRACE_COLUMNS => {}
+        Some(h) => {
+            return Err(bad(
+                1,
+                format!(
+                    "not an rt-twin trace of this version: the header is {:?}, expected {TRACE_COLUMNS:?}",
+                    h.chars().take(80).collect::<String>()
+                ),
+            ))
+        }
+        None => return Err(bad(1, "empty file: no header".into())),
+    }
+    let columns: Vec<&str> = TRACE_COLUMNS.split(',').collect();
+    let mut trace = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let n = i + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // Events are last and contain no commas.
+        let fields: Vec<&str> = line.splitn(columns.len(), ',').collect();
+        if fields.len() != columns.len() {
+            return Err(bad(
+                n,
+                format!("{} fields, expected {}", fields.len(), columns.len()),
+            ));
+        }
+        let field = |k: usize| fields[k].trim();
+        let num_err = |k: usize, what: &str| {
+            bad(
+                n,
+                format!(
+                    "column {} ({}): {:?} is not {what}",
+                    k + 1,
+                    columns[k],
+                    fields[k]
+                ),
+            )
+        };
+        let mut t = Tick::default();
+        let mut k = 0;
+        let mut next_f64 = |t: &mut f64| -> Result<()> {
+            *t = field(k).parse().map_err(|_| num_err(k, "a number"))?;
+            k += 1;
+            Ok(())
+        };
+        {
+            let Tick {
+                t: time,
+                position,
+                velocity,
+                attitude,
+                rates,
+                ..
+            } = &mut t;
+            next_f64(time)?;
+            for x in position
+                .iter_mut()
+                .chain(velocity)
+                .chain(attitude)
+                .chain(rates)
+            {
+                next_f64(x)?;
+            }
+        }
+        debug_assert_eq!(k, F64S);
+        let mut next_f32 = |x: &mut f32| -> Result<()> {
+            *x = field(k).parse().map_err(|_| num_err(k, "a number"))?;
+            k += 1;
+            Ok(())
+        };
+        {
+            let Tick {
+                att_sp,
+                rate_sp,
+                setpoint,
+                accel,
+                gyro,
+                baro_alt,
+                gnss,
+                nav,
+                motors,
+                ..
+            } = &mut t;
+            let all = att_sp
+                .iter_mut()
+                .chain(rate_sp)
+                .chain(setpoint)
+                .chain(accel)
+                .chain(gyro)
+                .chain(std::iter::once(baro_alt))
+                .chain(gnss)
+                .chain(nav)
+                .chain(motors);
+            for x in all {
+                next_f32(x)?;
+            }
+        }
+        debug_assert_eq!(k, F64S + F32S);
+        let int = |k: usize| -> Result<u64> {
+            field(k).parse().map_err(|_| num_err(k, "a whole number"))
+        };
+        t.m4_cycles = int(k)?;
+        t.m7_cycles = int(k + 1)?;
+        t.m4_stack = u32::try_from(int(k + 2)?).map_err(|_| num_err(k + 2, "a stack size"))?;
+        t.m7_stack = u32::try_from(int(k + 3)?).map_err(|_| num_err(k + 3, "a stack size"))?;
+        t.mu_latency_ns = int(k + 4)?;
+        let flag = |k: usize| -> Result<bool> {
+            match field(k) {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => Err(num_err(k, "0 or 1")),
+            }
+        };
+        t.overrun_m4 = flag(k + 5)?;
+        t.overrun_m7 = flag(k + 6)?;
+        let events = fields[k + 7].trim();
+        t.events = if events.is_empty() {
+            Vec::new()
+        } else {
+            events.split("; ").map(str::to_string).collect()
+        };
+        trace.push(t);
+    }
+    Ok(trace)
+}
+
+/// A named scalar of a tick: what plots draw and comparisons measure.
+#[derive(Clone, Copy)]
+pub struct Signal {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub get: fn(&Tick) -> f64,
+}
+
+macro_rules! signals {
+    ($($name:literal $unit:literal |$t:ident| $e:expr;)*) => {
+        /// Every signal of a trace, grouped as the plots group them.
+        pub const SIGNALS: &[Signal] = &[$(Signal { name: $name, unit: $unit, get: |$t| $e }),*];
+    };
+}
+
+signals! {
+    "roll" "rad" |t| t.attitude[0];
+    "pitch" "rad" |t| t.attitude[1];
+    "yaw" "rad" |t| t.attitude[2];
+    "p" "rad/s" |t| t.rates[0];
+    "q" "rad/s" |t| t.rates[1];
+    "r" "rad/s" |t| t.rates[2];
+    "x" "m" |t| t.position[0];
+    "y" "m" |t| t.position[1];
+    "z" "m" |t| t.position[2];
+    "vx" "m/s" |t| t.velocity[0];
+    "vy" "m/s" |t| t.velocity[1];
+    "vz" "m/s" |t| t.velocity[2];
+    "m0" "" |t| f64::from(t.motors[0]);
+    "m1" "" |t| f64::from(t.motors[1]);
+    "m2" "" |t| f64::from(t.motors[2]);
+    "m3" "" |t| f64::from(t.motors[3]);
+    "nav_x" "m" |t| f64::from(t.nav[4]);
+    "nav_y" "m" |t| f64::from(t.nav[5]);
+    "nav_z" "m" |t| f64::from(t.nav[6]);
+    "m4_cycles" "cycles" |t| t.m4_cycles as f64;
+    "m7_cycles" "cycles" |t| t.m7_cycles as f64;
+    "mu_latency" "ns" |t| t.mu_latency_ns as f64;
+}
+
+/// How one signal differs between two traces aligned by tick.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignalDiff {
+    pub signal: String,
+    pub max_abs: f64,
+    pub rms: f64,
+    /// Ticks compared (both finite).
+    pub ticks: usize,
+    /// The first tick where |a - b| exceeds the tolerance, and its time (s).
+    pub first_exceeded: Option<(usize, f64)>,
+    pub tolerance: f64,
+}
+
+/// Compare `a` and `b` tick by tick (up to the shorter) on every signal; `tolerance(name)` gives
+/// each signal's bound. Ticks where either side is not finite are skipped; ticks where exactly
+/// one side is NaN count as exceeding.
+pub fn compare(a: &[Tick], b: &[Tick], tolerance: impl Fn(&str) -> f64) -> Vec<SignalDiff> {
+    SIGNALS
+        .iter()
+        .map(|s| {
+            let tol = tolerance(s.name);
+            let (mut max_abs, mut sq, mut n, mut first) = (0.0f64, 0.0f64, 0usize, None);
+            for (k, (x, y)) in a.iter().zip(b).enumerate() {
+                let (p, q) = ((s.get)(x), (s.get)(y));
+                if p.is_nan() && q.is_nan() {
+                    continue;
+                }
+                let d = (p - q).abs();
+                let d = if d.is_nan() { f64::INFINITY } else { d };
+                if d > tol && first.is_none() {
+                    first = Some((k, x.t));
+                }
+                if d.is_finite() {
+                    max_abs = max_abs.max(d);
+                    sq += d * d;
+                    n += 1;
+                } else {
+                    max_abs = f64::INFINITY;
+                }
+            }
+            SignalDiff {
+                signal: s.name.into(),
+                max_abs,
+                rms: if n == 0 { 0.0 } else { (sq / n as f64).sqrt() },
+                ticks: n,
+                first_exceeded: first,
+                tolerance: tol,
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub min: u64,
+    pub mean: f64,
+    pub max: u64,
+}
+
+pub fn stats(v: impl Iterator<Item = u64>) -> Stats {
+    let (mut min, mut max, mut sum, mut n) = (u64::MAX, 0, 0u128, 0u64);
+    for x in v {
+        min = min.min(x);
+        max = max.max(x);
+        sum += u128::from(x);
+        n += 1;
+    }
+    Stats {
+        min: if n == 0 { 0 } else { min },
+        mean: if n == 0 { 0.0 } else { sum as f64 / n as f64 },
+        max,
+    }
+}
+
+/// The signals that measure time rather than flight.
+pub fn is_timing(signal: &str) -> bool {
+    matches!(signal, "m4_cycles" | "m7_cycles" | "mu_latency")
+}
+
+/// Which differences are allowed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tolerances {
+    /// For flight signals without their own tolerance.
+    pub default: f64,
+    /// Per signal (names as in [`SIGNALS`]).
+    pub per_signal: BTreeMap<String, f64>,
+}
+
+impl Tolerances {
+    /// Check every named signal exists and every bound is a non-negative number.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.default.is_nan() || self.default < 0.0 {
+            return Err(format!("default tolerance {} is not >= 0", self.default));
+        }
+        for (name, tol) in &self.per_signal {
+            if !SIGNALS.iter().any(|s| s.name == name) {
+                return Err(format!(
+                    "no signal {name:?} (signals: {})",
+                    SIGNALS
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if tol.is_nan() || *tol < 0.0 {
+                return Err(format!("tolerance of {name} is {tol}, not >= 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bound of `signal`, or None when it is reported but not judged.
+    pub fn of(&self, signal: &str) -> Option<f64> {
+        match self.per_signal.get(signal) {
+            Some(t) => Some(*t),
+            None if is_timing(signal) => None,
+            None => Some(self.default),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(k: usize) -> Tick {
+        let x = k as f64;
+        Tick {
+            t: x * 0.002,
+            position: [0.1 * x, -1.0 / 3.0, -5.0 - x.sin()],
+            velocity: [1e-12, f64::MIN_POSITIVE, 3.5],
+            attitude: [0.4 / (x + 1.0), 0.0, std::f64::consts::PI],
+            rates: [0.1, -0.2, 0.3],
+            att_sp: [f32::NAN, 0.25, -0.125],
+            rate_sp: [1.0 / 3.0, 2.0, f32::MAX],
+            setpoint: [0.0, 0.0, -5.0],
+            accel: [0.01, -0.02, -9.81],
+            gyro: [1e-7, 0.0, -0.0],
+            baro_alt: if k % 2 == 0 { 5.1 } else { f32::NAN },
+            gnss: [f32::NAN; 3],
+            nav: std::array::from_fn(|i| i as f32 / 7.0),
+            motors: [0.55, 0.5, 0.45, 1.0 / 3.0],
+            m4_cycles: 91_172 + k as u64,
+            m7_cycles: 4_854,
+            m4_stack: 424,
+            m7_stack: 128,
+            mu_latency_ns: 2_070,
+            overrun_m4: k == 1,
+            overrun_m7: false,
+            events: if k == 2 {
+                vec!["IO MCU failsafe: motors cut at 0.004 s".into(), "x".into()]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    /// Every field as bits (NaN compares equal to NaN).
+    fn bits(t: &Tick) -> Vec<u64> {
+        let mut v: Vec<u64> = f64s(t).map(|x| x.to_bits()).collect();
+        v.extend(f32s(t).map(|x| u64::from(x.to_bits())));
+        v.extend([
+            t.m4_cycles,
+            t.m7_cycles,
+            t.m4_stack.into(),
+            t.m7_stack.into(),
+            t.mu_latency_ns,
+            t.overrun_m4.into(),
+            t.overrun_m7.into(),
+        ]);
+        v
+    }
+
+    #[test]
+    fn a_trace_read_back_is_bit_identical() {
+        let trace: Vec<Tick> = (0..5).map(tick).collect();
+        let csv = trace_csv(&trace);
+        assert_eq!(
+            csv.lines().next().unwrap().split(',').count(),
+            F64S + F32S + 8
+        );
+        let back = parse_trace(&csv, "t.csv").unwrap();
+        assert_eq!(back.len(), 5);
+        for (a, b) in trace.iter().zip(&back) {
+            assert_eq!(bits(a), bits(b));
+            assert_eq!(a.events, b.events);
+        }
+    }
+
+    #[test]
+    fn bad_traces_name_the_line_and_column() {
+        let csv = trace_csv(&[tick(0), tick(1)]);
+        let e = parse_trace("a,b\n1,2\n", "x.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("x.csv:1") && e.contains("not an rt-twin trace"),
+            "{e}"
+        );
+        let broken = csv.replacen("91173", "9x", 1);
+        let e = parse_trace(&broken, "y.csv").unwrap_err().to_string();
+        assert!(e.contains("y.csv:3") && e.contains("m4_cycles"), "{e}");
+        let short: String = csv
+            .lines()
+            .take(2)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            + "0.1,2\n";
+        let e = parse_trace(&short, "z.csv").unwrap_err().to_string();
+        assert!(e.contains("z.csv:3") && e.contains("2 fields"), "{e}");
+        assert!(read_trace(Path::new("/nonexistent/trace")).is_err());
+    }
+
+    #[test]
+    fn compare_finds_known_differences() {
+        let a: Vec<Tick> = (0..10).map(tick).collect();
+        let mut b = a.clone();
+        // roll differs by 0.01 from tick 4 on; m0 by 0.5 at tick 7 only.
+        for t in &mut b[4..] {
+            t.attitude[0] += 0.01;
+        }
+        b[7].motors[0] += 0.5;
+        let d = compare(&a, &b, |s| if s == "roll" { 0.005 } else { 0.1 });
+        let get = |n: &str| d.iter().find(|x| x.signal == n).unwrap();
+        let roll = get("roll");
+        assert!((roll.max_abs - 0.01).abs() < 1e-12);
+        assert!((roll.rms - (6.0 * 1e-4 / 10.0f64).sqrt()).abs() < 1e-9);
+        assert_eq!(roll.first_exceeded, Some((4, 4.0 * 0.002)));
+        let m0 = get("m0");
+        assert!((m0.max_abs - 0.5).abs() < 1e-6);
+        assert_eq!(m0.first_exceeded.map(|f| f.0), Some(7));
+        assert_eq!(get("pitch").max_abs, 0.0);
+        assert_eq!(get("pitch").first_exceeded, None);
+    }
+}

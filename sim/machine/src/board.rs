@@ -1,0 +1,328 @@
+//! The SoC as data: a board file (RON) describes the cores, each core's memory map, the shared RAMs,
+//! the clock roots and every peripheral with its base and IRQ per core. The machine is built from
+//! it; no address lives in the Rust code.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The built-in board (`targets/rt1176.ron`), used when no board file is given.
+pub const RT1176_RON: &str = include_str!("../../../targets/rt1176.ron");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Board {
+    pub name: String,
+    pub rams: Vec<Ram>,
+    pub cores: Vec<CoreDesc>,
+    #[serde(default)]
+    pub clock_roots: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub spaces: Vec<Space>,
+    pub peripherals: Vec<Periph>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Ram {
+    pub id: String,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CpuModel {
+    CortexM7,
+    CortexM4,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Fpu {
+    None,
+    SinglePrecision,
+    DoublePrecision,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename = "Core")]
+pub struct CoreDesc {
+    pub name: String,
+    pub model: CpuModel,
+    pub clock_hz: u64,
+    pub fpu: Fpu,
+    /// The cost model: cycles charged per executed instruction (see docs/time.md).
+    #[serde(default = "one")]
+    pub cycles_per_insn: u64,
+    /// Where hosted wasm code and data go (window names of `memory`).
+    #[serde(default)]
+    pub hosting: Option<Hosting>,
+    pub memory: Vec<Window>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hosting {
+    /// The window that receives code (linked object, trampolines).
+    pub code: String,
+    /// Windows for data, in order of preference: globals and stack go in the first; linear
+    /// memory in the first that can hold it.
+    pub data: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Window {
+    pub name: String,
+    pub base: u32,
+    pub size: u32,
+    pub ram: String,
+    #[serde(default)]
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Space {
+    pub name: String,
+    pub base: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MuSide {
+    A,
+    B,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub enum Model {
+    Mu {
+        side: MuSide,
+    },
+    Src,
+    LpsrGpr,
+    Ccm,
+    Gpt {
+        clock: String,
+    },
+    Pit {
+        clock: String,
+    },
+    /// Reads as zero, writes ignored (the board says so explicitly).
+    Ignore,
+    /// Exists on silicon, not modelled: an access is a twin error.
+    Unmodelled,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Periph {
+    pub name: String,
+    pub base: u32,
+    pub size: u32,
+    pub model: Model,
+    /// IRQ line per core name.
+    #[serde(default)]
+    pub irqs: BTreeMap<String, u32>,
+}
+
+/// Number of external interrupts of the RT1176 NVIC (rt1176.md section 4).
+pub const EXTERNAL_IRQS: u32 = 218;
+
+impl Board {
+    /// The built-in RT1176 board.
+    pub fn rt1176() -> Board {
+        Board::parse(RT1176_RON, "targets/rt1176.ron").expect("built-in board file is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Board> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Board::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Board> {
+        let board: Board = ron::from_str(text).map_err(|e| Error::Ron {
+            file: file.to_string(),
+            line: e.position.line,
+            column: e.position.col,
+            message: e.code.to_string(),
+        })?;
+        board.validate(file)?;
+        Ok(board)
+    }
+
+    pub fn core_index(&self, name: &str) -> Option<usize> {
+        self.cores.iter().position(|c| c.name == name)
+    }
+
+    pub fn ram(&self, id: &str) -> Option<&Ram> {
+        self.rams.iter().find(|r| r.id == id)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let bad = |message: String| Error::Board {
+            file: file.to_string(),
+            message,
+        };
+        if self.cores.is_empty() || self.cores.len() > 2 {
+            return Err(bad(format!(
+                "expected one or two cores, found {}",
+                self.cores.len()
+            )));
+        }
+        for core in &self.cores {
+            if core.clock_hz == 0 || 1_000_000_000_000 % core.clock_hz != 0 {
+                return Err(bad(format!(
+                    "core {}: clock {} Hz must divide 1 THz (virtual time is kept in picoseconds)",
+                    core.name, core.clock_hz
+                )));
+            }
+            if core.cycles_per_insn == 0 {
+                return Err(bad(format!(
+                    "core {}: cycles_per_insn must be >= 1",
+                    core.name
+                )));
+            }
+            let mut spans: Vec<(u64, u64, &str)> = Vec::new();
+            for w in &core.memory {
+                let ram = self.ram(&w.ram).ok_or_else(|| {
+                    bad(format!(
+                        "core {}: window {} names unknown RAM {:?}",
+                        core.name, w.name, w.ram
+                    ))
+                })?;
+                if w.base % 0x1000 != 0 || w.size % 0x1000 != 0 || w.size == 0 {
+                    return Err(bad(format!(
+                        "core {}: window {} must be 4 KiB aligned and sized",
+                        core.name, w.name
+                    )));
+                }
+                if u64::from(w.offset) + u64::from(w.size) > u64::from(ram.size) {
+                    return Err(bad(format!(
+                        "core {}: window {} runs past the end of RAM {}",
+                        core.name, w.name, ram.id
+                    )));
+                }
+                spans.push((
+                    u64::from(w.base),
+                    u64::from(w.base) + u64::from(w.size),
+                    &w.name,
+                ));
+            }
+            for p in &self.peripherals {
+                spans.push((
+                    u64::from(p.base),
+                    u64::from(p.base) + u64::from(p.size),
+                    &p.name,
+                ));
+                for (cname, irq) in &p.irqs {
+                    if self.core_index(cname).is_none() {
+                        return Err(bad(format!(
+                            "peripheral {}: IRQ for unknown core {cname:?}",
+                            p.name
+                        )));
+                    }
+                    if *irq >= EXTERNAL_IRQS {
+                        return Err(bad(format!(
+                            "peripheral {}: IRQ {irq} is past the {EXTERNAL_IRQS} external IRQs",
+                            p.name
+                        )));
+                    }
+                }
+                if let Model::Gpt { clock } | Model::Pit { clock } = &p.model {
+                    if !self.clock_roots.contains_key(clock) {
+                        return Err(bad(format!(
+                            "peripheral {}: unknown clock root {clock:?}",
+                            p.name
+                        )));
+                    }
+                }
+            }
+            if let Some(h) = &core.hosting {
+                for w in std::iter::once(&h.code).chain(h.data.iter()) {
+                    if !core.memory.iter().any(|m| &m.name == w) {
+                        return Err(bad(format!(
+                            "core {}: hosting names unknown window {w:?}",
+                            core.name
+                        )));
+                    }
+                }
+            }
+            spans.sort();
+            for pair in spans.windows(2) {
+                if pair[1].0 < pair[0].1 {
+                    return Err(bad(format!(
+                        "core {}: {} overlaps {}",
+                        core.name, pair[0].2, pair[1].2
+                    )));
+                }
+            }
+        }
+        for s in &self.spaces {
+            if s.base % 0x1000 != 0 || s.size % 0x1000 != 0 {
+                return Err(bad(format!("space {} must be 4 KiB aligned", s.name)));
+            }
+        }
+        for p in &self.peripherals {
+            let inside = self.spaces.iter().any(|s| {
+                u64::from(p.base) >= u64::from(s.base)
+                    && u64::from(p.base) + u64::from(p.size)
+                        <= u64::from(s.base) + u64::from(s.size)
+            });
+            if !inside {
+                return Err(bad(format!(
+                    "peripheral {} at {:#010x} lies in no peripheral space",
+                    p.name, p.base
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_board_matches_reference_addresses() {
+        let b = Board::rt1176();
+        let m7 = &b.cores[b.core_index("m7").unwrap()];
+        let m4 = &b.cores[b.core_index("m4").unwrap()];
+        assert_eq!(m7.clock_hz, 1_000_000_000);
+        assert_eq!(m4.clock_hz, 400_000_000);
+        let win = |c: &CoreDesc, base: u32| c.memory.iter().find(|w| w.base == base).cloned();
+        // rt1176.md 1.1: 0x2000_0000 is a different RAM on each core.
+        assert_eq!(win(m7, 0x2000_0000).unwrap().ram, "dtcm");
+        assert_eq!(win(m4, 0x2000_0000).unwrap().ram, "m4_sys_tcm");
+        // The CM4 code TCM is the same RAM as the alias at 0x2020_0000 seen by both.
+        assert_eq!(win(m4, 0x1FFE_0000).unwrap().ram, "m4_code_tcm");
+        assert_eq!(win(m7, 0x2020_0000).unwrap().ram, "m4_code_tcm");
+        let mua = b.peripherals.iter().find(|p| p.name == "MUA").unwrap();
+        assert_eq!(mua.base, 0x40C4_8000);
+        assert_eq!(mua.irqs.get("m7"), Some(&118));
+        let mub = b.peripherals.iter().find(|p| p.name == "MUB").unwrap();
+        assert_eq!(mub.base, 0x40C4_C000);
+        assert_eq!(mub.irqs.get("m4"), Some(&118));
+    }
+
+    #[test]
+    fn ron_errors_carry_line_and_column() {
+        let err = Board::parse("Board(name: \"x\",\n  rams: [oops],", "bad.ron").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bad.ron:2:"), "{text}");
+    }
+
+    #[test]
+    fn overlapping_windows_are_rejected() {
+        let text = RT1176_RON.replace(
+            "Window(name: \"DTCM\",          base: 0x20000000",
+            "Window(name: \"DTCM\",          base: 0x00010000",
+        );
+        let err = Board::parse(&text, "x.ron").unwrap_err().to_string();
+        assert!(err.contains("overlaps"), "{err}");
+    }
+}

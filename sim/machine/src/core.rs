@@ -1,0 +1,920 @@
+//! One Cortex-M core on one Unicorn engine, with what Unicorn lacks done here: cycle counting in
+//! virtual time, exception entry and return (ARMv7-M ARM B1.5.6-B1.5.8: PushStack, ExceptionTaken,
+//! ExceptionReturn, PopStack, tail-chaining), faults and escalation, WFI/WFE sleep, semihosting.
+//!
+//! Unicorn facts this relies on (reference/unicorn.md, and Unicorn's unicorn_arm.c / m_helper.c):
+//! - `svc` arrives as interrupt 2 with PC past it; `bkpt` as interrupt 7 with PC at it; a branch to
+//!   an EXC_RETURN value in handler mode as interrupt 8 with PC = EXC_RETURN & !1.
+//! - `wfi` ends `emu_start` with PC after it; `wfe`/`yield` are invalid instructions.
+//! - MSP/PSP/CONTROL/PRIMASK register writes go through QEMU's MSR helper, which ignores them
+//!   from unprivileged thread mode; an IPSR write does not swap the banked SP. Mode changes
+//!   therefore stage through a privileged handler state ([`write_mode`]).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use unicorn_engine::{Arch, ArmCpuModel, HookType, MemType, Mode, Prot, RegisterARM, Unicorn};
+
+use crate::board::{CoreDesc, CpuModel, Fpu};
+use crate::error::{Error, Result, UcContext};
+use crate::exc::{self, Masks};
+use crate::semihost::{self, Semihost};
+use crate::soc::Soc;
+use crate::symbols::Symbols;
+use crate::time::Ps;
+
+/// `emu_start`'s `until`: an address no code runs at (reference/unicorn.md: keep it away from
+/// hot code, and away from the EXC_RETURN range 0xFF00_0000..).
+const UNTIL: u64 = 0xF000_0000;
+
+const CONTROL_NPRIV: u32 = 1;
+const CONTROL_SPSEL: u32 = 2;
+const CONTROL_FPCA: u32 = 4;
+
+/// Unicorn syncs the PC only at translated-block boundaries (and its memory hooks do not fire
+/// for MMIO regions), so an MMIO callback sees the start of the block holding the access.
+const MMIO_PC: &str = "in the code block starting at";
+
+/// Why a run of the engine ended (set by hooks).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Halt {
+    /// The segment's deadline was reached.
+    Budget,
+    /// The exception state changed: re-evaluate pending exceptions.
+    Irq,
+    /// A synchronous fault to deliver.
+    Fault(FaultKind),
+    /// WFE with the event register clear.
+    Wfe,
+    /// Semihosting SYS_EXIT.
+    Exit(i32),
+    /// A twin error (unmodelled peripheral, broken invariant).
+    TwinError(String),
+    /// A host function serving a wasm import refused the call (e.g. a pointer outside memory).
+    HostError(String),
+    /// The core locked up.
+    Lockup(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Undefined instruction at `pc`.
+    Undefined { pc: u32 },
+    /// Precise data bus error.
+    DataBus { pc: u32, addr: u32 },
+    /// Instruction fetch bus error at `addr`.
+    FetchBus { addr: u32 },
+    /// Invalid state (e.g. an interworking branch to ARM state).
+    InvState { pc: u32 },
+    /// Bad EXC_RETURN or exception-return integrity failure.
+    InvPc { pc: u32 },
+    /// BKPT with no debugger attached.
+    Breakpoint { pc: u32 },
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultKind::Undefined { pc } => write!(f, "undefined instruction at {pc:#010x}"),
+            FaultKind::DataBus { pc, addr } => {
+                write!(
+                    f,
+                    "bus error on a data access to {addr:#010x} at {pc:#010x}"
+                )
+            }
+            FaultKind::FetchBus { addr } => write!(f, "bus error fetching from {addr:#010x}"),
+            FaultKind::InvState { pc } => write!(f, "invalid state (not Thumb) at {pc:#010x}"),
+            FaultKind::InvPc { pc } => write!(f, "invalid EXC_RETURN {pc:#010x}"),
+            FaultKind::Breakpoint { pc } => write!(f, "BKPT with no debugger at {pc:#010x}"),
+        }
+    }
+}
+
+/// Per-engine state reached from hooks.
+pub struct CoreData {
+    pub idx: usize,
+    pub name: String,
+    pub soc: Rc<RefCell<Soc>>,
+    pub model: CpuModel,
+    pub has_fpu: bool,
+    pub ps_per_cycle: Ps,
+    pub cpi: u64,
+    /// Virtual time at the start of this engine run, and cycles executed in it.
+    pub run_start: Ps,
+    pub run_cycles: u64,
+    pub deadline: Rc<Cell<Ps>>,
+    pub irq_flag: Rc<Cell<bool>>,
+    /// While a pending exception waits behind PRIMASK/BASEPRI/FAULTMASK: its group priority and
+    /// the active priority; the block hook watches the masks.
+    pub poll: Option<(i32, i32)>,
+    pub halt: Option<Halt>,
+    pub insns: u64,
+    pub cycles: u64,
+    /// Last unmapped access seen by the memory hook: (address, is_fetch).
+    pub unmapped: Option<(u32, bool)>,
+    pub block_cache: Vec<(u32, u32, u32)>,
+    pub semihost: Semihost,
+    pub symbols: Rc<Symbols>,
+    /// Hosted calls paint the stack to measure its high-water mark: [lo, hi) still holds the
+    /// paint of the last call (empty at first: paint it all).
+    pub stack_paint: (u32, u32),
+}
+
+impl CoreData {
+    pub fn now(&self) -> Ps {
+        self.run_start + self.run_cycles * self.ps_per_cycle
+    }
+}
+
+impl semihost::Host for CoreData {
+    fn now(&self) -> Ps {
+        CoreData::now(self)
+    }
+    fn ps_per_cycle(&self) -> Ps {
+        self.ps_per_cycle
+    }
+    fn semihost(&mut self) -> &mut Semihost {
+        &mut self.semihost
+    }
+}
+
+pub type Uc<'a> = Unicorn<'a, CoreData>;
+pub type Engine = Uc<'static>;
+
+const BLOCK_CACHE: usize = 4096;
+
+/// Count the Thumb instructions in a translated block (a halfword whose top five bits are
+/// 0b11101, 0b11110 or 0b11111 starts a 32-bit instruction). Cached per block.
+fn block_insns(uc: &mut Uc<'_>, addr: u64, size: u32) -> u64 {
+    let slot = ((addr >> 1) as usize) & (BLOCK_CACHE - 1);
+    let (a, s, n) = uc.get_data().block_cache[slot];
+    if a == addr as u32 && s == size && n != 0 {
+        return u64::from(n);
+    }
+    let mut buf = vec![0u8; size as usize];
+    let mut count = 0u32;
+    if uc.mem_read(addr, &mut buf).is_ok() {
+        let mut i = 0;
+        while i + 1 < buf.len() {
+            let hw = u16::from_le_bytes([buf[i], buf[i + 1]]);
+            i += if hw >> 11 >= 0x1D { 4 } else { 2 };
+            count += 1;
+        }
+    }
+    let count = count.max(1);
+    uc.get_data_mut().block_cache[slot] = (addr as u32, size, count);
+    u64::from(count)
+}
+
+fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
+    uc.reg_read(r).unwrap_or(0) as u32
+}
+
+fn set(uc: &mut Uc<'_>, r: RegisterARM, v: u32) {
+    let _ = uc.reg_write(r, u64::from(v));
+}
+
+pub fn masks(uc: &Uc<'_>) -> Masks {
+    Masks {
+        primask: reg(uc, RegisterARM::PRIMASK) & 1 != 0,
+        faultmask: reg(uc, RegisterARM::FAULTMASK) & 1 != 0,
+        basepri: reg(uc, RegisterARM::BASEPRI) as u8,
+    }
+}
+
+/// The mode-relevant CPU state, with both stack pointers resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuMode {
+    pub xpsr: u32,
+    pub control: u32,
+    pub msp: u32,
+    pub psp: u32,
+}
+
+impl CpuMode {
+    pub fn ipsr(&self) -> u32 {
+        self.xpsr & 0x1FF
+    }
+}
+
+/// Read xPSR, CONTROL, MSP and PSP whatever the privilege.
+pub fn read_mode(uc: &mut Uc<'_>) -> CpuMode {
+    let xpsr = reg(uc, RegisterARM::XPSR);
+    let control = reg(uc, RegisterARM::CONTROL);
+    let ipsr = xpsr & 0x1FF;
+    if ipsr == 0 {
+        set(uc, RegisterARM::IPSR, 1);
+    }
+    // In handler mode QEMU's MSP view is the live SP slot and PSP the other slot.
+    let live = reg(uc, RegisterARM::MSP);
+    let other = reg(uc, RegisterARM::PSP);
+    if ipsr == 0 {
+        set(uc, RegisterARM::IPSR, 0);
+    }
+    let using_psp = ipsr == 0 && control & CONTROL_SPSEL != 0;
+    let (msp, psp) = if using_psp {
+        (other, live)
+    } else {
+        (live, other)
+    };
+    CpuMode {
+        xpsr,
+        control,
+        msp,
+        psp,
+    }
+}
+
+/// Put the CPU in exactly `m`: handler or thread mode, SPSEL, nPRIV, FPCA, both SPs.
+pub fn write_mode(uc: &mut Uc<'_>, m: CpuMode) {
+    // Stage in handler mode: privileged whatever nPRIV says.
+    set(uc, RegisterARM::IPSR, 1);
+    set(uc, RegisterARM::CONTROL, m.control & !CONTROL_NPRIV);
+    if reg(uc, RegisterARM::CONTROL) & CONTROL_SPSEL != m.control & CONTROL_SPSEL {
+        // SPSEL only changes in (now privileged) thread mode.
+        set(uc, RegisterARM::IPSR, 0);
+        set(uc, RegisterARM::CONTROL, m.control & !CONTROL_NPRIV);
+        set(uc, RegisterARM::IPSR, 1);
+    }
+    let using_psp = m.ipsr() == 0 && m.control & CONTROL_SPSEL != 0;
+    let (live, other) = if using_psp {
+        (m.psp, m.msp)
+    } else {
+        (m.msp, m.psp)
+    };
+    set(uc, RegisterARM::MSP, live);
+    set(uc, RegisterARM::PSP, other);
+    set(uc, RegisterARM::CONTROL, m.control);
+    set(uc, RegisterARM::XPSR_NZCVQG, m.xpsr);
+    // Unicorn caches mode flags: rewrite APSR to rebuild them (reference/unicorn.md gotcha).
+    let nzcv = reg(uc, RegisterARM::APSR_NZCV);
+    set(uc, RegisterARM::APSR_NZCV, nzcv);
+}
+
+/// Single-precision register sN (N < 16).
+pub fn s_reg(i: usize) -> RegisterARM {
+    const S: [RegisterARM; 16] = [
+        RegisterARM::S0,
+        RegisterARM::S1,
+        RegisterARM::S2,
+        RegisterARM::S3,
+        RegisterARM::S4,
+        RegisterARM::S5,
+        RegisterARM::S6,
+        RegisterARM::S7,
+        RegisterARM::S8,
+        RegisterARM::S9,
+        RegisterARM::S10,
+        RegisterARM::S11,
+        RegisterARM::S12,
+        RegisterARM::S13,
+        RegisterARM::S14,
+        RegisterARM::S15,
+    ];
+    S[i]
+}
+
+pub(crate) fn read_u32(uc: &Uc<'_>, addr: u32) -> Option<u32> {
+    let mut b = [0u8; 4];
+    uc.mem_read(u64::from(addr), &mut b).ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+fn write_words(uc: &mut Uc<'_>, addr: u32, words: &[u32]) -> bool {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    uc.mem_write(u64::from(addr), &bytes).is_ok()
+}
+
+fn vtor(uc: &Uc<'_>) -> u32 {
+    let d = uc.get_data();
+    let soc = d.soc.borrow();
+    soc.cores[d.idx].scs.vtor
+}
+
+/// Describe where the core is, for error reports.
+pub fn whereabouts(uc: &Uc<'_>, pc: u32) -> String {
+    let sym = uc.get_data().symbols.describe(pc);
+    let regs: Vec<String> = (0..13)
+        .map(|i| {
+            let r = [
+                RegisterARM::R0,
+                RegisterARM::R1,
+                RegisterARM::R2,
+                RegisterARM::R3,
+                RegisterARM::R4,
+                RegisterARM::R5,
+                RegisterARM::R6,
+                RegisterARM::R7,
+                RegisterARM::R8,
+                RegisterARM::R9,
+                RegisterARM::R10,
+                RegisterARM::R11,
+                RegisterARM::R12,
+            ][i];
+            format!("r{i}={:#010x}", reg(uc, r))
+        })
+        .collect();
+    format!(
+        "pc={pc:#010x} ({sym}) sp={:#010x} lr={:#010x} xpsr={:#010x} {}",
+        reg(uc, RegisterARM::SP),
+        reg(uc, RegisterARM::LR),
+        reg(uc, RegisterARM::XPSR),
+        regs.join(" ")
+    )
+}
+
+/// Exception entry (PushStack + ExceptionTaken) with `ret` as the stacked return address.
+/// Returns Err(description) when the core locks up.
+pub fn take_exception(uc: &mut Uc<'_>, n: u32, ret: u32) -> std::result::Result<(), String> {
+    let mode = read_mode(uc);
+    let has_fpu = uc.get_data().has_fpu;
+    let fpca = has_fpu && mode.control & CONTROL_FPCA != 0;
+    let frame_size = if fpca { 0x68 } else { 0x20 };
+    let thread_psp = mode.ipsr() == 0 && mode.control & CONTROL_SPSEL != 0;
+    let sp = if thread_psp { mode.psp } else { mode.msp };
+    let align = sp & 4 != 0;
+    let frame = sp.wrapping_sub(frame_size) & !7;
+    let xpsr = (mode.xpsr & !(1 << 9)) | if align { 1 << 9 } else { 0 };
+    let mut words = vec![
+        reg(uc, RegisterARM::R0),
+        reg(uc, RegisterARM::R1),
+        reg(uc, RegisterARM::R2),
+        reg(uc, RegisterARM::R3),
+        reg(uc, RegisterARM::R12),
+        reg(uc, RegisterARM::LR),
+        ret,
+        xpsr,
+    ];
+    if fpca {
+        words.extend((0..16).map(|i| reg(uc, s_reg(i))));
+        words.push(reg(uc, RegisterARM::FPSCR));
+        words.push(0);
+    }
+    let stacked = write_words(uc, frame, &words);
+    let exc_return = match (mode.ipsr() != 0, thread_psp) {
+        (true, _) => 0xFFFF_FFF1,
+        (false, false) => 0xFFFF_FFF9,
+        (false, true) => 0xFFFF_FFFD,
+    } & if fpca { !0x10 } else { !0 };
+    let (msp, psp) = if thread_psp {
+        (mode.msp, frame)
+    } else {
+        (frame, mode.psp)
+    };
+    let target = if stacked {
+        n
+    } else {
+        // A stacking bus error: BusFault (STKERR), escalated like any fault.
+        let soc = uc.get_data().soc.clone();
+        let m = masks(uc);
+        let mut s = soc.borrow_mut();
+        let e = &mut s.cores[uc.get_data().idx].scs.exc;
+        e.cfsr |= exc::CFSR_STKERR;
+        match e.route_fault(exc::BUSFAULT, m) {
+            Some(t) => t,
+            None => {
+                return Err(format!(
+                    "stacking at {frame:#010x} failed while entering exception {n}"
+                ))
+            }
+        }
+    };
+    let table = vtor(uc);
+    let Some(vector) = read_u32(uc, table.wrapping_add(4 * target)) else {
+        return Err(format!(
+            "vector {target} unreadable at {:#010x} (VTOR {table:#010x})",
+            table.wrapping_add(4 * target)
+        ));
+    };
+    write_mode(
+        uc,
+        CpuMode {
+            xpsr: (mode.xpsr & 0xF80F_0000) | (1 << 24) | target,
+            control: mode.control & !(CONTROL_SPSEL | CONTROL_FPCA),
+            msp,
+            psp,
+        },
+    );
+    set(uc, RegisterARM::LR, exc_return);
+    set(uc, RegisterARM::PC, vector | 1);
+    let d = uc.get_data();
+    d.soc.borrow_mut().cores[d.idx].scs.exc.activate(target);
+    uc.get_data_mut().poll = None;
+    Ok(())
+}
+
+/// Deliver a synchronous fault: set the status bits, route it (escalating to HardFault), and
+/// enter it with the faulting instruction as the return address.
+pub fn take_fault(uc: &mut Uc<'_>, kind: FaultKind) -> std::result::Result<(), String> {
+    let m = masks(uc);
+    let (fault, ret, cfsr, bfar) = match kind {
+        FaultKind::Undefined { pc } => (exc::USAGEFAULT, pc, exc::CFSR_UNDEFINSTR, None),
+        FaultKind::InvState { pc } => (exc::USAGEFAULT, pc, exc::CFSR_INVSTATE, None),
+        FaultKind::InvPc { pc } => (exc::USAGEFAULT, pc, exc::CFSR_INVPC, None),
+        FaultKind::DataBus { pc, addr } => (
+            exc::BUSFAULT,
+            pc,
+            exc::CFSR_PRECISERR | exc::CFSR_BFARVALID,
+            Some(addr),
+        ),
+        FaultKind::FetchBus { addr } => (exc::BUSFAULT, addr, exc::CFSR_IBUSERR, None),
+        FaultKind::Breakpoint { pc } => (exc::HARDFAULT, pc, 0, None),
+    };
+    let soc = uc.get_data().soc.clone();
+    let idx = uc.get_data().idx;
+    let target = {
+        let mut s = soc.borrow_mut();
+        let e = &mut s.cores[idx].scs.exc;
+        e.cfsr |= cfsr;
+        if let Some(a) = bfar {
+            e.bfar = a;
+        }
+        if matches!(kind, FaultKind::Breakpoint { .. }) {
+            e.hfsr |= exc::HFSR_DEBUGEVT;
+        }
+        e.route_fault(fault, m)
+    };
+    match target {
+        Some(t) => take_exception(uc, t, ret),
+        None => Err(format!(
+            "{kind} at priority -1 or above (in HardFault, NMI or with FAULTMASK set)"
+        )),
+    }
+}
+
+/// Exception return (ExceptionReturn + PopStack), with tail-chaining.
+fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(), Halt> {
+    let mode = read_mode(uc);
+    let returning = mode.ipsr();
+    let soc = uc.get_data().soc.clone();
+    let idx = uc.get_data().idx;
+    let has_fpu = uc.get_data().has_fpu;
+    let kind = exc_return & 0xF;
+    let valid = exc_return | 0x1F == u32::MAX
+        && matches!(kind, 0x1 | 0x9 | 0xD)
+        && (has_fpu || exc_return & 0x10 != 0)
+        && soc.borrow().cores[idx].scs.exc.active[returning as usize];
+    if !valid {
+        // The stacked return address of an INVPC fault is the EXC_RETURN value itself.
+        return take_fault(uc, FaultKind::InvPc { pc: exc_return })
+            .map_err(|why| Halt::Lockup(format!("bad EXC_RETURN {exc_return:#010x}: {why}")));
+    }
+    {
+        let mut s = soc.borrow_mut();
+        s.cores[idx].scs.exc.deactivate(returning);
+    }
+    if returning != exc::NMI {
+        set(uc, RegisterARM::FAULTMASK, 0);
+    }
+    let m = masks(uc);
+    // Tail-chain: a pending exception that preempts the context we return to is taken with the
+    // frame already on the stack.
+    let chained = soc.borrow().cores[idx].scs.exc.to_take(m);
+    if let Some(n) = chained {
+        let table = vtor(uc);
+        let Some(vector) = read_u32(uc, table.wrapping_add(4 * n)) else {
+            return Err(Halt::Lockup(format!(
+                "vector {n} unreadable (VTOR {table:#010x})"
+            )));
+        };
+        write_mode(
+            uc,
+            CpuMode {
+                xpsr: (mode.xpsr & !0x1FF) | n,
+                ..mode
+            },
+        );
+        set(uc, RegisterARM::LR, exc_return);
+        set(uc, RegisterARM::PC, vector | 1);
+        soc.borrow_mut().cores[idx].scs.exc.activate(n);
+        return Ok(());
+    }
+    let to_psp = kind == 0xD;
+    let frame = if to_psp { mode.psp } else { mode.msp };
+    let fp = exc_return & 0x10 == 0;
+    let count = if fp { 26 } else { 8 };
+    let mut bytes = vec![0u8; count * 4];
+    if uc.mem_read(u64::from(frame), &mut bytes).is_err() {
+        return Err(Halt::Lockup(format!(
+            "unstacking from {frame:#010x} failed on exception return"
+        )));
+    }
+    let w: Vec<u32> = bytes
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    for (i, r) in [
+        RegisterARM::R0,
+        RegisterARM::R1,
+        RegisterARM::R2,
+        RegisterARM::R3,
+        RegisterARM::R12,
+        RegisterARM::LR,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        set(uc, r, w[i]);
+    }
+    if fp {
+        for i in 0..16 {
+            set(uc, s_reg(i), w[8 + i]);
+        }
+        set(uc, RegisterARM::FPSCR, w[24]);
+    }
+    let psr = w[7];
+    let new_sp = frame
+        .wrapping_add((count as u32) * 4)
+        .wrapping_add(if psr & (1 << 9) != 0 { 4 } else { 0 });
+    let (msp, psp) = if to_psp {
+        (mode.msp, new_sp)
+    } else {
+        (new_sp, mode.psp)
+    };
+    let mut control = mode.control & !(CONTROL_SPSEL | CONTROL_FPCA);
+    if to_psp {
+        control |= CONTROL_SPSEL;
+    }
+    if fp {
+        control |= CONTROL_FPCA;
+    }
+    // Returning to thread mode must restore IPSR 0; to handler mode a non-zero IPSR.
+    let xpsr = if kind == 0x1 {
+        psr & !(1 << 9)
+    } else {
+        psr & !(1 << 9) & !0x1FF
+    };
+    write_mode(
+        uc,
+        CpuMode {
+            xpsr,
+            control,
+            msp,
+            psp,
+        },
+    );
+    set(uc, RegisterARM::PC, w[6] | 1);
+    // Something still pending (held back by the returning handler, or by PRIMASK/BASEPRI) must
+    // be looked at again before the next block: have the block hook stop once.
+    let d = uc.get_data();
+    if soc.borrow().cores[idx].scs.exc.highest_pending().is_some() {
+        d.irq_flag.set(true);
+    }
+    Ok(())
+}
+
+fn halt(uc: &mut Uc<'_>, h: Halt) {
+    uc.get_data_mut().halt = Some(h);
+    let _ = uc.emu_stop();
+}
+
+fn on_interrupt(uc: &mut Uc<'_>, intno: u32) {
+    let pc = reg(uc, RegisterARM::PC);
+    match intno {
+        2 => {
+            // SVC: PC is already past the instruction. SVCall must be able to preempt, else
+            // it escalates to HardFault (B1.5.6).
+            let m = masks(uc);
+            let target = {
+                let d = uc.get_data();
+                let mut s = d.soc.borrow_mut();
+                let e = &mut s.cores[d.idx].scs.exc;
+                if e.group_priority(exc::SVCALL) < e.execution_priority(m) {
+                    Some(exc::SVCALL)
+                } else {
+                    e.route_fault(exc::HARDFAULT, m)
+                        .inspect(|_| e.hfsr |= exc::HFSR_FORCED)
+                }
+            };
+            let r = match target {
+                Some(t) => take_exception(uc, t, pc),
+                None => Err("SVC at priority -1 or above".into()),
+            };
+            if let Err(why) = r {
+                halt(uc, Halt::Lockup(why));
+            }
+        }
+        7 => {
+            let mut hw = [0u8; 2];
+            let _ = uc.mem_read(u64::from(pc), &mut hw);
+            if u16::from_le_bytes(hw) == 0xBEAB {
+                match semihost::call(uc) {
+                    semihost::Outcome::Continue => set(uc, RegisterARM::PC, (pc + 2) | 1),
+                    semihost::Outcome::Exit(code) => {
+                        set(uc, RegisterARM::PC, (pc + 2) | 1);
+                        halt(uc, Halt::Exit(code));
+                    }
+                }
+            } else {
+                halt(uc, Halt::Fault(FaultKind::Breakpoint { pc }));
+            }
+        }
+        8 => {
+            if let Err(h) = exception_return(uc, pc | 1) {
+                halt(uc, h);
+            }
+        }
+        3 => halt(uc, Halt::Fault(FaultKind::FetchBus { addr: pc })),
+        18 => halt(uc, Halt::Fault(FaultKind::InvState { pc })),
+        other => {
+            let at = whereabouts(uc, pc);
+            halt(
+                uc,
+                Halt::TwinError(format!("unhandled CPU exception {other} at {at}")),
+            );
+        }
+    }
+}
+
+/// Build a core's engine: CPU model first (the M33 trap), then memory, MMIO and hooks.
+pub fn new_engine(
+    desc: &CoreDesc,
+    idx: usize,
+    soc: Rc<RefCell<Soc>>,
+    symbols: Rc<Symbols>,
+    echo: bool,
+) -> Result<Engine> {
+    let (deadline, irq_flag, ps_per_cycle) = {
+        let s = soc.borrow();
+        (
+            s.cores[idx].deadline.clone(),
+            s.cores[idx].irq_flag.clone(),
+            s.ps_per_cycle(idx),
+        )
+    };
+    let data = CoreData {
+        idx,
+        name: desc.name.clone(),
+        soc,
+        model: desc.model,
+        has_fpu: desc.fpu != Fpu::None,
+        ps_per_cycle,
+        cpi: desc.cycles_per_insn,
+        run_start: 0,
+        run_cycles: 0,
+        stack_paint: (0, 0),
+        deadline,
+        irq_flag,
+        poll: None,
+        halt: None,
+        insns: 0,
+        cycles: 0,
+        unmapped: None,
+        block_cache: vec![(0, 0, 0); BLOCK_CACHE],
+        semihost: Semihost::new(echo),
+        symbols,
+    };
+    let what = || format!("core {}", desc.name);
+    let mut uc = Unicorn::new_with_data(Arch::ARM, Mode::THUMB, data).uc(what)?;
+    let model = match desc.model {
+        CpuModel::CortexM7 => ArmCpuModel::CORTEX_M7,
+        CpuModel::CortexM4 => ArmCpuModel::CORTEX_M4,
+    };
+    uc.ctl_set_cpu_model(model as i32).uc(what)?;
+
+    uc.add_block_hook(1, 0, |uc, addr, size| {
+        let n = block_insns(uc, addr, size);
+        let d = uc.get_data_mut();
+        let cyc = n * d.cpi;
+        let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
+        if d.run_cycles > 0 && after > d.deadline.get() {
+            d.halt = Some(Halt::Budget);
+            let _ = uc.emu_stop();
+            return;
+        }
+        if d.irq_flag.get() {
+            d.halt = Some(Halt::Irq);
+            let _ = uc.emu_stop();
+            return;
+        }
+        if let Some((pending, active)) = d.poll {
+            let m = masks(uc);
+            let mut boost = active;
+            if m.primask {
+                boost = boost.min(0);
+            }
+            if m.basepri & exc::PRIO_MASK != 0 {
+                // Group priority of BASEPRI: computed with the same PRIGROUP as `pending`.
+                let d = uc.get_data();
+                let g = d.soc.borrow().cores[d.idx].scs.exc.group(m.basepri);
+                boost = boost.min(g);
+            }
+            if m.faultmask {
+                boost = -1;
+            }
+            if pending < boost {
+                let d = uc.get_data_mut();
+                d.halt = Some(Halt::Irq);
+                let _ = uc.emu_stop();
+                return;
+            }
+        }
+        let d = uc.get_data_mut();
+        d.run_cycles += cyc;
+        d.insns += n;
+        d.cycles += cyc;
+    })
+    .uc(what)?;
+
+    uc.add_intr_hook(on_interrupt).uc(what)?;
+
+    uc.add_insn_invalid_hook(|uc| {
+        let pc = reg(uc, RegisterARM::PC);
+        let mut hw = [0u8; 2];
+        let prev = uc
+            .mem_read(u64::from(pc.wrapping_sub(2)), &mut hw)
+            .map(|_| u16::from_le_bytes(hw))
+            .unwrap_or(0);
+        match prev {
+            // WFE: sleep until an event; YIELD: a hint, go on.
+            0xBF20 => {
+                uc.get_data_mut().halt = Some(Halt::Wfe);
+                let _ = uc.emu_stop();
+                true
+            }
+            0xBF10 => true,
+            _ => {
+                uc.get_data_mut().halt = Some(Halt::Fault(FaultKind::Undefined { pc }));
+                false
+            }
+        }
+    })
+    .uc(what)?;
+
+    uc.add_mem_hook(
+        HookType::MEM_UNMAPPED,
+        1,
+        0,
+        |uc, ty, addr, _size, _value| {
+            uc.get_data_mut().unmapped = Some((addr as u32, ty == MemType::FETCH_UNMAPPED));
+            false
+        },
+    )
+    .uc(what)?;
+    Ok(uc)
+}
+
+/// A read of the SoC at (core, address, size, virtual time, IPSR).
+type SocRead =
+    fn(&mut Soc, usize, u32, usize, Ps, u32) -> std::result::Result<u32, crate::soc::BusError>;
+/// A write to the SoC at (core, address, size, value, virtual time).
+type SocWrite =
+    fn(&mut Soc, usize, u32, usize, u32, Ps) -> std::result::Result<(), crate::soc::BusError>;
+
+/// Map `size` bytes at `base` as MMIO served by the SoC through `read` / `write`; an access the
+/// SoC refuses stops the run with a twin error naming the block holding the access.
+fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrite) -> Result<()> {
+    let base64 = u64::from(base);
+    uc.mmio_map(
+        base64,
+        u64::from(size),
+        Some(move |uc: &mut Uc<'_>, off: u64, size: usize| {
+            let addr = (base64 + off) as u32;
+            let ipsr = reg(uc, RegisterARM::IPSR) & 0x1FF;
+            let (idx, now, soc) = {
+                let d = uc.get_data();
+                (d.idx, d.now(), d.soc.clone())
+            };
+            let r = read(&mut soc.borrow_mut(), idx, addr, size, now, ipsr);
+            match r {
+                Ok(v) => u64::from(v),
+                Err(e) => {
+                    let at = whereabouts(uc, reg(uc, RegisterARM::PC));
+                    halt(uc, Halt::TwinError(format!("read: {e}, {MMIO_PC} {at}")));
+                    0
+                }
+            }
+        }),
+        Some(move |uc: &mut Uc<'_>, off: u64, size: usize, value: u64| {
+            let addr = (base64 + off) as u32;
+            let (idx, now, soc) = {
+                let d = uc.get_data();
+                (d.idx, d.now(), d.soc.clone())
+            };
+            let r = write(&mut soc.borrow_mut(), idx, addr, size, value as u32, now);
+            if let Err(e) = r {
+                let at = whereabouts(uc, reg(uc, RegisterARM::PC));
+                halt(uc, Halt::TwinError(format!("write: {e}, {MMIO_PC} {at}")));
+            }
+        }),
+    )
+    .uc(|| format!("mapping MMIO at {base:#010x}"))
+}
+
+/// Map the PPB (0xE000_0000..0xE010_0000) as MMIO served by this core's SCS.
+pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
+    map_mmio(uc, 0xE000_0000, 0x10_0000, Soc::ppb_read, Soc::ppb_write)
+}
+
+/// Map one peripheral space as MMIO served by the SoC bus.
+pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
+    map_mmio(
+        uc,
+        base,
+        size,
+        |soc, core, addr, size, now, _ipsr| soc.periph_read(core, addr, size, now),
+        Soc::periph_write,
+    )
+}
+
+/// Reset the CPU to boot from the vector table at `vtor`: MSP = [vtor], PC = [vtor + 4].
+pub fn boot(uc: &mut Uc<'_>, vtor: u32) -> Result<()> {
+    let name = uc.get_data().name.clone();
+    let sp = read_u32(uc, vtor).ok_or_else(|| {
+        Error::Usage(format!(
+            "core {name}: no vector table at {vtor:#010x} (nothing mapped there)"
+        ))
+    })?;
+    let pc = read_u32(uc, vtor + 4).unwrap_or(0);
+    if pc & 1 == 0 {
+        return Err(Error::Usage(format!(
+            "core {name}: reset vector {pc:#010x} at {:#010x} is not a Thumb address",
+            vtor + 4
+        )));
+    }
+    {
+        let d = uc.get_data();
+        let mut s = d.soc.borrow_mut();
+        s.reset_core(d.idx);
+        s.cores[d.idx].scs.vtor = vtor;
+    }
+    for r in [
+        RegisterARM::R0,
+        RegisterARM::R1,
+        RegisterARM::R2,
+        RegisterARM::R3,
+        RegisterARM::R4,
+        RegisterARM::R5,
+        RegisterARM::R6,
+        RegisterARM::R7,
+        RegisterARM::R8,
+        RegisterARM::R9,
+        RegisterARM::R10,
+        RegisterARM::R11,
+        RegisterARM::R12,
+    ] {
+        set(uc, r, 0);
+    }
+    set(uc, RegisterARM::PRIMASK, 0);
+    set(uc, RegisterARM::BASEPRI, 0);
+    set(uc, RegisterARM::FAULTMASK, 0);
+    write_mode(
+        uc,
+        CpuMode {
+            xpsr: 1 << 24,
+            control: 0,
+            msp: sp & !3,
+            psp: 0,
+        },
+    );
+    set(uc, RegisterARM::LR, 0xFFFF_FFFF);
+    set(uc, RegisterARM::PC, pc);
+    let d = uc.get_data_mut();
+    d.poll = None;
+    d.halt = None;
+    Ok(())
+}
+
+pub fn pc(uc: &Uc<'_>) -> u32 {
+    reg(uc, RegisterARM::PC)
+}
+
+/// Is the instruction just before `pc` a WFI (16-bit 0xBF30 or 32-bit 0xF3AF 0x8003)?
+pub fn after_wfi(uc: &Uc<'_>, pc: u32) -> bool {
+    let mut b = [0u8; 4];
+    if uc.mem_read(u64::from(pc.wrapping_sub(4)), &mut b).is_err() {
+        return false;
+    }
+    let hw1 = u16::from_le_bytes([b[0], b[1]]);
+    let hw2 = u16::from_le_bytes([b[2], b[3]]);
+    hw2 == 0xBF30 || (hw1 == 0xF3AF && hw2 == 0x8003)
+}
+
+/// Run the engine from the current PC until a hook halts it (or it returns by itself).
+pub fn run_engine(uc: &mut Uc<'_>, start: Ps) -> std::result::Result<(), unicorn_engine::uc_error> {
+    let d = uc.get_data_mut();
+    d.run_start = start;
+    d.run_cycles = 0;
+    d.halt = None;
+    d.unmapped = None;
+    let pc = reg(uc, RegisterARM::PC);
+    uc.emu_start(u64::from(pc | 1), UNTIL, 0, 0)
+}
+
+/// Translated blocks must be dropped when code is written behind Unicorn's back.
+pub fn flush(uc: &mut Uc<'_>) {
+    let _ = uc.ctl_flush_tb();
+    uc.get_data_mut()
+        .block_cache
+        .iter_mut()
+        .for_each(|e| *e = (0, 0, 0));
+}
+
+/// Map a RAM window of a host buffer into the engine.
+///
+/// # Safety
+/// `ptr` must stay valid for `size` bytes for as long as the engine lives.
+pub unsafe fn map_ram(uc: &mut Uc<'_>, base: u32, size: u32, ptr: *mut u8) -> Result<()> {
+    unsafe { uc.mem_map_ptr(u64::from(base), u64::from(size), Prot::ALL, ptr.cast()) }
+        .uc(|| format!("mapping RAM at {base:#010x}"))
+}

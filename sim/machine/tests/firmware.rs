@@ -1,0 +1,348 @@
+//! Known-answer tests of the emulated RT1176 with the test firmware in targets/firmware.
+//! Every expectation comes from the ARMv7-M Architecture Reference Manual, rt1176.md or an
+//! independent model written here, never from a captured run of the twin.
+
+// The shared test helpers this crate can use (tests/common).
+#[path = "../../../tests/common/build.rs"]
+mod build;
+#[path = "../../../tests/common/firmware.rs"]
+mod firmware;
+#[allow(unused_imports)] // each test binary uses some of the helpers
+mod common {
+    pub use super::build::*;
+    pub use super::firmware::*;
+}
+
+use common::*;
+use twin_machine::machine::{CoreState, Stop};
+use twin_machine::time::{PS_PER_MS, PS_PER_S};
+
+#[test]
+fn semihosting_hello() {
+    let r = run(Some("hello"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "hello from the cortex-m7\n");
+}
+
+#[test]
+fn nesting_tail_chaining_basepri_and_primask_follow_the_priority_rules() {
+    let r = run(Some("nested"), None, PS_PER_S);
+    exited_ok(&r);
+    assert!(
+        r.output.contains("log=L1HhlL2lxHhML3lyHhL4l"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn pendsv_svc_context_switch_on_psp() {
+    let r = run(Some("context"), None, PS_PER_S);
+    exited_ok(&r);
+    assert!(r.output.contains("log=ABABABABAB errors=0"), "{}", r.output);
+}
+
+#[test]
+fn fp_interrupt_uses_the_extended_frame() {
+    let r = run(Some("fp_irq"), None, PS_PER_S);
+    exited_ok(&r);
+    // EXC_RETURN 0xFFFF_FFE9: return to thread mode, main stack, extended (FP) frame.
+    assert!(
+        r.output
+            .contains("handled=1 exc_return=0xffffffe9 preserved=16/16"),
+        "{}",
+        r.output
+    );
+}
+
+#[test]
+fn faults_set_the_architectural_status_bits() {
+    let r = run(Some("faults"), None, PS_PER_S);
+    exited_ok(&r);
+    let expected = "busfault ipsr=5 cfsr=0x00008200 bfar=0x50000000\n\
+                    usagefault ipsr=6 cfsr=0x00010000\n\
+                    hardfault hfsr=0x40000000 cfsr=0x00008200 bfar=0x50000004\n";
+    assert_eq!(r.output, expected);
+}
+
+#[test]
+fn exception_frame_alignment_and_faultmask() {
+    let r = run(Some("align"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(
+        r.output,
+        "align sp_mod8=4 restored=true stacked_xpsr_bit9=1\nfaultmask held=true taken_after=true\n"
+    );
+}
+
+#[test]
+fn malformed_elf_never_panics() {
+    let good = std::fs::read(fw("m7", "hello")).unwrap();
+    let mut cases: Vec<Vec<u8>> = (0..good.len())
+        .step_by(61)
+        .map(|n| good[..n].to_vec())
+        .collect();
+    // Seeded byte corruption of the headers and the first segment (deterministic LCG).
+    let mut x = 0x2545_F491u32;
+    for _ in 0..300 {
+        let mut b = good.clone();
+        for _ in 0..4 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let at = (x as usize >> 8) % 0x400.min(b.len());
+            b[at] = (x >> 24) as u8;
+        }
+        cases.push(b);
+    }
+    for (i, bytes) in cases.iter().enumerate() {
+        let result = std::panic::catch_unwind(|| {
+            if let Ok(img) = twin_machine::image::Image::parse(bytes, "mangled.elf") {
+                let mut m = twin_machine::machine::Machine::new(
+                    twin_machine::board::Board::rt1176(),
+                    &twin_machine::machine::Config::default(),
+                )
+                .unwrap();
+                if m.load("m7", &img).is_ok() && m.power_on().is_ok() {
+                    let _ = m.run_for(PS_PER_MS);
+                }
+            }
+        });
+        assert!(result.is_ok(), "case {i} panicked");
+    }
+}
+
+#[test]
+fn bad_exc_return_raises_invpc() {
+    let r = run(Some("bad_excreturn"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "usagefault cfsr=0x00040000\n");
+}
+
+#[test]
+fn fault_in_hardfault_is_a_lockup_not_a_crash() {
+    let r = run(Some("lockup"), None, PS_PER_S);
+    match &r.stop {
+        Stop::Lockup { core, detail } => {
+            assert_eq!(core, "m7");
+            assert!(detail.contains("0x50000008"), "{detail}");
+            assert!(detail.contains("HardFault"), "{detail}");
+        }
+        other => panic!("expected a lockup, got {other:?}"),
+    }
+}
+
+/// A 1 kHz interrupt source measured by the firmware's RateProbe: 1000 interrupts in one
+/// virtual second, exactly 10^9 CM7 cycles across 1000 periods.
+fn assert_one_khz(firmware: &str) {
+    let r = run(Some(firmware), None, 2 * PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(
+        r.output,
+        format!("{firmware} irqs_in_1s=1000 cycles_irq1_to_irq1001=1000000000\n")
+    );
+}
+
+#[test]
+fn systick_counts_exactly_1000_ticks_per_virtual_second() {
+    // RVR = 999 999 at 1 GHz: a tick every 1 000 000 cycles.
+    assert_one_khz("systick");
+}
+
+#[test]
+fn gpt_compare_at_1khz() {
+    assert_one_khz("gpt");
+}
+
+#[test]
+fn pit_channel_at_1khz() {
+    assert_one_khz("pit");
+}
+
+#[test]
+fn semihosting_clocks_follow_virtual_time() {
+    let r = run(Some("clock"), None, PS_PER_S);
+    exited_ok(&r);
+    // 10 000 000 cycles at 1 GHz = 10 ms = 1 centisecond; the tick frequency is the core clock.
+    let line = r.output.trim();
+    assert!(
+        line.starts_with("clock centis=1 elapsed_ticks=100000"),
+        "{line}"
+    );
+    assert!(line.ends_with("tickfreq=1000000000"), "{line}");
+}
+
+#[test]
+fn idle_minute_is_almost_all_sleep() {
+    let r = run(Some("idle"), None, 61 * PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "idle ticks=60000\n");
+    let m7 = &r.machine.summary()[0];
+    assert!(m7.sleep_share > 0.999, "sleep share {}", m7.sleep_share);
+    // A handful of instructions per tick, not a busy loop.
+    assert!(
+        m7.instructions < 60_000 * 40,
+        "{} instructions",
+        m7.instructions
+    );
+    assert_eq!(m7.exceptions_taken, 60_000);
+}
+
+#[test]
+fn wfe_sleeps_until_an_exception() {
+    let r = run(Some("wfe"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "wfe ticks=100\n");
+    let m7 = &r.machine.summary()[0];
+    assert!(m7.sleep_share > 0.99, "sleep share {}", m7.sleep_share);
+}
+
+#[test]
+fn dual_core_mu_pingpong() {
+    let r = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    exited_ok(&r);
+    let expected = format!(
+        "pingpong rounds=1000 checksum={:#010x} m4_replies=1000 m4_boots=1\n",
+        pingpong_checksum(1000)
+    );
+    assert_eq!(r.output, expected);
+    let s = r.machine.summary();
+    assert_eq!(s[0].irqs_taken, 1000, "CM7 MU receive interrupts");
+    assert_eq!(s[1].irqs_taken, 1000, "CM4 MU receive interrupts");
+}
+
+#[test]
+fn cm4_software_reset_reboots_it_from_its_local_address() {
+    // rt1176.md 1.3: the CM4 already runs; CTRL_M4CORE.SW_RESET with GPR0/1 = 0x1FFE_0000.
+    let mut m = twin_machine::machine::Machine::new(
+        twin_machine::board::Board::rt1176(),
+        &twin_machine::machine::Config {
+            m4_running: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let load = |m: &mut twin_machine::machine::Machine, core: &str, name: &str| {
+        m.load(
+            core,
+            &twin_machine::image::Image::load(&fw(core, name)).unwrap(),
+        )
+        .unwrap()
+    };
+    load(&mut m, "m7", "pingpong_swreset");
+    load(&mut m, "m4", "pingpong");
+    m.power_on().unwrap();
+    let stop = m.run_for(PS_PER_S);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        }
+    );
+    assert_eq!(
+        m.output(0),
+        format!(
+            "pingpong rounds=1000 checksum={:#010x} m4_replies=1000 m4_boots=2\n",
+            pingpong_checksum(1000)
+        )
+    );
+}
+
+#[test]
+fn cm4_is_held_until_released() {
+    // The CM7 image never releases it: the CM4 stays in reset and runs nothing.
+    let mut r = run(Some("idle"), Some("pingpong"), 5 * PS_PER_MS);
+    assert_eq!(r.stop, Stop::Timeout);
+    assert_eq!(r.machine.state(1), CoreState::Held);
+    assert_eq!(r.machine.summary()[1].instructions, 0);
+    // SRC's STAT_M4CORE.UNDER_RST reads 1 while held.
+    let soc = r.machine.soc.clone();
+    assert_eq!(soc.borrow().src.read(0x290).unwrap() & 1, 1);
+    let _ = r.machine.engine(0);
+}
+
+#[test]
+fn same_images_give_bit_identical_results() {
+    let a = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    let b = run(Some("pingpong"), Some("pingpong"), PS_PER_S);
+    assert_eq!(a.output, b.output);
+    assert_eq!(a.machine.now(), b.machine.now());
+    let (sa, sb) = (a.machine.summary(), b.machine.summary());
+    for (x, y) in sa.iter().zip(sb.iter()) {
+        assert_eq!(
+            (x.instructions, x.cycles, x.sleep_ps, x.irqs_taken, x.pc),
+            (y.instructions, y.cycles, y.sleep_ps, y.irqs_taken, y.pc)
+        );
+    }
+}
+
+/// A tiny hand-assembled image: vector table (SP, Reset, NMI, HardFault) and code.
+fn tiny_image(base: u32, sp: u32, code: &[u8], hardfault: &[u8]) -> twin_machine::image::Image {
+    let reset = base + 0x40;
+    let hf = reset + code.len() as u32;
+    let mut bytes = Vec::new();
+    for w in [sp, reset | 1, hf | 1, hf | 1] {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    bytes.resize(0x40, 0);
+    bytes.extend_from_slice(code);
+    bytes.extend_from_slice(hardfault);
+    twin_machine::image::Image {
+        path: "tiny".into(),
+        segments: vec![twin_machine::image::Segment {
+            index: 0,
+            mem_size: bytes.len() as u32,
+            addr: base,
+            data: bytes,
+        }],
+        entry: reset,
+        vector_table: base,
+        symbols: Default::default(),
+    }
+}
+
+// vmul.f64 d0, d0, d1 ; movs r0, #0x18 (SYS_EXIT) ; movw r1, #0x26 ; movt r1, #2 ; bkpt 0xab
+const VMUL_F64_THEN_EXIT_OK: [u8; 16] = [
+    0x20, 0xEE, 0x01, 0x0B, 0x18, 0x20, 0x40, 0xF2, 0x26, 0x01, 0xC0, 0xF2, 0x02, 0x01, 0xAB, 0xBE,
+];
+// HardFault: movs r0, #0x18 ; movs r1, #1 (not ApplicationExit) ; bkpt 0xab -> exit code 1
+const EXIT_FAIL: [u8; 6] = [0x18, 0x20, 0x01, 0x21, 0xAB, 0xBE];
+
+fn run_tiny(core: &str, image: twin_machine::image::Image) -> Stop {
+    let mut m = twin_machine::machine::Machine::new(
+        twin_machine::board::Board::rt1176(),
+        &twin_machine::machine::Config::default(),
+    )
+    .unwrap();
+    m.load(core, &image).unwrap();
+    m.power_on().unwrap();
+    m.run_for(PS_PER_MS)
+}
+
+#[test]
+fn cpu_models_cm7_has_double_precision_cm4_does_not() {
+    // reference/unicorn.md: THUMB|MCLASS would give a Cortex-M33 on both; the twin selects the
+    // M7 and M4 models, so f64 arithmetic runs on the CM7 and is undefined on the CM4.
+    let m7 = run_tiny(
+        "m7",
+        tiny_image(0x0, 0x2000_1000, &VMUL_F64_THEN_EXIT_OK, &EXIT_FAIL),
+    );
+    assert_eq!(
+        m7,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        }
+    );
+    let m4 = run_tiny(
+        "m4",
+        tiny_image(0x1FFE_0000, 0x2000_1000, &VMUL_F64_THEN_EXIT_OK, &EXIT_FAIL),
+    );
+    assert_eq!(
+        m4,
+        Stop::Exit {
+            core: "m4".into(),
+            code: 1
+        },
+        "the CM4 must take a fault on vmul.f64"
+    );
+}

@@ -1,0 +1,576 @@
+//! `twin-target`: target mode (docs/target.md). The flight code runs as the HIL firmware
+//! (`targets/hil`) on the twin in bare-metal mode or on a board, and the loop's flight computer
+//! is the far end of an RTT link. Sensor frames go down, tick reports (NavState, motor commands,
+//! cycles, MU latency) come up, framed by `hil_proto`, through [`rtt::Link`]: the same host code
+//! for the twin and for a board, which differ only in the [`board::Board`] behind the link
+//! ([`board::Emulated`], [`probe::ProbeBoard`]).
+//!
+//! Timing: each tick the host writes the tick's sensor frame, then lets the target run (the
+//! twin a slice of virtual time, a board a moment of wall-clock time) until that tick's report
+//! arrives. The firmware takes the frame at its next GPT tick, so on the twin the loop runs at
+//! the control period exactly; on a board it runs as fast as the probe round trip allows (a
+//! late frame waits for the next period). No report within [`STALL_S`] of the target's clock
+//! ends the run: the motors are commanded to zero and the trace so far is kept.
+//!
+//! Depends on: `twin-machine` (the twin as a board), `twin-flight` (the loop's
+//! `FlightComputer`, scenarios and sessions), `hil-proto`, probe-rs. Nothing depends on it but
+//! the front ends (`sim`, `twin-ui`).
+
+pub mod board;
+pub mod error;
+pub mod probe;
+pub mod rtt;
+
+use std::path::{Path, PathBuf};
+
+use hil_proto::{Down, Event, Up};
+
+use crate::board::{Board, Emulated};
+use crate::rtt::{Link, Rtt};
+use twin_flight::flightloop::{control_input, Control, FcTick, FlightComputer, FlightLoop};
+use twin_flight::scenario::Scenario;
+use twin_flight::session::Session;
+use twin_flight::{Error, Result};
+use twin_hosting::backend::Backend;
+use twin_machine::board::Board as BoardDesc;
+use twin_machine::image::Image;
+use twin_machine::machine::Machine;
+use twin_machine::time::{Ps, PS_PER_S, PS_PER_US};
+use twin_machine::Error as TwinError;
+
+pub use error::{target_error, TargetError};
+
+/// No tick report for this long (on the target's clock): the link has stalled.
+pub const STALL_S: f64 = 0.5;
+/// The firmware's boot (the CM4 release included) must bring up RTT and say Hello within this.
+pub const BOOT_S: f64 = 2.0;
+/// Where target mode runs the flight code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// The HIL firmware image on the twin (bare-metal mode).
+    Emulated { image: PathBuf },
+    /// A board through a debug probe (`selector` VID:PID[:SERIAL]); the image is loaded into
+    /// the board's RAM and started only when `flash` is set, else the running firmware is
+    /// attached to.
+    Probe {
+        image: PathBuf,
+        selector: Option<String>,
+        flash: bool,
+    },
+}
+
+/// The HIL image built by `targets/hil/build.sh` for a project root.
+pub fn default_image(root: &Path) -> PathBuf {
+    root.join("target/hil/hil-m7.elf")
+}
+
+/// The HIL firmware's flight computer behind the RTT link.
+pub struct Target {
+    board: Box<dyn Board>,
+    link: Link,
+    ps: (Ps, Ps),
+    cores: (usize, usize),
+    stall_s: f64,
+    stopped: bool,
+}
+
+fn event_text(tick: u32, code: Event) -> String {
+    match code {
+        Event::Overrun { core: 4 } => {
+            format!("the CM4 did not answer within the period (tick {tick})")
+        }
+        Event::Overrun { core } => format!("CM{core} overran its period (tick {tick})"),
+        Event::LinkStalled => {
+            format!("the board saw no sensor frame for 100 ms after tick {tick}: motors at zero")
+        }
+        Event::BadFrame => format!("the board dropped a corrupted frame (tick {tick})"),
+        Event::Stopped => format!("the board stopped after tick {tick}: motors at zero"),
+    }
+}
+
+impl Target {
+    /// Attach to the firmware's RTT control block (at `rtt_at`, or searched in DTCM), wait for
+    /// its Hello, check that it hosts the flight module whose `.wasm` has CRC-32C
+    /// `flight_crc` with both cores up, and start a run: period, initial NavState.
+    pub fn connect(
+        mut board: Box<dyn Board>,
+        rtt_at: Option<u32>,
+        flight_crc: u32,
+        period: Ps,
+        nav0: [f32; 16],
+    ) -> Result<Target> {
+        let t0 = board.now_s();
+        let rtt = loop {
+            let found = match rtt_at {
+                Some(a) => Rtt::attach(board.memory(), a),
+                None => {
+                    let ranges = board.rtt_ranges();
+                    Rtt::find(board.memory(), &ranges)
+                }
+            };
+            match found {
+                Ok(r) => break r,
+                Err(e) if board.now_s() - t0 > BOOT_S => {
+                    return Err(target_error(format!(
+                        "{}: {e} after {BOOT_S} s; is the HIL firmware running? (build it with targets/hil/build.sh; on a board pass --flash to load it){}",
+                        board.describe(),
+                        board.diagnose()
+                    )))
+                }
+                Err(_) => board.advance()?,
+            }
+        };
+        let mut link = Link::new(rtt);
+        let hello = loop {
+            let mut got = None;
+            for m in link.poll::<Up>(board.memory()).map_err(rtt_error)? {
+                if let Ok(h @ Up::Hello { .. }) = m {
+                    got = Some(h);
+                }
+            }
+            if let Some(h) = got {
+                break h;
+            }
+            if board.now_s() - t0 > BOOT_S {
+                return Err(target_error(format!(
+                    "{}: the RTT control block is there but the firmware said nothing within {BOOT_S} s{}",
+                    board.describe(),
+                    board.diagnose()
+                )));
+            }
+            board.advance()?;
+        };
+        let Up::Hello {
+            version,
+            cores,
+            flight_crc: crc,
+        } = hello
+        else {
+            unreachable!("only a Hello breaks the loop")
+        };
+        let what = board.describe();
+        if version != hil_proto::VERSION {
+            return Err(target_error(format!(
+                "{what}: the firmware speaks protocol version {version}, this host {}; rebuild it with targets/hil/build.sh",
+                hil_proto::VERSION
+            )));
+        }
+        if cores != 2 {
+            return Err(target_error(format!(
+                "{what}: the CM4 did not come up (the firmware reports {cores} core){}",
+                board.diagnose()
+            )));
+        }
+        if crc != flight_crc {
+            return Err(target_error(format!(
+                "{what}: the firmware hosts a different flight module (wasm CRC-32C {crc:#010x}, the scenario's is {flight_crc:#010x}); rebuild it with targets/hil/build.sh <the scenario's .wasm>"
+            )));
+        }
+        let period_us = u32::try_from(period / PS_PER_US)
+            .map_err(|_| TwinError::Usage("control period too long for the HIL firmware".into()))?;
+        link.send(board.memory(), &Down::Start { period_us, nav0 })
+            .map_err(rtt_error)?;
+        let desc = BoardDesc::rt1176();
+        let index = |n: &str| desc.core_index(n).expect("the RT1176 has both cores");
+        let ps = |n: &str| {
+            let c = &desc.cores[index(n)];
+            PS_PER_S / c.clock_hz
+        };
+        Ok(Target {
+            board,
+            link,
+            ps: (ps("m4"), ps("m7")),
+            cores: (index("m4"), index("m7")),
+            stall_s: STALL_S,
+            stopped: false,
+        })
+    }
+}
+
+fn rtt_error(e: crate::rtt::RttError) -> Error {
+    target_error(format!("RTT: {e}"))
+}
+
+impl FlightComputer for Target {
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &[f32; 22],
+        gyro: [f32; 3],
+        waypoint: [f32; 3],
+    ) -> Result<FcTick> {
+        let k = tick as u32;
+        let mut events = Vec::new();
+        let down = Down::Sensor {
+            tick: k,
+            frame: *frame,
+            waypoint,
+        };
+        let board = &mut self.board;
+        self.link.send(board.memory(), &down).map_err(rtt_error)?;
+        let t0 = board.now_s();
+        loop {
+            board.advance()?;
+            self.link.flush(board.memory()).map_err(rtt_error)?;
+            for m in self.link.poll::<Up>(board.memory()).map_err(rtt_error)? {
+                match m {
+                    Ok(Up::Tick {
+                        tick,
+                        nav,
+                        motors,
+                        m4_cycles,
+                        m7_cycles,
+                        mu_latency_ns,
+                    }) if tick == k => {
+                        let (ps4, ps7) = self.ps;
+                        let (m4_cycles, m7_cycles) = (u64::from(m4_cycles), u64::from(m7_cycles));
+                        let mu = u64::from(mu_latency_ns);
+                        let at = t_k + m4_cycles * ps4 + mu * 1000 + m7_cycles * ps7;
+                        return Ok(FcTick {
+                            nav,
+                            control: Some(Control {
+                                input: control_input(&nav, gyro, waypoint),
+                                motors,
+                                at,
+                            }),
+                            m4_cycles,
+                            m7_cycles,
+                            m4_stack: 0,
+                            m7_stack: 0,
+                            mu_latency_ns: mu,
+                            overrun_m4: m4_cycles * ps4 > period,
+                            overrun_m7: m7_cycles * ps7 > period,
+                            events,
+                        });
+                    }
+                    Ok(Up::Tick { tick, .. }) => {
+                        events.push(format!("a report for tick {tick} while waiting for {k}"))
+                    }
+                    Ok(Up::Event { tick, code }) => events.push(event_text(tick, code)),
+                    Ok(Up::Hello { .. }) => {
+                        return Err(target_error(format!(
+                            "{}: the firmware restarted during tick {k}",
+                            board.describe()
+                        )))
+                    }
+                    Err(e) => events.push(format!("a corrupted frame from the board: {e}")),
+                }
+            }
+            if board.now_s() - t0 > self.stall_s {
+                return Err(target_error(format!(
+                    "link stalled: no report for tick {k} within {} s from {}; motors commanded to zero{}",
+                    self.stall_s,
+                    board.describe(),
+                    board.diagnose()
+                )));
+            }
+        }
+    }
+
+    fn machine(&mut self) -> Option<&mut Machine> {
+        self.board.machine()
+    }
+
+    fn cores(&self) -> (usize, usize) {
+        self.cores
+    }
+
+    fn ps_per_cycle(&self) -> (Ps, Ps) {
+        self.ps
+    }
+
+    fn backends(&self) -> (Backend, Backend) {
+        (Backend::Arm, Backend::Arm)
+    }
+
+    fn describe(&self) -> String {
+        self.board.describe()
+    }
+
+    fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
+        if delay > 0 || jitter > 0 {
+            return Err(TwinError::Usage(
+                "NavState delay and jitter faults are injected by the hosted CM4 runtime; the HIL firmware does not inject them (run this scenario without --target)".into(),
+            ).into());
+        }
+        Ok(())
+    }
+
+    /// Tell the firmware to stop (motors to zero) and give it a moment to read it; best
+    /// effort: the link may be what failed.
+    fn stop(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
+        if self.link.send(self.board.memory(), &Down::Stop).is_err() {
+            return;
+        }
+        let t0 = self.board.now_s();
+        while self.board.now_s() - t0 < 0.01 {
+            if self.board.advance().is_err() {
+                return;
+            }
+            let _ = self.link.flush(self.board.memory());
+        }
+    }
+}
+
+/// The flight module's CRC-32C, as the firmware reports it (hil-build).
+pub fn flight_crc(wasm: &Path) -> Result<u32> {
+    let bytes = std::fs::read(wasm).map_err(|e| TwinError::Io {
+        path: wasm.display().to_string(),
+        source: e,
+    })?;
+    Ok(hil_proto::crc32c(&bytes))
+}
+
+/// The closed loop of `s` with the flight code in target mode (`root` resolves the scenario's
+/// paths).
+pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop> {
+    let wasm = twin_flight::scenario::flight_wasm(s, root)?;
+    let crc = flight_crc(&wasm)?;
+    let image_path = match spec {
+        TargetSpec::Emulated { image } | TargetSpec::Probe { image, .. } => image,
+    };
+    if !image_path.exists() {
+        return Err(TwinError::Usage(format!(
+            "HIL firmware image {} not found: build it with `targets/hil/build.sh {}`",
+            image_path.display(),
+            wasm.display()
+        ))
+        .into());
+    }
+    let image = Image::load(image_path)?;
+    let rtt_at = image.symbols.address_of("_SEGGER_RTT");
+    let board: Box<dyn Board> = match spec {
+        TargetSpec::Emulated { image } => Box::new(Emulated::new(image)?),
+        TargetSpec::Probe {
+            selector, flash, ..
+        } => Box::new(crate::probe::ProbeBoard::open(
+            selector.as_deref(),
+            flash.then_some(&image),
+        )?),
+    };
+    let period = (s.dt * PS_PER_S as f64).round() as Ps;
+    let nav0 = twin_flight::flightloop::initial_nav(&s.initial_state());
+    let target = Target::connect(board, rtt_at, crc, period, nav0)?;
+    twin_flight::scenario::build_with(s, Box::new(target))
+}
+
+/// A session of scenario `s` in target mode (`root` resolves its paths): the flight code is
+/// the HIL firmware that `spec` names.
+pub fn session(s: Scenario, root: &Path, spec: &TargetSpec) -> Result<Session> {
+    let lp = build(&s, root, spec)?;
+    Ok(Session::with_loop(s, lp))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use hil_proto::Decoder;
+
+    use super::*;
+    use crate::rtt::fake::{target, target_read_down, target_write_up, Ram};
+    use crate::rtt::Memory;
+    use twin_flight::session::Session;
+
+    const CB: usize = 0x100;
+
+    /// A board that follows the protocol from a script: Hello at its first step, a tick
+    /// report for each sensor frame before `answer_until`, silence after; every message it
+    /// receives is logged.
+    struct Scripted {
+        ram: Ram,
+        t: f64,
+        crc: u32,
+        answer_until: u32,
+        /// Ticks whose report is preceded by a corrupted frame.
+        corrupt_before: Option<u32>,
+        decoder: Decoder,
+        log: Rc<RefCell<Vec<Down>>>,
+    }
+
+    impl Scripted {
+        fn new(crc: u32, answer_until: u32) -> (Scripted, Rc<RefCell<Vec<Down>>>) {
+            let log = Rc::default();
+            let board = Scripted {
+                ram: target(CB, 1024, 512),
+                t: 0.0,
+                crc,
+                answer_until,
+                corrupt_before: None,
+                decoder: Decoder::default(),
+                log: Rc::clone(&log),
+            };
+            (board, log)
+        }
+
+        fn up(&mut self, msg: &Up) {
+            let mut f = [0u8; hil_proto::MAX_FRAME];
+            let n = hil_proto::encode(msg, &mut f).unwrap();
+            assert_eq!(target_write_up(&mut self.ram, CB, &f[..n]), n);
+        }
+    }
+
+    impl Board for Scripted {
+        fn memory(&mut self) -> &mut dyn Memory {
+            &mut self.ram
+        }
+        fn advance(&mut self) -> Result<()> {
+            if self.t == 0.0 {
+                self.up(&Up::Hello {
+                    version: hil_proto::VERSION,
+                    cores: 2,
+                    flight_crc: self.crc,
+                });
+            }
+            self.t += 0.001;
+            for b in target_read_down(&mut self.ram, CB) {
+                let Some(Ok(m)) = self.decoder.push::<Down>(b) else {
+                    continue;
+                };
+                self.log.borrow_mut().push(m.clone());
+                if let Down::Sensor { tick, .. } = m {
+                    if self.corrupt_before == Some(tick) {
+                        let mut f = [0u8; hil_proto::MAX_FRAME];
+                        let n = hil_proto::encode(
+                            &Up::Event {
+                                tick,
+                                code: Event::BadFrame,
+                            },
+                            &mut f,
+                        )
+                        .unwrap();
+                        f[2] ^= 0x40;
+                        target_write_up(&mut self.ram, CB, &f[..n]);
+                    }
+                    if tick < self.answer_until {
+                        self.up(&Up::Tick {
+                            tick,
+                            nav: [0.0; 16],
+                            motors: [0.5; 4],
+                            m4_cycles: 90_000,
+                            m7_cycles: 5_000,
+                            mu_latency_ns: 2_000,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn now_s(&self) -> f64 {
+            self.t
+        }
+        fn rtt_ranges(&self) -> Vec<(u32, u32)> {
+            vec![(crate::rtt::fake::BASE, 0x4000)]
+        }
+        fn describe(&self) -> String {
+            "the scripted board".into()
+        }
+    }
+
+    fn stabilization() -> Scenario {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        Scenario::load(&dir.join("stabilization.ron")).unwrap()
+    }
+
+    fn connect(board: Scripted, crc: u32) -> Result<Target> {
+        let s = stabilization();
+        let nav0 = twin_flight::flightloop::initial_nav(&s.initial_state());
+        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, nav0)
+    }
+
+    #[test]
+    fn a_stalled_link_stops_the_run_keeps_the_trace_and_stops_the_board() {
+        let (board, log) = Scripted::new(7, 10);
+        let target = connect(board, 7).unwrap();
+        let s = stabilization();
+        let lp = twin_flight::scenario::build_with(&s, Box::new(target)).unwrap();
+        let mut session = Session::with_loop(s, lp);
+        while session.step() {}
+        let why = session.stopped().expect("the run stops");
+        assert!(
+            why.contains("tick 10")
+                && why.contains("link stalled")
+                && why.contains("motors commanded to zero"),
+            "{why}"
+        );
+        assert_eq!(
+            session.trace().len(),
+            10,
+            "the ticks before the stall are kept"
+        );
+        assert_eq!(session.trace()[9].motors, [0.5; 4]);
+        assert_eq!(session.trace()[9].m4_cycles, 90_000);
+        let log = log.borrow();
+        assert!(
+            matches!(
+                log[0],
+                Down::Start {
+                    period_us: 2000,
+                    ..
+                }
+            ),
+            "{:?}",
+            log[0]
+        );
+        assert_eq!(
+            log.iter()
+                .filter(|m| matches!(m, Down::Sensor { .. }))
+                .count(),
+            11
+        );
+        assert_eq!(
+            log.last(),
+            Some(&Down::Stop),
+            "the board was told to cut the motors"
+        );
+    }
+
+    #[test]
+    fn a_corrupted_frame_from_the_board_is_reported_and_the_run_goes_on() {
+        let (mut board, _) = Scripted::new(7, 1000);
+        board.corrupt_before = Some(3);
+        let target = connect(board, 7).unwrap();
+        let s = stabilization();
+        let mut lp = twin_flight::scenario::build_with(&s, Box::new(target)).unwrap();
+        let rows: Vec<_> = (0..5).map(|_| lp.step().unwrap()).collect();
+        assert!(
+            rows[3].events.iter().any(|e| e.contains("corrupted frame")),
+            "{:?}",
+            rows[3].events
+        );
+        assert!(rows
+            .iter()
+            .enumerate()
+            .all(|(k, r)| k == 3 || r.events.is_empty()));
+        assert_eq!(
+            rows[4].motors, [0.5; 4],
+            "tick 3's report and the next ones arrived"
+        );
+    }
+
+    #[test]
+    fn a_board_with_another_flight_module_or_no_firmware_is_refused() {
+        let (board, _) = Scripted::new(0x1234, 10);
+        let e = connect(board, 0x5678).err().unwrap().to_string();
+        assert!(
+            e.contains("different flight module") && e.contains("0x00001234"),
+            "{e}"
+        );
+
+        // No control block anywhere: an error naming the searched range, after BOOT_S.
+        let (mut board, _) = Scripted::new(7, 10);
+        board.ram = Ram(vec![0; 0x4000]);
+        board.t = 1.0; // no Hello either
+        let e = connect(board, 7).err().unwrap().to_string();
+        assert!(
+            e.contains("no RTT control block") && e.contains("--flash"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The test firmware (`targets/firmware`): built once per test binary, run on the built-in
+//! board. Needs only the machine crate.
+#![allow(dead_code)] // each test binary uses some of these
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use twin_machine::board::Board;
+use twin_machine::image::Image;
+use twin_machine::machine::{Config, Machine, Stop};
+use twin_machine::time::Ps;
+
+use super::build::{built, workspace};
+
+/// Build `targets/firmware` (both cores) once; return the output root.
+pub fn firmware_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        PathBuf::from(built(
+            Command::new("bash").arg(workspace().join("targets/firmware/build.sh")),
+            "targets/firmware/build.sh",
+        ))
+    })
+}
+
+pub fn fw(core: &str, name: &str) -> PathBuf {
+    firmware_root()
+        .join(core)
+        .join("thumbv7em-none-eabihf/release")
+        .join(name)
+}
+
+pub struct Run {
+    pub stop: Stop,
+    pub output: String,
+    pub machine: Machine,
+}
+
+/// Run bare-metal images on the built-in board for at most `limit` of virtual time.
+pub fn run(m7: Option<&str>, m4: Option<&str>, limit: Ps) -> Run {
+    let mut machine = Machine::new(Board::rt1176(), &Config::default()).unwrap();
+    if let Some(n) = m7 {
+        machine
+            .load("m7", &Image::load(&fw("m7", n)).unwrap())
+            .unwrap();
+    }
+    if let Some(n) = m4 {
+        machine
+            .load("m4", &Image::load(&fw("m4", n)).unwrap())
+            .unwrap();
+    }
+    machine.power_on().unwrap();
+    let stop = machine.run_for(limit);
+    let output = machine.output(0) + &machine.output(1);
+    Run {
+        stop,
+        output,
+        machine,
+    }
+}
+
+pub fn exited_ok(r: &Run) {
+    assert_eq!(
+        r.stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        },
+        "output:\n{}",
+        r.output
+    );
+}
+
+/// The independent model of the ping-pong protocol: the CM4 answers 3x+1, the CM7 folds each
+/// answer into a rotate-xor checksum and sends answer + round.
+pub fn pingpong_checksum(rounds: u32) -> u32 {
+    let (mut x, mut sum) = (1u32, 0u32);
+    for r in 1..=rounds {
+        let y = x.wrapping_mul(3).wrapping_add(1);
+        sum = sum.rotate_left(5) ^ y;
+        x = y.wrapping_add(r);
+    }
+    sum
+}

@@ -1,0 +1,62 @@
+//! synth objects of the corpus and hosting them on a core. Needs the hosting crate.
+#![allow(dead_code)] // each test binary uses some of these
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use twin_machine::board::Board;
+
+use super::build::{build_wasm_crate, workspace};
+
+/// Compile a corpus file (or any wasm) with synth for `target` into target/corpus/<target>/,
+/// once per process and file.
+pub fn synth_object(src: &Path, target: &str) -> PathBuf {
+    use std::sync::Mutex;
+    static DONE: OnceLock<Mutex<std::collections::HashMap<(PathBuf, String), PathBuf>>> =
+        OnceLock::new();
+    let done = DONE.get_or_init(Default::default);
+    let key = (src.to_path_buf(), target.to_string());
+    if let Some(p) = done.lock().unwrap().get(&key) {
+        return p.clone();
+    }
+    let dir = workspace().join("target/corpus").join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = src.file_stem().unwrap().to_string_lossy().replace('.', "_");
+    let out = dir.join(format!("{stem}.o"));
+    twin_hosting::synth::compile(src, target, "software", &out).expect("synth compile");
+    done.lock().unwrap().insert(key, out.clone());
+    out
+}
+
+pub fn corpus(name: &str) -> PathBuf {
+    workspace().join("targets/corpus").join(name)
+}
+
+/// Build the Rust corpus crate to wasm32 once; return the module path.
+pub fn rust_corpus() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| build_wasm_crate("targets/corpus/rust", "corpus_rs.wasm"))
+}
+
+/// Host a module's synth object on a core, with synth's stack sidecar loaded.
+pub fn hosted(src: &Path, core: &str, target: &str) -> twin_hosting::hosted::Hosted {
+    let obj = synth_object(src, target);
+    let object = twin_hosting::hosted::link::RelObject::parse(
+        &std::fs::read(&obj).unwrap(),
+        obj.to_str().unwrap(),
+    )
+    .unwrap();
+    let wasm = twin_hosting::wasm::WasmModule::load(src).unwrap();
+    let mut h = twin_hosting::hosted::Hosted::new(
+        Board::rt1176(),
+        core,
+        wasm,
+        &object,
+        &twin_hosting::hosted::host::HostFns::builtin(),
+        twin_hosting::hosted::Options::default(),
+    )
+    .unwrap();
+    h.load_stack_json(&PathBuf::from(format!("{}.stack.json", obj.display())))
+        .unwrap();
+    h
+}
