@@ -12,7 +12,7 @@
 //! Read more: `docs/flight.md`, `docs/twin-ui.md` (sessions), `docs/architecture.md`.
 
 pub mod compare;
-pub mod error;
+mod error;
 pub mod flightloop;
 pub mod plot;
 pub mod scenario;

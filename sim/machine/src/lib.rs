@@ -3,9 +3,9 @@
 //! Both cores run real Cortex-M code on Unicorn engines; what Unicorn lacks (NVIC, SCB, SysTick,
 //! ARMv7-M exception entry and return, faults, virtual time) and the SoC's peripherals are
 //! modelled here: the board description ([`board`]), one core on one engine ([`core`]), the
-//! exception state ([`exc`]), the shared SoC bus and timer queue ([`soc`], [`events`]), the
+//! exception state ([`exc`]), the shared SoC bus and timer queue ([`soc`], `events`), the
 //! register models ([`periph`], one file each with its register table and sources), ELF images
-//! ([`image`]), semihosting ([`semihost`]), virtual time ([`time`]) and the lockstep scheduler
+//! ([`image`]), semihosting (`semihost`), virtual time ([`time`]) and the lockstep scheduler
 //! ([`machine`]).
 //!
 //! Depends on: Unicorn, `object`, serde/RON and nothing else of the twin: no wasm engine, no
@@ -17,12 +17,12 @@
 pub mod board;
 pub mod core;
 pub mod error;
-pub mod events;
+mod events;
 pub mod exc;
 pub mod image;
 pub mod machine;
 pub mod periph;
-pub mod semihost;
+mod semihost;
 pub mod soc;
 pub mod symbols;
 pub mod time;

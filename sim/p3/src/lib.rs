@@ -22,6 +22,6 @@ pub mod hub;
 pub mod intrinsics;
 pub mod native;
 pub mod system;
-pub mod wit;
+mod wit;
 
 pub use intrinsics::{intrinsics, SharedHub};

@@ -1,9 +1,9 @@
 //! `twin-target`: target mode (docs/target.md). The flight code runs as the HIL firmware
 //! (`targets/hil`) on the twin in bare-metal mode or on a board, and the loop's flight computer
 //! is the far end of an RTT link. Sensor frames go down, tick reports (NavState, motor commands,
-//! cycles, MU latency) come up, framed by `hil_proto`, through [`rtt::Link`]: the same host code
-//! for the twin and for a board, which differ only in the [`board::Board`] behind the link
-//! ([`board::Emulated`], [`probe::ProbeBoard`]).
+//! cycles, MU latency) come up, framed by `hil_proto`, through `rtt::Link`: the same host code
+//! for the twin and for a board, which differ only in the `board::Board` behind the link
+//! (`board::Emulated`, `probe::ProbeBoard`).
 //!
 //! Timing: each tick the host writes the tick's sensor frame, then lets the target run (the
 //! twin a slice of virtual time, a board a moment of wall-clock time) until that tick's report
@@ -16,10 +16,10 @@
 //! `FlightComputer`, scenarios and sessions), `hil-proto`, probe-rs. Nothing depends on it but
 //! the front ends (`sim`, `twin-ui`).
 
-pub mod board;
-pub mod error;
-pub mod probe;
-pub mod rtt;
+mod board;
+mod error;
+mod probe;
+mod rtt;
 
 use std::path::{Path, PathBuf};
 
