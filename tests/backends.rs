@@ -2,13 +2,11 @@
 //! natively; lockstep (ARM and wasmtime every tick) leaves the ARM run's trace untouched and
 //! catches a one-bit miscompile in the ARM object at the first tick that executes it.
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use common::*;
+use crate::common::*;
 use object::{Object, ObjectSection};
 use twin_flight::scenario::{build_with, hosted, trace_csv, Gate, Scenario};
 use twin_flight::session::run;

@@ -1,10 +1,8 @@
 //! The `sim run` command line: exit codes, output streams and errors for bad input.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 fn sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sim"))

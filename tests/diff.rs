@@ -1,12 +1,10 @@
 //! The differential against wasmtime: the corpus bit-exact on both cores, and the twin catching
 //! real differences (a corrupted object, synth's memory.grow(0)), with every error path.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use twin_hosting::diff::{diff_export, Mismatch};
 use twin_hosting::hosted::host::HostFns;
 use twin_hosting::reference::Reference;
@@ -90,7 +88,7 @@ fn f64_free_corpus_is_bit_exact_on_the_m4() {
 
 #[test]
 fn self_contained_images_are_bit_exact() {
-    let dir = common::workspace().join("target/corpus/images");
+    let dir = workspace().join("target/corpus/images");
     std::fs::create_dir_all(&dir).unwrap();
     let mut cases = 0;
     for file in ["int.wat", "float64.wat", "memory.wat", "falcon.wat"] {

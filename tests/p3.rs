@@ -3,11 +3,9 @@
 //! executor's three properties, each with a run that breaks it on purpose to show the check
 //! fails.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use twin_hosting::wasm::{Val, WasmModule};
 use twin_p3::executor::{arm_instance, wasmtime_instance, Ending, Executor, Report};
 use twin_p3::hub::Hub;

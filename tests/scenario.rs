@@ -1,9 +1,7 @@
 //! Scenario files and `sim --scenario`: the shipped SIL-gate scenarios pass through the emulated
 //! cores, the same seed gives a byte-identical trace, broken files get precise errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use twin_flight::scenario::{trace_csv, Scenario};
 use twin_flight::session::run;
 

@@ -2,9 +2,7 @@
 //! reference flight module, flown through the same RTT host code a board uses, compared with
 //! the hosted run; and the probe path failing cleanly where no probe is attached.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use twin_flight::trace::read_trace;
 
 #[test]
