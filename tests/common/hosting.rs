@@ -40,6 +40,17 @@ pub fn rust_corpus() -> &'static Path {
 
 /// Host a module's synth object on a core, with synth's stack sidecar loaded.
 pub fn hosted(src: &Path, core: &str, target: &str) -> twin_hosting::hosted::Hosted {
+    hosted_with(src, core, target, twin_hosting::hosted::Options::default()).unwrap()
+}
+
+/// Host a module's synth object on a core with `options`: the hosted module, or the twin's
+/// refusal.
+pub fn hosted_with(
+    src: &Path,
+    core: &str,
+    target: &str,
+    options: twin_hosting::hosted::Options,
+) -> twin_machine::Result<twin_hosting::hosted::Hosted> {
     let obj = synth_object(src, target);
     let object = twin_hosting::hosted::link::RelObject::parse(
         &std::fs::read(&obj).unwrap(),
@@ -53,10 +64,9 @@ pub fn hosted(src: &Path, core: &str, target: &str) -> twin_hosting::hosted::Hos
         wasm,
         &object,
         &twin_hosting::hosted::host::HostFns::builtin(),
-        twin_hosting::hosted::Options::default(),
-    )
-    .unwrap();
+        options,
+    )?;
     h.load_stack_json(&PathBuf::from(format!("{}.stack.json", obj.display())))
         .unwrap();
-    h
+    Ok(h)
 }

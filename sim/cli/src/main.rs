@@ -242,6 +242,38 @@ struct ModuleArgs {
     /// Board description (default: the built-in targets/rt1176.ron).
     #[arg(long)]
     board: Option<PathBuf>,
+    /// Give the module at most this much linear memory (bytes; 0x hex, or a K/M suffix for
+    /// KiB/MiB), as a deployment with less RAM than the module declares: R10 is the cap and an
+    /// access beyond it traps in synth's bounds check. Only the first BYTES are compared.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    memory_cap: Option<u32>,
+    /// Cycle budget of each export call on the ARM side (a call that does not return within it
+    /// stops); the wasmtime reference gets 4 units of fuel per cycle.
+    #[arg(long, value_name = "N", default_value_t = Options::default().max_cycles)]
+    max_cycles: u64,
+}
+
+/// A byte count: decimal, 0x hex, or with a K or M suffix (KiB, MiB).
+fn parse_bytes(s: &str) -> std::result::Result<u32, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.strip_suffix(['K', 'k']) {
+        Some(d) => (d, 1024u64),
+        None => match t.strip_suffix(['M', 'm']) {
+            Some(d) => (d, 1024 * 1024),
+            None => (t, 1),
+        },
+    };
+    let n = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => digits.parse(),
+    }
+    .map_err(|_| format!("{s:?} is not a byte count (e.g. 1048576, 0x100000, 1024K, 1M)"))?;
+    n.checked_mul(unit)
+        .and_then(|b| u32::try_from(b).ok())
+        .ok_or_else(|| format!("{s} bytes is more than a 32-bit core can address"))
 }
 
 fn main() -> ExitCode {
@@ -739,6 +771,22 @@ fn run_bare(command: Command) -> ExitCode {
     }
 }
 
+/// The hosting options `sim call` and `sim diff` take.
+fn module_options(m: &ModuleArgs) -> Options {
+    Options {
+        memory_cap: m.memory_cap,
+        max_cycles: m.max_cycles,
+        ..Options::default()
+    }
+}
+
+/// The wasmtime reference of a module, its fuel following the ARM side's cycle budget.
+fn reference(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Reference> {
+    let mut r = Reference::new(wasm, &HostFns::builtin())?;
+    r.fuel_budget = twin_hosting::reference::fuel_for_cycles(m.max_cycles);
+    Ok(r)
+}
+
 /// Load (or compile) the module and host it on the chosen core; also returns the module.
 fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
     let wasm = WasmModule::load(&m.wasm)?;
@@ -748,7 +796,7 @@ fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
     };
     if let Some(elf) = &m.elf {
         let image = twin_machine::image::Image::load(elf)?;
-        return Hosted::from_image(board, &m.core, wasm, &image, Options::default());
+        return Hosted::from_image(board, &m.core, wasm, &image, module_options(m));
     }
     let tmp;
     let object_path = match &m.object {
@@ -779,7 +827,7 @@ fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
         wasm,
         &object,
         &HostFns::builtin(),
-        Options::default(),
+        module_options(m),
     )?;
     let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
     if stack_json.exists() {
@@ -803,7 +851,7 @@ fn run_diff(
     for export in &exports {
         // A fresh pair for every export: a divergence never leaks into the next one.
         let mut arm_fresh = host(m)?;
-        let mut reference = Reference::new(&arm_fresh.wasm, &HostFns::builtin())?;
+        let mut reference = reference(m, &arm_fresh.wasm)?;
         let r = diff::diff_export(&mut arm_fresh, &mut reference, export, cases, seed)?;
         if !json {
             println!("{}", diff::format_report(&r));
@@ -814,15 +862,21 @@ fn run_diff(
         reports.push(r);
     }
     let diverged = reports.iter().filter(|r| r.failed()).count();
+    let skipped = reports.iter().filter(|r| r.skipped).count();
     let total: usize = reports.iter().map(|r| r.cases).sum();
     if json {
         println!(
             "{}",
-            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": reports, "diverged": diverged })
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": reports, "diverged": diverged, "skipped": skipped })
         );
     } else {
+        let left_out = if skipped > 0 {
+            format!(" ({skipped} not in the object: synth left them out)")
+        } else {
+            String::new()
+        };
         println!(
-            "sim diff: {} exports, {total} cases on {}: {}",
+            "sim diff: {} exports, {total} cases on {}: {}{left_out}",
             reports.len(),
             m.core,
             if diverged == 0 {
@@ -893,6 +947,16 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
         "instructions {}  cycles {}  stack {} B{bound}",
         out.instructions, out.cycles, out.stack_bytes
     );
+    match arm.memory_touched() {
+        Some((lo, hi)) => println!(
+            "linear memory {} B: written [{lo:#x}, {hi:#x}), high-water {hi} B",
+            arm.layout.linmem_size
+        ),
+        None if arm.layout.linmem_size > 0 => {
+            println!("linear memory {} B: unchanged", arm.layout.linmem_size)
+        }
+        None => {}
+    }
     Ok(if out.result.is_ok() {
         ExitCode::SUCCESS
     } else {

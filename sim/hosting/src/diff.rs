@@ -201,6 +201,13 @@ pub struct ExportReport {
     /// The measured high-water mark is above synth's claimed bound (a synth defect).
     pub stack_bound_exceeded: bool,
     pub divergence: Option<Divergence>,
+    /// Linear memory the export's calls changed on the ARM side: [lo, hi) bytes (see
+    /// `Module::memory_touched`); `hi` is the memory a deployment must give it.
+    pub memory_touched: Option<(u32, u32)>,
+    /// The linear memory the ARM side ran with (R10).
+    pub memory_size: u32,
+    /// synth left the export out of its object: nothing was compared.
+    pub skipped: bool,
 }
 
 impl ExportReport {
@@ -325,11 +332,10 @@ pub fn diff_export(
         .export(export)
         .ok_or_else(|| twin_machine::Error::Usage(format!("no export {export:?}")))?
         .clone();
-    let skip = if arm.wasm.table_size > 0 {
-        4 * arm.wasm.table_size as usize
-    } else {
-        0
-    };
+    // The tables (and their type ids) alias the first bytes of the ARM side's memory.
+    let skip = arm.layout.table_region as usize;
+    // Under a memory cap the ARM side has the first `cap` bytes: those are compared.
+    let capped = arm.options().memory_cap.is_some();
     let mut rng = Rng::new(seed ^ fnv(export));
     let mut rep = ExportReport {
         export: export.to_string(),
@@ -343,7 +349,14 @@ pub fn diff_export(
         stack_bound: arm.stack_bounds.get(export).cloned(),
         stack_bound_exceeded: false,
         divergence: None,
+        memory_touched: None,
+        memory_size: arm.layout.linmem_size,
+        skipped: arm.skipped.iter().any(|s| s == export),
     };
+    if rep.skipped {
+        rep.cycles_min = 0;
+        return Ok(rep);
+    }
     // No parameters: one case is all there is (state may still change: run a few).
     let n = if e.ty.params.is_empty() {
         cases.min(3)
@@ -361,7 +374,10 @@ pub fn diff_export(
         if a.result.is_err() {
             rep.traps += 1;
         }
-        let (am, wm) = (arm.memory(), wt.memory());
+        let (am, mut wm) = (arm.memory(), wt.memory());
+        if capped {
+            wm.truncate(am.len());
+        }
         let (ag, wg) = (arm.globals(), wt.globals());
         match compare(&a.result, &w, &am, &wm, skip, &ag, &wg) {
             None => rep.equal += 1,
@@ -381,6 +397,7 @@ pub fn diff_export(
     if let Some(StackBound::Bounded(b)) = rep.stack_bound {
         rep.stack_bound_exceeded = rep.stack_max > b;
     }
+    rep.memory_touched = arm.memory_touched();
     Ok(rep)
 }
 
@@ -400,6 +417,12 @@ pub fn format_report(r: &ExportReport) -> String {
         Some(StackBound::Declined(why)) => format!("synth declined: {why}"),
         None => "no synth bound".into(),
     };
+    if r.skipped {
+        return format!(
+            "{:<8} {:<40} not in the object: synth left it out (see its --allow-skipped-exports warnings)",
+            "SKIPPED", r.export
+        );
+    }
     let status = if r.divergence.is_some() {
         "DIVERGED"
     } else if r.stack_bound_exceeded {
@@ -407,8 +430,13 @@ pub fn format_report(r: &ExportReport) -> String {
     } else {
         "ok"
     };
+    let memory = match r.memory_touched {
+        Some((_, hi)) => format!("  memory high-water {hi} of {} B", r.memory_size),
+        None if r.memory_size > 0 => format!("  memory untouched ({} B)", r.memory_size),
+        None => String::new(),
+    };
     format!(
-        "{:<8} {:<40} cases {:>5}  equal {:>5}  traps {:>4}  cycles {:>6}..{:<8} stack {:>5} B ({bound})",
+        "{:<8} {:<40} cases {:>5}  equal {:>5}  traps {:>4}  cycles {:>6}..{:<8} stack {:>5} B ({bound}){memory}",
         status, r.export, r.cases, r.equal, r.traps, r.cycles_min, r.cycles_max, r.stack_max
     )
 }

@@ -41,6 +41,17 @@ impl std::fmt::Display for RefTrap {
 
 const FUEL: u64 = 1_000_000_000;
 
+/// Fuel the reference gets per cycle of the ARM side's budget, so that a call the ARM side
+/// finishes within its budget does not run out of fuel in wasmtime: wasmtime spends one unit
+/// per operator, `local.get`/`local.set` included, and synth's code folds several of those into
+/// one instruction (`local.get a; local.get b; i32.add; local.set c` is one `add`).
+pub const FUEL_PER_CYCLE: u64 = 4;
+
+/// The fuel that goes with an ARM cycle budget.
+pub fn fuel_for_cycles(cycles: u64) -> u64 {
+    cycles.saturating_mul(FUEL_PER_CYCLE)
+}
+
 fn leb(mut v: u64, out: &mut Vec<u8>) {
     loop {
         let b = (v & 0x7F) as u8;

@@ -41,13 +41,16 @@ pub fn default_target(core: &str) -> &'static str {
     }
 }
 
-/// Compile `wasm` to a relocatable object `out` (and `out.stack.json`) for `target`.
+/// Compile `wasm` to a relocatable object `out` (and `out.stack.json`) for `target`, as
+/// relay builds falcon (reference/pulseengine.md 4.2): functions synth declines are left out
+/// with a warning (`--allow-skipped-exports`) and the rest compiled.
 pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<()> {
     run(
         wasm,
         target,
         &[
             "--relocatable",
+            "--allow-skipped-exports",
             "--embedder-data-init",
             "--embedder-global-init",
             "--emit-stack-depth",

@@ -195,9 +195,10 @@ impl Memory {
     }
 }
 
-/// An active element segment of table 0: function indices from `offset`.
+/// An active element segment: function indices from `offset` of table `table`.
 #[derive(Debug, Clone)]
 pub struct Elements {
+    pub table: u32,
     pub offset: u32,
     pub funcs: Vec<u32>,
 }
@@ -214,7 +215,9 @@ pub struct WasmModule {
     pub memory: Option<Memory>,
     pub globals: Vec<Global>,
     pub data: Vec<(u32, Vec<u8>)>,
-    pub table_size: u32,
+    /// Each funcref table's size in entries (its initial size), in table index order: meld
+    /// keeps one table per fused component.
+    pub tables: Vec<u32>,
     pub elements: Vec<Elements>,
     pub memory_exported: bool,
 }
@@ -328,16 +331,15 @@ impl WasmModule {
                     }
                 }
                 Payload::TableSection(r) => {
-                    for (i, t) in r.into_iter().enumerate() {
+                    for t in r {
                         let t = t.map_err(werr)?;
-                        if i == 0 {
-                            m.table_size = t.ty.initial as u32;
-                        } else {
-                            return Err(Error::image(
+                        let size = u32::try_from(t.ty.initial).map_err(|_| {
+                            Error::image(
                                 file,
-                                "more than one table is not supported yet",
-                            ));
-                        }
+                                format!("table {} has {} entries", m.tables.len(), t.ty.initial),
+                            )
+                        })?;
+                        m.tables.push(size);
                     }
                 }
                 Payload::MemorySection(r) => {
@@ -390,9 +392,7 @@ impl WasmModule {
                         else {
                             continue;
                         };
-                        if table_index.unwrap_or(0) != 0 {
-                            continue;
-                        }
+                        let table = table_index.unwrap_or(0);
                         let Val::I32(offset) = const_expr(&offset_expr, file)? else {
                             return Err(Error::image(file, "element offset is not i32"));
                         };
@@ -407,7 +407,11 @@ impl WasmModule {
                                     "element expressions are not supported (function indices only)",
                                 )),
                             };
-                        m.elements.push(Elements { offset, funcs });
+                        m.elements.push(Elements {
+                            table,
+                            offset,
+                            funcs,
+                        });
                     }
                 }
                 Payload::DataSection(r) => {
@@ -438,6 +442,23 @@ impl WasmModule {
 
     pub fn export(&self, name: &str) -> Option<&Export> {
         self.exports.iter().find(|e| e.name == name)
+    }
+
+    /// Where each funcref table starts, in entries from the first: synth's region at R11 holds
+    /// the tables one after the other (table N at R11 + 4 x the entries of tables 0..N), then
+    /// the entries' type ids when the object has them. The total entry count last.
+    pub fn table_bases(&self) -> (Vec<u32>, u32) {
+        let mut at = 0u32;
+        let bases = self
+            .tables
+            .iter()
+            .map(|&n| {
+                let b = at;
+                at = at.saturating_add(n);
+                b
+            })
+            .collect();
+        (bases, at)
     }
 
     /// Byte offset of each global's slot in synth's globals table (4 bytes per i32/f32, 8 per
@@ -508,6 +529,29 @@ mod tests {
         assert_eq!(m.elements[0].offset, 1);
         assert_eq!(m.elements[0].funcs, vec![1]);
         assert!(m.memory_exported);
+    }
+
+    #[test]
+    fn several_tables_and_their_element_segments() {
+        // meld's shape: one table per fused component, each with its own segments.
+        let wat = r#"(module
+            (table $a 2 funcref) (table $b 3 funcref) (table $c 1 funcref)
+            (func $f) (func $g) (func $h)
+            (elem (table $a) (i32.const 1) func $f)
+            (elem (table $b) (i32.const 0) func $g $h)
+            (elem (table $c) (i32.const 0) func $f))"#;
+        let m = WasmModule::parse(wat::parse_str(wat).unwrap(), "t.wat").unwrap();
+        assert_eq!(m.tables, vec![2, 3, 1]);
+        assert_eq!(m.table_bases(), (vec![0, 2, 5], 6));
+        let segs: Vec<(u32, u32, Vec<u32>)> = m
+            .elements
+            .iter()
+            .map(|e| (e.table, e.offset, e.funcs.clone()))
+            .collect();
+        assert_eq!(
+            segs,
+            vec![(0, 1, vec![0]), (1, 0, vec![1, 2]), (2, 0, vec![0])]
+        );
     }
 
     #[test]

@@ -174,3 +174,151 @@ fn host_function_pointers_are_bounds_checked_against_r10() {
         other => panic!("expected a host refusal, got {other:?}"),
     }
 }
+
+/// The words of linear memory from `at` (little-endian).
+fn words(mem: &[u8], at: usize, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| u32::from_le_bytes(mem[at + 4 * i..at + 4 * i + 4].try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn meld_shaped_tables_dispatch_per_synths_layout() {
+    // Three tables of 3, 4 and 3 entries (meld keeps one per fused component). synth's region
+    // at R11: table 0 at entry 0, table 1 at entry 3, table 2 at entry 7, then one type id per
+    // entry (#676): $un is class 1, $bin class 2, a null slot 0.
+    let src = corpus("meld-tables.wat");
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        let mut h = hosted(&src, core, target);
+        assert_eq!(h.layout.table_region, 2 * 4 * 10, "{core}");
+        let mem = h.memory();
+        assert_eq!(
+            words(&mem, 40, 10),
+            vec![1, 1, 0, 1, 1, 1, 1, 0, 2, 1],
+            "type ids on {core}"
+        );
+        let ptrs = words(&mem, 0, 10);
+        assert_eq!(ptrs[0], ptrs[1], "$dead twice in table 0");
+        assert_eq!((ptrs[2], ptrs[7]), (0, 0), "null slots");
+        assert!(ptrs[3..7].iter().all(|p| p & 1 == 1), "Thumb pointers");
+        // Table 1 ($inc $dbl $neg $sq), by wasm semantics.
+        let x = 12_345u32;
+        let expect = [x + 1, 2 * x, x.wrapping_neg(), x.wrapping_mul(x)];
+        for (sel, want) in expect.iter().enumerate() {
+            let r = h
+                .call("dispatch_b", &[Val::I32(x), Val::I32(sel as u32)])
+                .unwrap();
+            assert_eq!(r.result, Ok(vec![Val::I32(*want)]), "{core} sel {sel}");
+        }
+        // Out of range, a null entry and a signature mismatch all trap.
+        for (export, sel) in [("dispatch_b", 4), ("dispatch_c", 0), ("dispatch_c", 1)] {
+            let r = h.call(export, &[Val::I32(x), Val::I32(sel)]).unwrap();
+            assert!(r.result.is_err(), "{core} {export}({sel}): {:?}", r.result);
+        }
+        let r = h.call("dispatch_c", &[Val::I32(x), Val::I32(2)]).unwrap();
+        assert_eq!(r.result, Ok(vec![Val::I32(x + 1)]), "{core}");
+    }
+}
+
+#[test]
+fn a_table_entry_synth_left_out_is_a_stub_that_names_it() {
+    // table-dangling.wat: slot 1 $twice, slot 2 $ceil (wasm function 0), which synth leaves
+    // out of its object. Linking succeeds; the slot points at a stub; a call reaching the stub
+    // stops with an error naming the function.
+    let mut h = hosted(&corpus("table-dangling.wat"), "m7", "cortex-m7dp");
+    let slots = words(&h.memory(), 0, 3);
+    assert_eq!(slots[0], 0, "slot 0 has no element");
+    let stub = slots[2];
+    assert!(
+        slots[1] & 1 == 1 && stub & 1 == 1 && stub != slots[1],
+        "{slots:x?}"
+    );
+    // Call through the slots as a call_indirect would: the export `twice` (i32) -> i32 sent to
+    // slot 1 ($twice) doubles; sent to slot 2 it reaches the stub.
+    h.exports.insert("twice".into(), slots[1]);
+    let r = h.call("twice", &[Val::I32(21)]).unwrap();
+    assert_eq!(r.result, Ok(vec![Val::I32(42)]));
+    h.exports.insert("twice".into(), stub);
+    let e = h.call("twice", &[Val::I32(21)]).unwrap_err().to_string();
+    assert!(
+        e.contains("wasm function 0") && e.contains("left out of the object"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_17_page_memory_runs_on_through_the_ocram_windows() {
+    // 17 pages do not fit either core's first data window (DTCM 256K, system TCM 128K) nor
+    // OCRAM1 alone (512K): the memory starts at OCRAM1 (0x2024_0000, rt1176.md 1.1) and runs on
+    // into OCRAM2 and the ECC area, which follow it on the bus.
+    let src = corpus("memory17.wat");
+    let k: u32 = 0x9E37_79B1;
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        let mut h = hosted(&src, core, target);
+        assert_eq!(h.layout.linmem, 0x2024_0000, "{core}");
+        assert_eq!(h.layout.linmem_size, 17 * 65536, "{core}");
+        assert_eq!(h.memory_touched(), None, "{core}: nothing run yet");
+        let r = h.call("answer", &[]).unwrap();
+        assert_eq!(
+            r.result,
+            Ok(vec![Val::I32(42)]),
+            "{core}: the data above the stack"
+        );
+        // The last page, beyond OCRAM2's end (0x2034_0000 - 0x2024_0000 = 0x10_0000).
+        let r = h.call("poke_top", &[Val::I32(5)]).unwrap();
+        assert_eq!(r.result, Ok(vec![Val::I32(5)]), "{core}");
+        assert_eq!(h.memory_touched(), Some((0x10_FFFC, 0x10_FFFD)), "{core}");
+        // frame(n) pushes i * k for i < n below the stack pointer and sums them.
+        let n = 1000u32;
+        let want = (0..n).fold(0u32, |s, i| s.wrapping_add(i.wrapping_mul(k)));
+        let r = h.call("frame", &[Val::I32(n)]).unwrap();
+        assert_eq!(r.result, Ok(vec![Val::I32(want)]), "{core}");
+        // Word 0 stored 0 (no change); word 1 is the lowest byte written.
+        let lo = 0x10_0000 - 4 * n + 4;
+        assert_eq!(h.memory_touched(), Some((lo, 0x10_FFFD)), "{core}");
+    }
+}
+
+#[test]
+fn a_memory_cap_runs_a_module_with_less_than_it_declares() {
+    use twin_hosting::hosted::Options;
+    let cap = |bytes: u32| Options {
+        memory_cap: Some(bytes),
+        ..Options::default()
+    };
+    // 81 pages (a meld fusion of falcon's leaves) is more than any run of the RT1176's RAM.
+    let big = corpus("memory81.wat");
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        let e = hosted_with(&big, core, target, Options::default())
+            .err()
+            .expect("81 pages do not fit")
+            .to_string();
+        // 81 x 64 KiB, and OCRAM1 .. OCRAM M7: 0x2024_0000 to 0x2040_0000.
+        assert!(
+            e.contains("5308416") && e.contains("1835008") && e.contains("memory cap"),
+            "{core}: {e}"
+        );
+        let mut h = hosted_with(&big, core, target, cap(1 << 20)).unwrap();
+        assert_eq!((h.layout.r10, h.layout.linmem_size), (1 << 20, 1 << 20));
+        let r = h.call("seven", &[]).unwrap();
+        assert_eq!(r.result, Ok(vec![Val::I32(7)]), "{core}");
+        let r = h.call("load", &[Val::I32((1 << 20) - 4)]).unwrap();
+        assert_eq!(r.result, Ok(vec![Val::I32(0)]), "{core}");
+        // Beyond the cap: synth's software bounds check traps.
+        let r = h.call("load", &[Val::I32(1 << 20)]).unwrap();
+        assert!(
+            matches!(r.result, Err(twin_hosting::hosted::ArmTrap::Udf { .. })),
+            "{core}: {:?}",
+            r.result
+        );
+    }
+    // A cap below a data segment is refused, naming both.
+    let e = hosted_with(&corpus("memory17.wat"), "m7", "cortex-m7dp", cap(0x2_0000))
+        .err()
+        .expect("the data at 1 MiB is past a 128 KiB cap")
+        .to_string();
+    assert!(
+        e.contains("0x100000") && e.contains("memory cap") && e.contains("131072"),
+        "{e}"
+    );
+}

@@ -10,8 +10,15 @@
 //! - first data window: the globals table (R9) at its base, the stack at its top;
 //! - linear memory (R11, R10 = its size in bytes): after the globals when it fits below the
 //!   stack, else in the first later data window large enough;
-//! - the funcref table, when the module has one, as raw code pointers at R11 + 0 (synth's #650
-//!   layout: wasm addresses [0, 4 * table size) alias it).
+//!   A memory larger than any one window runs on through the windows that follow it on the bus
+//!   (OCRAM1, OCRAM2, their ECC areas and OCRAM M7 are one 1.75 MB range on the RT1176); with
+//!   `Options::memory_cap` only that much is placed and R10 is the cap;
+//! - the funcref tables, when the module has them, as raw code pointers at R11 + 0, one after
+//!   the other (synth's #650 layout: table N after the entries of tables 0..N; wasm addresses
+//!   [0, 4 x entries) alias them), then the entries' type ids when the object carries
+//!   `.synth.table_type_ids` (#676). A table entry naming a function synth left out of the
+//!   object (it compiles only what is called directly) points at a stub that stops a call
+//!   reaching it with an error naming the function.
 
 pub mod abi;
 pub mod host;
@@ -28,7 +35,7 @@ use crate::wasm::{Val, ValType, WasmModule};
 use abi::Loc;
 use host::{HostFns, HostFunc, HostMem};
 use link::RelObject;
-use twin_machine::board::Board;
+use twin_machine::board::{Board, Window};
 use twin_machine::core::{self, Halt, Uc};
 use twin_machine::error::{Error, Result};
 use twin_machine::machine::{Config, Machine};
@@ -49,6 +56,10 @@ pub struct Options {
     /// NaN sign and payload nondeterministic, and the differential pairs DN = 1 with wasmtime's
     /// NaN canonicalisation so that floats stored to memory compare bit for bit.
     pub default_nan: bool,
+    /// Place only this many bytes of linear memory and run with R10 = the cap, as a deployment
+    /// that gives the module less memory than it declares does: an access beyond the cap traps
+    /// in synth's bounds check. None: the memory the module declares.
+    pub memory_cap: Option<u32>,
 }
 
 impl Default for Options {
@@ -57,9 +68,14 @@ impl Default for Options {
             stack_bytes: 32 * 1024,
             max_cycles: 2_000_000_000,
             default_nan: true,
+            memory_cap: None,
         }
     }
 }
+
+/// synth's type-id sidecar of the funcref tables (#676): one u32 per table entry, copied
+/// verbatim after the tables' pointers.
+const TYPE_IDS_SECTION: &str = ".synth.table_type_ids";
 
 /// FPSCR.DN (ARMv7-M A2.5.3).
 const FPSCR_DN: u32 = 1 << 25;
@@ -78,6 +94,9 @@ pub struct Layout {
     /// The R10 value the code runs with: `linmem_size` for relocatable objects, whatever the
     /// Reset_Handler set for self-contained images.
     pub r10: u32,
+    /// Bytes at R11 + 0 holding the funcref tables and their type ids (0 without tables). The
+    /// region placed at R11 is the larger of this and `linmem_size`.
+    pub table_region: u32,
     pub stack_bottom: u32,
     pub stack_top: u32,
 }
@@ -164,6 +183,8 @@ enum Target {
     Import(HostFunc),
     /// A run-time ABI helper (base PCS, core registers only).
     Runtime(runtime::Helper),
+    /// A table entry's function that synth left out of the object (wasm function index).
+    Missing(u32),
 }
 
 /// Everything a trampoline needs, shared with the code hook.
@@ -308,6 +329,12 @@ fn on_trampoline(uc: &mut Uc<'_>, addr: u64, bridge: &Bridge) {
             return;
         }
         Target::Import(h) => h,
+        Target::Missing(f) => {
+            let msg = format!(
+                "call_indirect reached {name}: a funcref table entry names wasm function {f}, which synth left out of the object (it compiles only functions something calls directly); called from {caller}"
+            );
+            return halt(uc, msg);
+        }
     };
     let sp = reg(uc, RegisterARM::SP);
     let (locs, _) = abi::assign_params(&h.ty.params);
@@ -364,6 +391,43 @@ fn hosting_windows(
     Ok((hosting, windows))
 }
 
+/// One past a window's last address.
+fn end(w: &Window) -> u64 {
+    u64::from(w.base) + u64::from(w.size)
+}
+
+/// Where `n` bytes of linear memory go among `windows` (a core's data windows after the first,
+/// in the board file's order of preference): at the first free byte of a window (all of it
+/// without an arena), running on through the windows that follow it in the list when each
+/// starts where the one before ends on the bus and nothing has been taken from it. The address
+/// and the windows the memory reaches; or, when it fits nowhere, the largest run there was.
+fn place_linmem(
+    windows: &[Window],
+    arena: Option<&Arena>,
+    n: u32,
+) -> std::result::Result<(u32, Vec<Window>), u64> {
+    let free_at = |w: &Window| arena.map_or(w.base, |a| a.at(w));
+    let need = |at: u32| u64::from(at) + u64::from(n);
+    let mut largest = 0;
+    for (i, first) in windows.iter().enumerate() {
+        let at = free_at(first);
+        let mut reached = vec![first.clone()];
+        let mut stop = end(first);
+        for w in &windows[i + 1..] {
+            if stop >= need(at) || u64::from(w.base) != stop || free_at(w) != w.base {
+                break;
+            }
+            stop = end(w);
+            reached.push(w.clone());
+        }
+        if stop >= need(at) {
+            return Ok((at, reached));
+        }
+        largest = largest.max(stop.saturating_sub(u64::from(at)));
+    }
+    Err(largest)
+}
+
 /// One linked program on one core of a machine: its layout, exports and stack bounds. Methods
 /// that run code take the machine (several modules can share one, one per core).
 pub struct Module {
@@ -371,9 +435,14 @@ pub struct Module {
     pub wasm: Rc<WasmModule>,
     pub layout: Layout,
     pub exports: BTreeMap<String, u32>,
+    /// Exports of the module the object does not define: synth left them out (it declines
+    /// what it cannot compile exactly; `--allow-skipped-exports` keeps the rest).
+    pub skipped: Vec<String>,
     pub stack_bounds: BTreeMap<String, StackBound>,
     symbols: Rc<Symbols>,
     options: Options,
+    /// Linear memory as the embedder init left it (for [`Module::memory_touched`]).
+    initial_memory: Vec<u8>,
 }
 
 impl Module {
@@ -463,12 +532,23 @@ impl Module {
                 wasm.path
             )));
         }
-        let n_targets = wasm.imports.len() + helpers.len();
-
         // Code: image, trampolines, return stub.
         let code_w = window(&hosting.code);
         let code_base = arena.as_ref().map_or(code_w.base, |a| a.at(&code_w));
         let probe = object.link(code_base, &|_| Some(code_base | 1))?;
+        // Table entries naming functions the object does not define: each gets a stub.
+        let n_imports = wasm.imports.len();
+        let missing: Vec<u32> = wasm
+            .elements
+            .iter()
+            .flat_map(|e| e.funcs.iter().copied())
+            .filter(|&f| {
+                f as usize >= n_imports && !probe.symbols.contains_key(&format!("func_{f}"))
+            })
+            .collect::<std::collections::BTreeSet<u32>>()
+            .into_iter()
+            .collect();
+        let n_targets = n_imports + helpers.len() + missing.len();
         let code_size = (probe.image.len() as u32).next_multiple_of(4);
         let trampolines = code_base + code_size;
         let return_stub = trampolines + 4 * n_targets as u32;
@@ -479,7 +559,6 @@ impl Module {
                 code_w.name, code_w.size
             )));
         }
-        let n_imports = wasm.imports.len();
         let linked = object.link(code_base, &|name| {
             by_field
                 .get(name)
@@ -495,14 +574,41 @@ impl Module {
 
         // Data: globals and stack in the first data window, linear memory where it fits.
         let (slots, globals_size) = wasm.global_layout();
-        let linmem_size = wasm.memory.as_ref().map(|m| m.bytes()).unwrap_or(0);
-        if linmem_size > u64::from(u32::MAX) {
-            return Err(usage(format!(
-                "linear memory of {linmem_size} bytes is too large"
-            )));
+        let declared = wasm.memory.as_ref().map(|m| m.bytes()).unwrap_or(0);
+        let linmem_size = match options.memory_cap {
+            Some(cap) if u64::from(cap) < declared => cap,
+            _ => u32::try_from(declared).map_err(|_| {
+                usage(format!(
+                    "{}: linear memory of {declared} bytes is larger than a 32-bit core can address",
+                    wasm.path
+                ))
+            })?,
+        };
+        let (_, entries) = wasm.table_bases();
+        let type_ids = object.extra.get(TYPE_IDS_SECTION);
+        let pointers = u64::from(entries) * 4;
+        if let Some(ids) = type_ids {
+            if ids.len() as u64 != pointers {
+                return Err(obj_err(format!(
+                    "{TYPE_IDS_SECTION} holds {} bytes, but the module's tables have {entries} entries ({pointers} bytes of type ids)",
+                    ids.len()
+                )));
+            }
         }
-        let linmem_size = linmem_size as u32;
+        let table_region = u32::try_from(pointers * if type_ids.is_some() { 2 } else { 1 })
+            .map_err(|_| usage(format!("{}: {entries} table entries", wasm.path)))?;
+        // What goes at R11: linear memory, and the tables aliasing its first bytes.
+        let region = linmem_size.max(table_region);
         let d0 = window(&hosting.data[0]);
+        let later: Vec<Window> = hosting.data[1..].iter().map(|n| window(n)).collect();
+        let too_large = |largest: u64, left: &str| {
+            usage(format!(
+                "{}: linear memory of {region} bytes{} does not fit core {core_name}: the largest run of {left}its data windows ({}) holds {largest} bytes; a memory cap (--memory-cap BYTES) runs it with less, R10 = the cap",
+                wasm.path,
+                if region > linmem_size { " (with its funcref tables)".to_string() } else { String::new() },
+                hosting.data[1..].join(", ")
+            ))
+        };
         let (globals, linmem, stack_bottom, stack_top) = match arena {
             None => {
                 let stack_top = d0.base + d0.size;
@@ -517,54 +623,35 @@ impl Module {
                     })?;
                 let globals = d0.base;
                 let after_globals = (globals + globals_size).next_multiple_of(8);
-                let linmem = if after_globals + linmem_size <= stack_bottom {
-                    after_globals
-                } else {
-                    hosting.data[1..]
-                        .iter()
-                        .map(|n| window(n))
-                        .find(|w| w.size >= linmem_size)
-                        .map(|w| w.base)
-                        .ok_or_else(|| {
-                            usage(format!(
-                                "linear memory of {linmem_size:#x} bytes fits in no data window of core {core_name} ({})",
-                                hosting.data.join(", ")
-                            ))
-                        })?
-                };
+                let linmem =
+                    if u64::from(after_globals) + u64::from(region) <= u64::from(stack_bottom) {
+                        after_globals
+                    } else {
+                        place_linmem(&later, None, region)
+                            .map_err(|largest| too_large(largest, ""))?
+                            .0
+                    };
                 (globals, linmem, stack_bottom, stack_top)
             }
             Some(a) => {
-                let end = |w: &twin_machine::board::Window| u64::from(w.base) + u64::from(w.size);
-                let fits = |at: u32, n: u32, w: &twin_machine::board::Window| {
-                    u64::from(at) + u64::from(n) <= end(w)
-                };
+                let fits = |at: u32, n: u32, w: &Window| u64::from(at) + u64::from(n) <= end(w);
                 let globals = a.at(&d0);
                 let after_globals = (globals + globals_size).next_multiple_of(8);
                 let stack_bytes = options.stack_bytes.next_multiple_of(8);
                 let in_d0 = fits(
                     after_globals,
-                    linmem_size.next_multiple_of(8) + stack_bytes,
+                    region.next_multiple_of(8).saturating_add(stack_bytes),
                     &d0,
                 );
                 let (linmem, stack_bottom) = if in_d0 {
-                    (
-                        after_globals,
-                        after_globals + linmem_size.next_multiple_of(8),
-                    )
+                    (after_globals, after_globals + region.next_multiple_of(8))
                 } else {
-                    let w = hosting.data[1..]
-                        .iter()
-                        .map(|n| window(n))
-                        .find(|w| fits(a.at(w), linmem_size, w))
-                        .ok_or_else(|| {
-                            usage(format!(
-                                "linear memory of {linmem_size:#x} bytes fits in what is left of no data window of core {core_name} ({})",
-                                hosting.data.join(", ")
-                            ))
-                        })?;
-                    let at = a.at(&w);
-                    a.take_to(&w, (at + linmem_size).next_multiple_of(8));
+                    let (at, reached) = place_linmem(&later, Some(a), region)
+                        .map_err(|largest| too_large(largest, "what is left of "))?;
+                    let stop = u64::from(at) + u64::from(region.next_multiple_of(8));
+                    for w in &reached {
+                        a.take_to(w, stop.min(end(w)) as u32);
+                    }
                     (at, after_globals)
                 };
                 if !fits(stack_bottom, stack_bytes, &d0) {
@@ -589,6 +676,7 @@ impl Module {
             linmem,
             linmem_size,
             r10: linmem_size,
+            table_region,
             stack_bottom,
             stack_top,
         };
@@ -604,6 +692,15 @@ impl Module {
         }
         for (k, (name, _)) in helpers.iter().enumerate() {
             functions.push((trampolines + 4 * (n_imports + k) as u32, 4, name.clone()));
+        }
+        // The stubs of table entries synth left out, by wasm function index.
+        let stubs: BTreeMap<u32, u32> = missing
+            .iter()
+            .enumerate()
+            .map(|(k, &f)| (f, trampolines + 4 * (n_imports + helpers.len() + k) as u32))
+            .collect();
+        for (f, at) in &stubs {
+            functions.push((*at, 4, format!("func_{f} (not in the object)")));
         }
         let symbols = Rc::new(Symbols::new(functions));
         {
@@ -624,16 +721,29 @@ impl Module {
             wasm: Rc::new(wasm),
             layout,
             exports: BTreeMap::new(),
+            skipped: Vec::new(),
             stack_bounds: BTreeMap::new(),
             symbols: symbols.clone(),
             options,
+            initial_memory: Vec::new(),
         };
-        hosted.init_data(machine, &slots, &linked.symbols)?;
+        hosted.init_data(machine, &slots, &linked.symbols, &stubs, type_ids)?;
+        // Exports synth left out (it says so with --allow-skipped-exports) are kept apart; an
+        // object with none of the module's exports is another module's.
         for e in &hosted.wasm.exports {
-            let addr = linked.symbols.get(&e.name).copied().ok_or_else(|| {
-                obj_err(format!("export {:?} has no symbol in the object", e.name))
-            })?;
-            hosted.exports.insert(e.name.clone(), addr);
+            match linked.symbols.get(&e.name) {
+                Some(&addr) => {
+                    hosted.exports.insert(e.name.clone(), addr);
+                }
+                None => hosted.skipped.push(e.name.clone()),
+            }
+        }
+        if hosted.exports.is_empty() && !hosted.skipped.is_empty() {
+            return Err(obj_err(format!(
+                "defines none of the exports of {} ({}): is it synth's output for this module?",
+                hosted.wasm.path,
+                hosted.skipped.join(", ")
+            )));
         }
 
         // Trampolines: a code hook on their range only.
@@ -645,6 +755,11 @@ impl Module {
             .map(|(imp, h)| (format!("{}::{}", imp.module, imp.field), Target::Import(h)))
             .collect();
         targets.extend(helpers.into_iter().map(|(n, h)| (n, Target::Runtime(h))));
+        targets.extend(
+            missing
+                .iter()
+                .map(|&f| (format!("func_{f}"), Target::Missing(f))),
+        );
         let bridge = Rc::new(Bridge {
             trampolines,
             targets,
@@ -762,6 +877,7 @@ impl Module {
             linmem: r11,
             linmem_size: wasm.memory.as_ref().map_or(0, |m| m.bytes() as u32),
             r10,
+            table_region: 0,
             stack_bottom,
             stack_top,
         };
@@ -774,65 +890,83 @@ impl Module {
             exports.insert(e.name.clone(), a | 1);
         }
         let symbols = Rc::new(image.symbols.clone());
-        Ok(Module {
+        let mut module = Module {
             core,
             wasm: Rc::new(wasm),
             layout,
             exports,
+            skipped: Vec::new(),
             stack_bounds: BTreeMap::new(),
             symbols,
             options,
-        })
+            initial_memory: Vec::new(),
+        };
+        module.initial_memory = module.memory(machine);
+        Ok(module)
     }
 
-    /// Embedder init: zeroed memory, active data segments at R11 + offset, funcref table
-    /// pointers at R11 + 0, global initial values at R9 + slot.
+    /// Embedder init: zeroed memory, active data segments at R11 + offset, the funcref tables'
+    /// pointers from R11 + 0 (entries naming functions synth left out point at their `stubs`),
+    /// then their `type_ids`, global initial values at R9 + slot.
     fn init_data(
         &mut self,
         machine: &mut Machine,
         slots: &[u32],
         symbols: &BTreeMap<String, u32>,
+        stubs: &BTreeMap<u32, u32>,
+        type_ids: Option<&Vec<u8>>,
     ) -> Result<()> {
         let l = self.layout;
         let wasm = self.wasm.clone();
-        let mut mem = vec![0u8; l.linmem_size as usize];
+        let mut mem = vec![0u8; l.linmem_size.max(l.table_region) as usize];
         for (off, bytes) in &wasm.data {
-            let end = *off as usize + bytes.len();
-            if end > mem.len() {
+            let end = u64::from(*off) + bytes.len() as u64;
+            if end > u64::from(l.linmem_size) {
+                let capped = self.options.memory_cap.is_some_and(|c| c == l.linmem_size);
                 return Err(Error::image(
                     &wasm.path,
                     format!(
-                        "data segment at {off:#x} (+{}) runs past memory 0",
-                        bytes.len()
+                        "data segment at {off:#x} (+{}) runs past {} ({} bytes)",
+                        bytes.len(),
+                        if capped { "the memory cap" } else { "memory 0" },
+                        l.linmem_size
                     ),
                 ));
             }
-            mem[*off as usize..end].copy_from_slice(bytes);
+            mem[*off as usize..end as usize].copy_from_slice(bytes);
         }
-        if wasm.table_size > 0 {
-            let n_imports = wasm.imports.len() as u32;
-            for el in &wasm.elements {
-                for (k, &f) in el.funcs.iter().enumerate() {
-                    let addr = if f < n_imports {
-                        (l.trampolines + 4 * f) | 1
-                    } else {
-                        *symbols.get(&format!("func_{f}")).ok_or_else(|| {
-                            Error::image(
-                                &wasm.path,
-                                format!("table entry: no symbol func_{f} in the object"),
-                            )
-                        })?
-                    };
-                    let at = 4 * (el.offset as usize + k);
-                    if at + 4 > mem.len() {
-                        return Err(Error::image(
-                            &wasm.path,
-                            "funcref table does not fit linear memory",
-                        ));
-                    }
-                    mem[at..at + 4].copy_from_slice(&addr.to_le_bytes());
+        let (bases, entries) = wasm.table_bases();
+        let n_imports = wasm.imports.len() as u32;
+        for el in &wasm.elements {
+            let t = el.table as usize;
+            let size = *wasm.tables.get(t).ok_or_else(|| {
+                Error::image(
+                    &wasm.path,
+                    format!("an element segment fills table {t}, which the module does not have"),
+                )
+            })?;
+            for (k, &f) in el.funcs.iter().enumerate() {
+                let slot = u64::from(el.offset) + k as u64;
+                if slot >= u64::from(size) {
+                    return Err(Error::image(
+                        &wasm.path,
+                        format!("an element segment of table {t} runs past its {size} entries"),
+                    ));
                 }
+                let addr = if f < n_imports {
+                    (l.trampolines + 4 * f) | 1
+                } else if let Some(a) = symbols.get(&format!("func_{f}")) {
+                    *a
+                } else {
+                    stubs[&f] | 1
+                };
+                let at = 4 * (u64::from(bases[t]) + slot) as usize;
+                mem[at..at + 4].copy_from_slice(&addr.to_le_bytes());
             }
+        }
+        if let Some(ids) = type_ids {
+            let at = 4 * entries as usize;
+            mem[at..at + ids.len()].copy_from_slice(ids);
         }
         let mut table = vec![0u8; l.globals_size as usize];
         for (g, &slot) in wasm.globals.iter().zip(slots) {
@@ -843,6 +977,7 @@ impl Module {
             };
             table[slot as usize..slot as usize + n].copy_from_slice(&b[..n]);
         }
+        self.initial_memory = mem[..l.linmem_size as usize].to_vec();
         let uc = machine.engine(self.core);
         uc.mem_write(u64::from(l.linmem), &mem)
             .and_then(|_| uc.mem_write(u64::from(l.globals), &table))
@@ -909,7 +1044,11 @@ impl Module {
                 e.ty.results.len()
             )));
         }
-        let entry = self.exports[export];
+        let entry = *self.exports.get(export).ok_or_else(|| {
+            Error::Usage(format!(
+                "export {export} is not in the object: synth left it out (it says why when it compiles with --allow-skipped-exports)"
+            ))
+        })?;
         let l = self.layout;
         let (locs, stack_args) = abi::assign_params(&e.ty.params);
         let sp = l.stack_top - stack_args;
@@ -1038,6 +1177,11 @@ impl Module {
     }
 
     /// The cycle budget of each call (a call that exceeds it stops with `ArmTrap::Timeout`).
+    /// The options the module was linked with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     pub fn set_max_cycles(&mut self, cycles: u64) {
         self.options.max_cycles = cycles;
     }
@@ -1076,6 +1220,20 @@ impl Module {
             .engine(self.core)
             .mem_read(u64::from(l.linmem), &mut v);
         v
+    }
+
+    /// The linear memory the calls so far have changed: the lowest and one past the highest
+    /// byte offset whose contents differ from what the embedder init left (zeroes, data
+    /// segments, the tables), or None when nothing changed. The upper end is the high-water
+    /// mark a memory cap must cover; below the lower end nothing was written (for a Rust
+    /// module, the part of its shadow stack it never reached). A store of the value already
+    /// there does not show, as with the painted stack.
+    pub fn memory_touched(&mut self, machine: &mut Machine) -> Option<(u32, u32)> {
+        let now = self.memory(machine);
+        let differs = |i: &usize| now[*i] != self.initial_memory[*i];
+        let lo = (0..now.len()).find(differs)?;
+        let hi = (0..now.len()).rev().find(differs)?;
+        Some((lo as u32, hi as u32 + 1))
     }
 
     /// Every global's current value (from the globals table at R9).
@@ -1159,6 +1317,11 @@ impl Hosted {
 
     pub fn memory(&mut self) -> Vec<u8> {
         self.module.memory(&mut self.machine)
+    }
+
+    /// See [`Module::memory_touched`].
+    pub fn memory_touched(&mut self) -> Option<(u32, u32)> {
+        self.module.memory_touched(&mut self.machine)
     }
 
     pub fn globals(&mut self) -> Vec<Val> {
