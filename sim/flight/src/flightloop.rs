@@ -31,6 +31,8 @@ use twin_machine::Error as TwinError;
 /// The NavState mailbox: OCRAM2, where the NXP SDK keeps its rpmsg shared memory (rt1176.md
 /// section 1.1). Layout: ready word, sequence, then 16 x f32.
 pub const MAILBOX: u32 = 0x202C_0000;
+/// The mailbox's bytes: ready word, sequence, NavState.
+pub const MAILBOX_BYTES: u32 = 8 + 16 * 4;
 const READY: u32 = 0x4E41_5653; // "NAVS"
 const MU_IRQ: u32 = 118;
 
@@ -324,7 +326,7 @@ impl FlightComputer for Hosted {
         // The runtime is the ISR: the interrupt counts as taken.
         soc.cores[self.m7].scs.exc.taken[irq] += 1;
         drop(soc);
-        let mut head = [0u8; 72];
+        let mut head = [0u8; MAILBOX_BYTES as usize];
         machine
             .engine(self.m7)
             .mem_read(u64::from(MAILBOX), &mut head)

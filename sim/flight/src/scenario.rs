@@ -19,7 +19,9 @@ use glam::{DQuat, DVec3};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::flightloop::{initial_nav, FlightComputer, FlightLoop, Hosted, Tick};
+use crate::flightloop::{
+    initial_nav, FlightComputer, FlightLoop, Hosted, Tick, MAILBOX, MAILBOX_BYTES,
+};
 use crate::trace::Stats;
 use crate::vehicle::sensors::{SensorParams, Sensors};
 use crate::vehicle::wind::{Wind, WindParams};
@@ -27,7 +29,7 @@ use crate::vehicle::{Params, State};
 use twin_hosting::backend::{Backend, Kind, Part};
 use twin_hosting::hosted::host::HostFns;
 use twin_hosting::hosted::link::RelObject;
-use twin_hosting::hosted::{Module, Options};
+use twin_hosting::hosted::{Arena, Module, Options};
 use twin_hosting::reference::Reference;
 use twin_hosting::wasm::WasmModule;
 use twin_machine::board::Board;
@@ -639,9 +641,14 @@ pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
         source: e,
     })?;
     let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
+    // Both cores' modules come from one arena (OCRAM is shared), which keeps the NavState
+    // mailbox to the runtimes.
+    let mut arena = Arena::default();
+    let m4 = machine.core_index(&s.flight.estimator_core)?;
+    arena.reserve(&machine, m4, MAILBOX, MAILBOX_BYTES)?;
     let mut part =
         |kind: Kind, core: &str, backend: Backend, object: &Option<PathBuf>| -> TwinResult<Part> {
-            let link = |machine: &mut Machine| -> TwinResult<Module> {
+            let mut link = |machine: &mut Machine| -> TwinResult<Module> {
                 let target = twin_hosting::synth::default_target(core);
                 let out = match object {
                     Some(o) => root.join(o),
@@ -656,13 +663,14 @@ pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
                     source: e,
                 })?;
                 let obj = RelObject::parse(&bytes, &out.display().to_string())?;
-                Module::link(
+                Module::link_in(
                     machine,
                     core,
                     wasm.clone(),
                     &obj,
                     &HostFns::builtin(),
                     Options::default(),
+                    &mut arena,
                 )
             };
             let reference = || Reference::new(&wasm, &HostFns::builtin());

@@ -322,3 +322,53 @@ fn a_memory_cap_runs_a_module_with_less_than_it_declares() {
         "{e}"
     );
 }
+
+#[test]
+fn modules_sharing_an_arena_keep_off_a_reserved_region_and_each_other() {
+    use twin_hosting::hosted::host::HostFns;
+    use twin_hosting::hosted::link::RelObject;
+    use twin_hosting::hosted::{Arena, Module, Options};
+    use twin_machine::board::Board;
+    use twin_machine::machine::{Config, Machine};
+    // The flight loop's arrangement: both cores' modules from one arena, the NavState mailbox
+    // (OCRAM2 base, 72 bytes) reserved. A 17-page memory on the CM4 cannot start in OCRAM1 and
+    // run into OCRAM2 (its start is taken): it starts right after the mailbox and runs on into
+    // the ECC area and OCRAM M7. A second one for the CM7 then fits nowhere: what is left is
+    // OCRAM1 (512 KiB) and the end of OCRAM M7.
+    let src = corpus("memory17.wat");
+    let mut machine = Machine::new(Board::rt1176(), &Config::default()).unwrap();
+    let mut arena = Arena::default();
+    let m4 = machine.core_index("m4").unwrap();
+    arena.reserve(&machine, m4, 0x202C_0000, 72).unwrap();
+    let mut link = |core: &str, target: &str, arena: &mut Arena| {
+        let obj = synth_object(&src, target);
+        let object = RelObject::parse(&std::fs::read(&obj).unwrap(), "memory17.o").unwrap();
+        let wasm = twin_hosting::wasm::WasmModule::load(&src).unwrap();
+        Module::link_in(
+            &mut machine,
+            core,
+            wasm,
+            &object,
+            &HostFns::builtin(),
+            Options::default(),
+            arena,
+        )
+    };
+    let est = link("m4", "cortex-m4f", &mut arena).unwrap();
+    assert_eq!(est.layout.linmem, 0x202C_0000 + 72);
+    assert!(est.layout.linmem + est.layout.linmem_size <= 0x2040_0000);
+    let e = link("m7", "cortex-m7dp", &mut arena)
+        .err()
+        .expect("a second 17-page memory does not fit")
+        .to_string();
+    assert!(
+        e.contains("1114112 bytes does not fit core m7") && e.contains("holds 524288 bytes"),
+        "{e}"
+    );
+    // Reserving outside every window is refused.
+    let e = arena
+        .reserve(&machine, m4, 0x6000_0000, 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no RAM window of core m4"), "{e}");
+}

@@ -123,6 +123,27 @@ impl Arena {
     fn take_to(&mut self, w: &twin_machine::board::Window, addr: u32) {
         self.next.insert(w.ram.clone(), w.offset + (addr - w.base));
     }
+
+    /// Keep the `len` bytes at `addr` of core `core`'s map, and what lies below them in that
+    /// RAM, from the modules linked after: a region a runtime uses itself (the NavState
+    /// mailbox in OCRAM2, for one).
+    pub fn reserve(&mut self, machine: &Machine, core: usize, addr: u32, len: u32) -> Result<()> {
+        let desc = &machine.board.cores[core];
+        let w = desc
+            .memory
+            .iter()
+            .find(|w| addr >= w.base && u64::from(addr) + u64::from(len) <= end(w))
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "[{addr:#x}, +{len:#x}) lies in no RAM window of core {}",
+                    desc.name
+                ))
+            })?;
+        let top = w.offset + (addr - w.base) + len;
+        let next = self.next.entry(w.ram.clone()).or_insert(0);
+        *next = (*next).max(top);
+        Ok(())
+    }
 }
 
 /// A wasm trap (or fault) seen on the ARM side.
