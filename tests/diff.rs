@@ -636,3 +636,159 @@ fn sim_call_takes_a_memory_cap_and_a_cycle_budget_and_reports_memory_use() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("trapped: no return within"), "{out}");
 }
+
+const TICK: &str = "rt-twin:corpus/shapes@0.1.0#tick";
+
+/// `sim diff` on a wit-bindgen module: its embedded WIT turns the cases into valid records
+/// (the 18-float `tick` arguments spilled through cabi_realloc, the 14-float `estimate` result
+/// through a return area), bit-identical on both cores; core values alone misjudge `tick`
+/// (a random pointer reads the bytes synth's table aliases).
+#[test]
+fn sim_diff_takes_wit_records_from_the_embedded_wit_on_both_cores() {
+    let wasm = wit_corpus().to_str().unwrap();
+    for core in ["m7", "m4"] {
+        for export in [TICK, "rt-twin:corpus/shapes@0.1.0#estimate"] {
+            let (code, out, err) = sim(&[
+                "diff", "--wasm", wasm, "--core", core, "--export", export, "--cases", "40",
+            ]);
+            assert_eq!(code, Some(0), "{core} {export}: {out}{err}");
+            assert!(out.contains("equal    40"), "{out}");
+        }
+    }
+    let (_, out, _) = sim(&[
+        "diff", "--wasm", wasm, "--export", TICK, "--cases", "5", "--json",
+    ]);
+    assert!(
+        out.contains(r#""signature":"func(s: state, target: point, yaw: f32) -> point""#),
+        "{out}"
+    );
+    let (code, out, _) = sim(&[
+        "diff",
+        "--wasm",
+        wasm,
+        "--export",
+        TICK,
+        "--cases",
+        "5",
+        "--core-abi",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("(i32) -> (i32)"), "{out}");
+}
+
+/// A divergence on a WIT export shows both sides' results as WIT values: here synth's code
+/// for `tick` with one `vadd` turned into a `vsub`.
+#[test]
+fn a_wit_divergence_shows_both_lifted_results() {
+    let obj = synth_object(wit_corpus(), "cortex-m7dp");
+    // VADD.F32 (T1: 1110 1110 0D11 ...) first halfword 0xEE3x; VSUB has bit 6 of the second
+    // halfword set. Patch the first vadd's second halfword.
+    let mut bytes = std::fs::read(&obj).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let sym = file.symbols().find(|s| s.name() == Ok(TICK)).unwrap();
+    let text = file.section_by_index(sym.section_index().unwrap()).unwrap();
+    let (start, len) = (
+        // Thumb symbols have bit 0 set.
+        text.file_range().unwrap().0 + (sym.address() & !1),
+        sym.size(),
+    );
+    let at = (start..start + len)
+        .step_by(2)
+        .find(|&i| {
+            let h = u16::from_le_bytes([bytes[i as usize], bytes[i as usize + 1]]);
+            let h2 = u16::from_le_bytes([bytes[i as usize + 2], bytes[i as usize + 3]]);
+            h & 0xFFB0 == 0xEE30 && h2 & 0x0F50 == 0x0A00
+        })
+        .expect("a vadd.f32 in tick") as usize;
+    bytes[at + 2] |= 0x40;
+    let bad = std::env::temp_dir().join(format!("rt-twin-tick-{}.o", std::process::id()));
+    std::fs::write(&bad, &bytes).unwrap();
+    let (code, out, err) = sim(&[
+        "diff",
+        "--wasm",
+        wit_corpus().to_str().unwrap(),
+        "--object",
+        bad.to_str().unwrap(),
+        "--export",
+        TICK,
+        "--cases",
+        "20",
+    ]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("DIVERGED"), "{out}");
+    assert!(out.contains("as WIT values: wasmtime {x: "), "{out}");
+    assert!(out.contains("; ARM {x: "), "{out}");
+}
+
+/// `sim call` with WAVE arguments: records in, a record out (values worked by hand from
+/// targets/corpus/wit-rs/src/lib.rs), strings through cabi_realloc and post-return; bad
+/// arguments and a WIT that does not match the module are refused with exit 2.
+#[test]
+fn sim_call_takes_wave_arguments_and_prints_wit_results() {
+    let wasm = wit_corpus().to_str().unwrap();
+    let state = "{qw: 1.0, qx: 0.0, qy: 0.0, qz: 0.0, pos-n: 1.0, pos-e: 2.0, pos-d: -5.0, \
+                 vel-n: 0.0, vel-e: 0.0, vel-d: 0.0, wx: 0.0, wy: 0.0, wz: 0.0, innovation: 0.0}";
+    let args = format!("{state}, {{x: 3.0, y: 4.0, z: -5.0}}, 0.5");
+    let (code, out, err) = sim(&["call", "--wasm", wasm, "--export", TICK, "--args", &args]);
+    assert_eq!(code, Some(0), "{err}");
+    // x = (3 - 1)/2 - 0 + 1 * 0.5; y = (4 - 2)/4; z = 0.
+    assert!(out.contains("= {x: 1.5, y: 0.5, z: 0}"), "{out}");
+    let greet = "rt-twin:corpus/shapes@0.1.0#greet";
+    let (code, out, err) = sim(&[
+        "call",
+        "--wasm",
+        wasm,
+        "--export",
+        greet,
+        "--args",
+        "\"ab\", 3",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("= \"hi ababab\""), "{out}");
+    let (code, _, err) = sim(&[
+        "call", "--wasm", wasm, "--export", greet, "--args", "\"ab\"",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("greet func(name: string, times: u8) -> string"),
+        "{err}"
+    );
+    // A WIT file that says `tick` takes three floats.
+    let dir = std::env::temp_dir().join(format!("rt-twin-wit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wit = dir.join("wrong.wit");
+    std::fs::write(
+        &wit,
+        "package rt-twin:corpus@0.1.0;\ninterface shapes { tick: func(a: f32, b: f32, c: f32) -> f32; }\n",
+    )
+    .unwrap();
+    let (code, _, err) = sim(&[
+        "diff",
+        "--wasm",
+        wasm,
+        "--export",
+        TICK,
+        "--wit",
+        wit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("is (i32) -> (i32) in the module, but its WIT signature"),
+        "{err}"
+    );
+    std::fs::write(&wit, "package broken;\ninterface {").unwrap();
+    let (code, _, err) = sim(&[
+        "call",
+        "--wasm",
+        wasm,
+        "--export",
+        TICK,
+        "--wit",
+        wit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("wrong.wit: not valid WIT"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,6 +38,13 @@ pub fn rust_corpus() -> &'static Path {
     WASM.get_or_init(|| build_wasm_crate("targets/corpus/rust", "corpus_rs.wasm"))
 }
 
+/// The WIT corpus (`targets/corpus/wit-rs`, wit-bindgen exports as cargo-component builds
+/// them), built once per test binary.
+pub fn wit_corpus() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| build_wasm_crate("targets/corpus/wit-rs", "corpus_wit.wasm"))
+}
+
 /// Host a module's synth object on a core, with synth's stack sidecar loaded.
 pub fn hosted(src: &Path, core: &str, target: &str) -> twin_hosting::hosted::Hosted {
     hosted_with(src, core, target, twin_hosting::hosted::Options::default()).unwrap()

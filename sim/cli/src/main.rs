@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use twin_hosting::canon::Wit;
 use twin_hosting::diff;
 use twin_hosting::hosted::host::HostFns;
 use twin_hosting::hosted::link::RelObject;
@@ -251,6 +252,26 @@ struct ModuleArgs {
     /// stops); the wasmtime reference gets 4 units of fuel per cycle.
     #[arg(long, value_name = "N", default_value_t = Options::default().max_cycles)]
     max_cycles: u64,
+    /// The module's WIT (a .wit file or a directory of them): exports it describes take WIT
+    /// values (WAVE text in `sim call --args`, generated records in `sim diff`), lowered through
+    /// the module's cabi_realloc. Default: the WIT embedded in the module's component-type
+    /// section (wit-bindgen, cargo-component), if any.
+    #[arg(long, value_name = "WIT", conflicts_with = "core_abi")]
+    wit: Option<PathBuf>,
+    /// Ignore any WIT: core values only (`--args 1,2.5`, random core cases).
+    #[arg(long)]
+    core_abi: bool,
+}
+
+/// The WIT that describes the module's exports (see `ModuleArgs::wit`), if any.
+fn module_wit(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Option<Wit>> {
+    if m.core_abi {
+        return Ok(None);
+    }
+    match &m.wit {
+        Some(path) => Wit::load(path).map(Some),
+        None => Wit::embedded(&wasm.bytes, &wasm.path),
+    }
 }
 
 /// A byte count: decimal, 0x hex, or with a K or M suffix (KiB, MiB).
@@ -848,11 +869,36 @@ fn run_diff(
         None => host(m)?.export_names(),
     };
     let mut reports = Vec::new();
+    let wit = module_wit(m, &WasmModule::load(&m.wasm)?)?;
+    // A post-return function frees what its export returned: it runs after every WIT-level call
+    // of that export, with the pointer the export returned. Called alone with a random pointer
+    // it would read the first bytes of linear memory, which synth's tables alias on the ARM
+    // side by design.
+    let (exports, covered): (Vec<String>, Vec<String>) = exports.into_iter().partition(|e| {
+        let described = |x: &str| wit.as_ref().is_some_and(|w| w.function(x).is_some());
+        !e.strip_prefix("cabi_post_").is_some_and(described)
+    });
+    if !json {
+        for c in &covered {
+            println!(
+                "{:<8} {c:<40} runs after each call of {}",
+                "post",
+                c.trim_start_matches("cabi_post_")
+            );
+        }
+    }
     for export in &exports {
         // A fresh pair for every export: a divergence never leaks into the next one.
         let mut arm_fresh = host(m)?;
         let mut reference = reference(m, &arm_fresh.wasm)?;
-        let r = diff::diff_export(&mut arm_fresh, &mut reference, export, cases, seed)?;
+        let r = diff::diff_export_wit(
+            &mut arm_fresh,
+            &mut reference,
+            export,
+            cases,
+            seed,
+            wit.as_ref(),
+        )?;
         if !json {
             println!("{}", diff::format_report(&r));
             if let Some(d) = diff::format_divergence(&r) {
@@ -893,8 +939,65 @@ fn run_diff(
     })
 }
 
+/// `sim call` with WIT values: WAVE arguments lowered through the module's allocator, the
+/// result lifted and printed as WAVE. The export call's own outcome.
+fn call_wit(
+    arm: &mut Hosted,
+    func: twin_hosting::canon::Func<'_>,
+    export: &str,
+    args: &str,
+) -> Result<twin_hosting::hosted::CallOutcome> {
+    use twin_hosting::canon;
+    let values = func.parse_args(args)?;
+    let names: Vec<String> = arm
+        .export_names()
+        .into_iter()
+        .filter(|n| !arm.skipped.contains(n))
+        .collect();
+    let realloc = canon::realloc_in(&names);
+    let mut guest = arm.guest();
+    let outcome = canon::call(func, &mut guest, export, realloc.as_deref(), &values)?;
+    let shown = canon::show(&values);
+    match &outcome {
+        Ok(Some(v)) => println!(
+            "{export}({shown}) = {}",
+            canon::show(std::slice::from_ref(v))
+        ),
+        Ok(None) => println!("{export}({shown}) returned"),
+        Err(t) => println!("{export}({shown}) trapped: {t}"),
+    }
+    let call = guest.outcome(export).cloned();
+    match call {
+        Some(mut c) => {
+            if let Err(t) = outcome {
+                // A trap in the allocator or an invalid result still fails the call.
+                if c.result.is_ok() {
+                    c.result = Err(twin_hosting::hosted::ArmTrap::Host { message: t });
+                }
+            }
+            Ok(c)
+        }
+        None => Err(TwinError::Usage(format!(
+            "{export} was not called: {}",
+            outcome.err().unwrap_or_default()
+        ))
+        .into()),
+    }
+}
+
 fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
     let mut arm = host(m)?;
+    let wit = module_wit(m, &arm.wasm)?;
+    if let Some(func) = wit.as_ref().and_then(|w| w.function(export)) {
+        if arm.skipped.iter().any(|s| s == export) {
+            return Err(TwinError::Usage(format!(
+                "export {export} is not in the object: synth left it out"
+            ))
+            .into());
+        }
+        let out = call_wit(&mut arm, func, export, args)?;
+        return Ok(report_call(&mut arm, export, &out));
+    }
     let e = arm
         .wasm
         .export(export)
@@ -938,6 +1041,15 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
         ),
         Err(t) => println!("{export}({}) trapped: {t}", texts.join(", ")),
     }
+    Ok(report_call(&mut arm, export, &out))
+}
+
+/// Cycles, stack and linear memory of a call; the exit code (1 when it trapped).
+fn report_call(
+    arm: &mut Hosted,
+    export: &str,
+    out: &twin_hosting::hosted::CallOutcome,
+) -> ExitCode {
     let bound = match arm.stack_bounds.get(export) {
         Some(twin_hosting::hosted::StackBound::Bounded(b)) => format!(", synth bound {b} B"),
         Some(twin_hosting::hosted::StackBound::Declined(r)) => format!(", synth declined: {r}"),
@@ -957,11 +1069,11 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
         }
         None => {}
     }
-    Ok(if out.result.is_ok() {
+    if out.result.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn run(

@@ -8,14 +8,25 @@
 //! wasm trap; an unmapped access meets MemoryOutOfBounds, a cycle-budget timeout meets
 //! OutOfFuel. A trap on one side only, or a different class, is a divergence.
 //!
+//! WIT-level cases: when the module's WIT describes an export (`--wit`, or the module's
+//! embedded `component-type` section), its cases are WIT values ([`crate::canon::generate`]:
+//! edge floats in each field, then finite ones), lowered into each side through that side's own
+//! `cabi_realloc` exactly as a canonical-ABI host does, and after the call its `cabi_post_*`
+//! runs on both sides; the comparison is the same core one (results, memory with the return
+//! area, globals), and a divergence also shows both sides' lifted WIT results.
+//!
 //! Memory exclusion: when the module has a funcref table, synth's embedder layout puts the table
 //! as code pointers at R11 + 0, so wasm addresses [0, 4 x table size) differ by design and are
 //! not compared.
 
 use serde::Serialize;
 
+use wasm_wave::value::Value;
+
+use crate::canon::{self, Wit};
 use crate::hosted::{ArmTrap, Hosted, StackBound};
 use crate::reference::{RefTrap, Reference};
+pub use crate::rng::Rng;
 use crate::wasm::{Val, ValType};
 use twin_machine::error::Result;
 
@@ -101,22 +112,6 @@ pub fn edges(t: ValType) -> Vec<Val> {
     }
 }
 
-/// splitmix64: a small, well-known seeded generator (deterministic across platforms).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// Input case `k` of `n` for a signature: edge-value combinations first (mixed radix), then
 /// seeded random values (half of them drawn from the edges, half uniform bits).
 pub fn case(params: &[ValType], k: usize, rng: &mut Rng) -> Vec<Val> {
@@ -185,6 +180,10 @@ pub struct Divergence {
     pub case: usize,
     pub args: Vec<String>,
     pub mismatch: Mismatch,
+    /// WIT-level cases: the result each side's core results lift to (wasmtime, ARM), or why
+    /// they do not lift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifted: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -319,13 +318,33 @@ fn compare(
     None
 }
 
-/// Run the differential for one export over `cases` inputs from `seed`.
+/// Run the differential for one export over `cases` inputs from `seed`, core values only.
 pub fn diff_export(
     arm: &mut Hosted,
     wt: &mut Reference,
     export: &str,
     cases: usize,
     seed: u64,
+) -> Result<ExportReport> {
+    diff_export_wit(arm, wt, export, cases, seed, None)
+}
+
+/// One case's core arguments for each side (ARM, wasmtime) and the arguments as people read
+/// them; or, when lowering trapped on a side, that side's trap.
+struct Case {
+    arm: std::result::Result<Vec<Val>, String>,
+    wt: std::result::Result<Vec<Val>, String>,
+    shown: Vec<String>,
+}
+
+/// [`diff_export`] with WIT-level cases when `wit` describes the export.
+pub fn diff_export_wit(
+    arm: &mut Hosted,
+    wt: &mut Reference,
+    export: &str,
+    cases: usize,
+    seed: u64,
+    wit: Option<&Wit>,
 ) -> Result<ExportReport> {
     let e = arm
         .wasm
@@ -337,9 +356,35 @@ pub fn diff_export(
     // Under a memory cap the ARM side has the first `cap` bytes: those are compared.
     let capped = arm.options().memory_cap.is_some();
     let mut rng = Rng::new(seed ^ fnv(export));
+    let func = wit.and_then(|w| w.function(export));
+    let realloc = match func {
+        Some(f) => {
+            let (params, results) = f.core_types()?;
+            if params != e.ty.params || results != e.ty.results {
+                return Err(twin_machine::Error::Usage(format!(
+                    "export {export} is {} in the module, but its WIT signature {} lowers to {}",
+                    e.ty,
+                    f.signature(),
+                    crate::wasm::FuncType { params, results }
+                )));
+            }
+            let names: Vec<String> = arm
+                .export_names()
+                .into_iter()
+                .filter(|n| !arm.skipped.contains(n))
+                .collect();
+            canon::realloc_in(&names)
+        }
+        None => None,
+    };
+    let post = format!("cabi_post_{export}");
+    let post = (func.is_some() && arm.wasm.export(&post).is_some()).then_some(post);
     let mut rep = ExportReport {
         export: export.to_string(),
-        signature: e.ty.to_string(),
+        signature: match func {
+            Some(f) => f.signature(),
+            None => e.ty.to_string(),
+        },
         cases: 0,
         equal: 0,
         traps: 0,
@@ -364,10 +409,63 @@ pub fn diff_export(
         cases
     };
     for k in 0..n {
-        let args = case(&e.ty.params, k, &mut rng);
-        let a = arm.call(export, &args)?;
-        let w = wt.call(export, &args, e.ty.results.len())?;
+        let c = match func {
+            Some(f) => {
+                let values = canon::generate(f, k, &mut rng)?;
+                Case {
+                    arm: canon::lower(f, &mut arm.guest(), realloc.as_deref(), &values)?,
+                    wt: canon::lower(f, wt, realloc.as_deref(), &values)?,
+                    shown: values
+                        .iter()
+                        .map(|v| canon::show(std::slice::from_ref(v)))
+                        .collect(),
+                }
+            }
+            None => {
+                let args = case(&e.ty.params, k, &mut rng);
+                Case {
+                    arm: Ok(args.clone()),
+                    wt: Ok(args.clone()),
+                    shown: args.iter().map(|v| v.to_string()).collect(),
+                }
+            }
+        };
         rep.cases += 1;
+        let (arm_args, wt_args) = match (c.arm, c.wt) {
+            (Ok(a), Ok(w)) => (a, w),
+            (Err(a), Err(_)) => {
+                // Both allocators refused the arguments: the same outcome, nothing called.
+                let _ = a;
+                rep.traps += 1;
+                rep.equal += 1;
+                continue;
+            }
+            (a, w) => {
+                let side = |r: &std::result::Result<Vec<Val>, String>| match r {
+                    Ok(_) => "lowered the arguments".to_string(),
+                    Err(t) => format!("trap while lowering: {t}"),
+                };
+                rep.divergence = Some(Divergence {
+                    case: k,
+                    args: c.shown,
+                    mismatch: Mismatch::Trap {
+                        expected: side(&w),
+                        actual: side(&a),
+                    },
+                    lifted: None,
+                });
+                break;
+            }
+        };
+        let a = arm.call(export, &arm_args)?;
+        let w = wt.call(export, &wt_args, e.ty.results.len())?;
+        // The callee frees what it returned (canonical ABI post-return), on both sides.
+        let post_trap = |r: Option<String>| r.map(|t| format!("cabi_post trapped: {t}"));
+        let (mut arm_post, mut wt_post) = (None, None);
+        if let (Some(p), Ok(ar), Ok(wr)) = (&post, &a.result, &w) {
+            arm_post = post_trap(arm.call(p, ar)?.result.err().map(|t| t.to_string()));
+            wt_post = post_trap(wt.call(p, wr, 0)?.err().map(|t| t.to_string()));
+        }
         rep.cycles_min = rep.cycles_min.min(a.cycles);
         rep.cycles_max = rep.cycles_max.max(a.cycles);
         rep.stack_max = rep.stack_max.max(a.stack_bytes);
@@ -379,13 +477,37 @@ pub fn diff_export(
             wm.truncate(am.len());
         }
         let (ag, wg) = (arm.globals(), wt.globals());
-        match compare(&a.result, &w, &am, &wm, skip, &ag, &wg) {
+        let mismatch = if arm_post.is_some() != wt_post.is_some() {
+            Some(Mismatch::Trap {
+                expected: wt_post.unwrap_or_else(|| "cabi_post returned".into()),
+                actual: arm_post.unwrap_or_else(|| "cabi_post returned".into()),
+            })
+        } else {
+            compare(&a.result, &w, &am, &wm, skip, &ag, &wg)
+        };
+        match mismatch {
             None => rep.equal += 1,
             Some(m) => {
+                let lifted = match (func, &a.result, &w) {
+                    (Some(f), Ok(ar), Ok(wr)) => {
+                        let text = |r: Result<std::result::Result<Option<Value>, String>>| match r {
+                            Ok(Ok(Some(v))) => canon::show(&[v]),
+                            Ok(Ok(None)) => "nothing".into(),
+                            Ok(Err(t)) => t,
+                            Err(e) => e.to_string(),
+                        };
+                        Some((
+                            text(canon::lift(f, wt, wr)),
+                            text(canon::lift(f, &mut arm.guest(), ar)),
+                        ))
+                    }
+                    _ => None,
+                };
                 rep.divergence = Some(Divergence {
                     case: k,
-                    args: args.iter().map(|v| v.to_string()).collect(),
+                    args: c.shown,
                     mismatch: m,
+                    lifted,
                 });
                 break;
             }
@@ -470,8 +592,12 @@ pub fn format_divergence(r: &ExportReport) -> Option<String> {
             "global {index}: wasmtime {expected}, ARM {actual}, differing bits {differing_bits}"
         ),
     };
+    let lifted = match &d.lifted {
+        Some((w, a)) => format!("\n  as WIT values: wasmtime {w}; ARM {a}"),
+        None => String::new(),
+    };
     Some(format!(
-        "  first divergence of {} {} at case {} with ({}): {what}",
+        "  first divergence of {} {} at case {} with ({}): {what}{lifted}",
         r.export,
         r.signature,
         d.case,

@@ -15,9 +15,11 @@
 //! Read more: `docs/hosting.md`, `../shared/reference/pulseengine.md` (the embedder ABI).
 
 pub mod backend;
+pub mod canon;
 pub mod diff;
 pub mod hosted;
 pub mod reference;
+pub mod rng;
 pub mod synth;
 pub mod wasi;
 pub mod wasm;

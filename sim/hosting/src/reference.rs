@@ -208,6 +208,26 @@ pub struct Reference {
     n_globals: usize,
 }
 
+impl crate::canon::Guest for Reference {
+    fn call(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        results: usize,
+    ) -> Result<std::result::Result<Vec<Val>, crate::canon::Trap>> {
+        Ok(Reference::call(self, export, args, results)?.map_err(|t| t.to_string()))
+    }
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>> {
+        self.read_memory(ptr, len)
+    }
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<()> {
+        self.write_memory(ptr, bytes)
+    }
+    fn has_export(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+}
+
 impl Reference {
     pub fn new(m: &WasmModule, hostfns: &HostFns) -> Result<Reference> {
         let bound = hostfns

@@ -372,3 +372,97 @@ fn modules_sharing_an_arena_keep_off_a_reserved_region_and_each_other() {
         .to_string();
     assert!(e.contains("no RAM window of core m4"), "{e}");
 }
+
+/// The twin's canonical ABI against a second implementation, wasmtime's component model: the
+/// wit-bindgen corpus wrapped into a component (wit-component) and called with the same
+/// generated WIT values; every result, lifted by the twin from the core call in wasmtime and
+/// from synth's code on the CM7, must read the same as the component's (WAVE text).
+#[test]
+fn canonical_abi_agrees_with_wasmtimes_component_model() {
+    use twin_hosting::canon::{self, Wit};
+    use wasmtime::component::{Component, Linker, Val as CVal};
+    let path = wit_corpus();
+    let bytes = std::fs::read(path).unwrap();
+    let wit = Wit::embedded(&bytes, "corpus_wit.wasm")
+        .unwrap()
+        .expect("wit-bindgen embeds a component-type section");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let comp = Component::new(&engine, &component).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let inst = Linker::new(&engine).instantiate(&mut store, &comp).unwrap();
+    let iface = inst
+        .get_export_index(&mut store, None, "rt-twin:corpus/shapes@0.1.0")
+        .unwrap();
+
+    let module = twin_hosting::wasm::WasmModule::load(path).unwrap();
+    let mut reference = twin_hosting::reference::Reference::new(
+        &module,
+        &twin_hosting::hosted::host::HostFns::builtin(),
+    )
+    .unwrap();
+    let mut arm = hosted(path, "m7", "cortex-m7dp");
+    let exports: Vec<String> = module.exports.iter().map(|e| e.name.clone()).collect();
+    let realloc = canon::realloc_in(&exports).expect("cabi_realloc");
+    let mut rng = twin_hosting::diff::Rng::new(11);
+    let mut calls = 0;
+    let mut arm_diverged = std::collections::BTreeSet::new();
+    let names: Vec<String> = wit.exports().map(String::from).collect();
+    assert_eq!(names.len(), 11, "{names:?}");
+    for export in &names {
+        let func = wit.function(export).unwrap();
+        let fname = export.split('#').nth(1).unwrap();
+        let idx = inst
+            .get_export_index(&mut store, Some(&iface), fname)
+            .unwrap();
+        let f = inst.get_func(&mut store, idx).unwrap();
+        let ty = f.ty(&store);
+        let ptypes: Vec<_> = ty.params().map(|(_, t)| t).collect();
+        let nres = ty.results().len();
+        for k in 0..24 {
+            let args = canon::generate(func, k, &mut rng).unwrap();
+            let cargs: Vec<CVal> = args
+                .iter()
+                .zip(&ptypes)
+                .map(|(a, t)| wasm_wave::from_str(t, &wasm_wave::to_string(a).unwrap()).unwrap())
+                .collect();
+            let mut res = vec![CVal::Bool(false); nres];
+            f.call(&mut store, &cargs, &mut res).unwrap();
+            let expected: Vec<String> = res
+                .iter()
+                .map(|v| wasm_wave::to_string(v).unwrap())
+                .collect();
+            let expected = expected.join(", ");
+            let show = |r: Option<wasm_wave::value::Value>| {
+                r.map(|v| canon::show(&[v])).unwrap_or_default()
+            };
+            let ours = canon::call(func, &mut reference, export, Some(&realloc), &args)
+                .unwrap()
+                .unwrap_or_else(|t| panic!("{export} case {k} trapped in wasmtime: {t}"));
+            let what = format!("{export}({})", canon::show(&args));
+            assert_eq!(show(ours), expected, "wasmtime core: {what}");
+            let on_arm = canon::call(func, &mut arm.guest(), export, Some(&realloc), &args)
+                .unwrap()
+                .map(show);
+            if on_arm.as_ref() != Ok(&expected) {
+                arm_diverged.insert(fname.to_string());
+            }
+            calls += 1;
+        }
+    }
+    assert_eq!(calls, 11 * 24);
+    // A synth 0.89 defect the twin finds here: an integer parameter that follows a float one
+    // is lost. `mix` flattens to (i32 i32 i32 f64 i32 ...) and `pick` to (i32 f32 f32 f32 i32):
+    // AAPCS-VFP puts `m.e` in R3 and `m` in R1, but synth's prologue spills only the integer
+    // registers before the first float parameter and later reads these from never-written
+    // spill slots (0xC5 garbage). Every other export agrees on the CM7.
+    let expected: std::collections::BTreeSet<String> = ["mix", "pick"].map(String::from).into();
+    assert_eq!(arm_diverged, expected);
+}

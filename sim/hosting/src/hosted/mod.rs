@@ -1280,6 +1280,57 @@ impl Module {
     }
 }
 
+/// A module on its machine as a canonical-ABI guest ([`crate::canon`]): every call's outcome is
+/// kept (the export's cycles and stack apart from the allocator's).
+pub struct OnCore<'a> {
+    pub module: &'a mut Module,
+    pub machine: &'a mut Machine,
+    /// (export, outcome) of each call made through this guest, in order.
+    pub calls: Vec<(String, CallOutcome)>,
+}
+
+impl<'a> OnCore<'a> {
+    pub fn new(module: &'a mut Module, machine: &'a mut Machine) -> OnCore<'a> {
+        OnCore {
+            module,
+            machine,
+            calls: Vec::new(),
+        }
+    }
+
+    /// The outcome of the last call of `export`.
+    pub fn outcome(&self, export: &str) -> Option<&CallOutcome> {
+        self.calls
+            .iter()
+            .rev()
+            .find(|(e, _)| e == export)
+            .map(|(_, o)| o)
+    }
+}
+
+impl crate::canon::Guest for OnCore<'_> {
+    fn call(
+        &mut self,
+        export: &str,
+        args: &[Val],
+        _results: usize,
+    ) -> Result<std::result::Result<Vec<Val>, crate::canon::Trap>> {
+        let out = self.module.call(self.machine, export, args)?;
+        let r = out.result.clone().map_err(|t| t.to_string());
+        self.calls.push((export.to_string(), out));
+        Ok(r)
+    }
+    fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>> {
+        self.module.read_memory(self.machine, ptr, len)
+    }
+    fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<()> {
+        self.module.write_memory(self.machine, ptr, bytes)
+    }
+    fn has_export(&mut self, name: &str) -> bool {
+        self.module.wasm.export(name).is_some() && !self.module.skipped.iter().any(|s| s == name)
+    }
+}
+
 /// A single module on a machine of its own: the convenient form for one core (`sim call`,
 /// `sim diff`, the tests). Dereferences to its [`Module`].
 pub struct Hosted {
@@ -1347,5 +1398,10 @@ impl Hosted {
 
     pub fn globals(&mut self) -> Vec<Val> {
         self.module.globals(&mut self.machine)
+    }
+
+    /// The module as a canonical-ABI guest.
+    pub fn guest(&mut self) -> OnCore<'_> {
+        OnCore::new(&mut self.module, &mut self.machine)
     }
 }
