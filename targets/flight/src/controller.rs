@@ -13,6 +13,7 @@
 //!
 //! Frames: NED world, FRD body, q body -> NED (as the vehicle model and NavState).
 
+use crate::cascade;
 use crate::math::*;
 use crate::NavState;
 
@@ -84,11 +85,13 @@ impl Waypoint {
     }
 }
 
+/// The whole cascade at one rate (`loop_dt`): falcon-cascade's position, attitude, rate and
+/// mixer stages ([`crate::cascade`]) run in a row on every step, as a fused controller does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Controller {
     pub cfg: VehicleConfig,
-    vel_int: V3,
-    last_rate_err: V3,
+    position: cascade::Position,
+    rate: cascade::Rate,
     pub armed: bool,
 }
 
@@ -96,8 +99,8 @@ impl Controller {
     pub const fn new(cfg: VehicleConfig) -> Controller {
         Controller {
             cfg,
-            vel_int: [0.0; 3],
-            last_rate_err: [0.0; 3],
+            position: cascade::Position::new(cfg, cfg.loop_dt),
+            rate: cascade::Rate::new(cfg, cfg.loop_dt),
             armed: true,
         }
     }
@@ -122,58 +125,22 @@ impl Controller {
                 w_sp: [0.0; 3],
             };
         }
-        let c = self.cfg;
-        let dt = c.loop_dt;
-        // 1. Position and velocity.
-        let v_sp = limit(scale(sub(wp.p, nav.p), c.kp_pos), c.max_speed);
-        let v_err = sub(v_sp, nav.v);
-        self.vel_int = limit(add(self.vel_int, scale(v_err, dt)), 2.0);
-        let a_cmd = limit(
-            add(scale(v_err, c.kp_vel), scale(self.vel_int, c.ki_vel)),
-            c.max_accel,
-        );
-        // 2. Thrust vector (NED): F / m = a_cmd - g e_z, tilt-limited.
-        let mut f = [a_cmd[0], a_cmd[1], a_cmd[2] - G];
-        let fz = -f[2];
-        let horiz = libm::sqrtf(f[0] * f[0] + f[1] * f[1]);
-        // cos(tilt) = fz / |f|; keep it above max_tilt_cos by shrinking the horizontal part.
-        let max_horiz = fz * libm::sqrtf(1.0 / (c.max_tilt_cos * c.max_tilt_cos) - 1.0);
-        if fz > 0.0 && horiz > max_horiz {
-            f[0] *= max_horiz / horiz;
-            f[1] *= max_horiz / horiz;
-        }
-        let collective = c.mass * norm(f);
-        let z_des = scale(f, -1.0 / norm(f)); // body z axis (down) in NED
-                                              // 3. Attitude: tilt taking e_z to z_des, then the yaw setpoint about the new z.
-        let q_yaw = q_yaw(wp.yaw_cos_half, wp.yaw_sin_half);
-        let z_after_yaw = rotate(q_yaw, [0.0, 0.0, 1.0]);
-        let q_tilt = q_between(z_after_yaw, z_des);
-        let q_sp = qnormalize(qmul(q_tilt, q_yaw));
-        let mut q_err = qmul(qconj(nav.q), q_sp);
-        if q_err[0] < 0.0 {
-            q_err = [-q_err[0], -q_err[1], -q_err[2], -q_err[3]];
-        }
-        let w_sp = [
-            2.0 * c.kp_att * q_err[1],
-            2.0 * c.kp_att * q_err[2],
-            2.0 * c.kp_att * q_err[3],
-        ];
-        // 4. Rate loop.
-        let w = sub(gyro, nav.bg);
-        let rate_err = sub(w_sp, w);
-        let d = scale(sub(rate_err, self.last_rate_err), 1.0 / dt);
-        self.last_rate_err = rate_err;
-        let alpha = add(scale(rate_err, c.kp_rate), scale(d, c.kd_rate));
-        let torque = [
-            alpha[0] * c.inertia[0],
-            alpha[1] * c.inertia[1],
-            alpha[2] * c.inertia[2],
-        ];
-        // 5. Mixer.
+        let s = cascade::VehicleState {
+            q: nav.q,
+            p: nav.p,
+            v: nav.v,
+            w: sub(gyro, nav.bg),
+            innovation: 0.0,
+        };
+        let att = self
+            .position
+            .tick_half_yaw(&s, wp.p, wp.yaw_cos_half, wp.yaw_sin_half);
+        let rate = cascade::attitude(&self.cfg, &s, &att);
+        let torque = self.rate.tick(&s, &rate);
         Step {
-            motors: mix(&c, collective, torque),
-            q_sp,
-            w_sp,
+            motors: cascade::mix(&self.cfg, &torque),
+            q_sp: att.q,
+            w_sp: rate.w,
         }
     }
 }
@@ -188,19 +155,13 @@ pub struct Step {
     pub w_sp: V3,
 }
 
-/// Quad-X allocation (motor order: front-right, rear-left, front-left, rear-right; the first
-/// two give +z reaction torque) and the thrust-to-command law.
+/// `mixer#mix` on (collective thrust, body torques): see [`cascade::mix`].
 pub fn mix(c: &VehicleConfig, collective: f32, torque: V3) -> [f32; 4] {
-    // f_i = T/4 - tx*y_i/(4a^2) + ty*x_i/(4a^2) + tz*s_i/(4k)
-    let a = c.arm_xy;
-    let r = torque[0] / (4.0 * a);
-    let p = torque[1] / (4.0 * a);
-    let y = torque[2] / (4.0 * c.yaw_moment);
-    let t = collective / 4.0;
-    let forces = [t - r + p + y, t + r - p + y, t + r + p - y, t - r - p - y];
-    let mut u = [0.0; 4];
-    for i in 0..4 {
-        u[i] = libm::sqrtf(clamp(forces[i] / c.max_motor_thrust, 0.0, 1.0));
-    }
-    u
+    cascade::mix(
+        c,
+        &cascade::TorqueSetpoint {
+            torque,
+            thrust: collective,
+        },
+    )
 }

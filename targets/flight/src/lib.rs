@@ -11,6 +11,7 @@
 // Matrix and vector code indexes several arrays with one loop variable: indices read clearest.
 #![allow(clippy::needless_range_loop)]
 
+pub mod cascade;
 pub mod controller;
 pub mod estimator;
 pub mod math;
