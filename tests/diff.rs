@@ -792,3 +792,62 @@ fn sim_call_takes_wave_arguments_and_prints_wit_results() {
     assert!(err.contains("wrong.wit: not valid WIT"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The number `sim call` printed for `export` (`export() = 0.0227...`).
+fn printed_f32(out: &str, export: &str) -> f32 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{export}() = ")))
+        .unwrap_or_else(|| panic!("no result line in {out}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Whole-run SIL exports (falcon's flight-demo shape, `targets/flight-demo`): one call flies
+/// the whole closed loop on either core, returns the same f32 bits as the same Rust built
+/// natively (`flight::sil`), and is judged by `--below`; the differential agrees with wasmtime.
+#[test]
+fn whole_run_sil_exports_finish_and_gate_on_both_cores() {
+    let wasm = flight_demo().to_str().unwrap();
+    let runs = [
+        ("run-stabilization", flight::sil::run_stabilization(), "0.1"),
+        ("run-position-hold", flight::sil::run_position_hold(), "0.6"),
+    ];
+    for core in ["m7", "m4"] {
+        for (export, native, gate) in runs {
+            let (code, out, err) = sim(&[
+                "call", "--wasm", wasm, "--core", core, "--export", export, "--below", gate,
+            ]);
+            assert_eq!(code, Some(0), "{core} {export}: {out}{err}");
+            assert_eq!(
+                printed_f32(&out, export).to_bits(),
+                native.to_bits(),
+                "{core} {export}: {out}"
+            );
+            assert!(out.contains(": pass"), "{out}");
+            assert!(out.contains("cycles") && out.contains("stack"), "{out}");
+        }
+    }
+    // The gate fails below the run's error; a result that is not one number is refused.
+    let (code, out, _) = sim(&[
+        "call",
+        "--wasm",
+        wasm,
+        "--export",
+        "run-stabilization",
+        "--below",
+        "0.001",
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("is not below 0.001: FAIL"), "{out}");
+    let (code, out, err) = sim(&[
+        "diff",
+        "--wasm",
+        wasm,
+        "--core",
+        "m4",
+        "--export",
+        "run-stabilization",
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("equal     3"), "{out}");
+}

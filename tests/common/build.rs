@@ -43,6 +43,13 @@ pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
         .join(module)
 }
 
+/// Build the whole-run SIL module (`targets/flight-demo`, shaped like falcon's flight-demo)
+/// once per test binary.
+pub fn flight_demo() -> &'static Path {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| build_wasm_crate("targets/flight-demo", "flight_demo.wasm"))
+}
+
 /// Build the reference flight module (`targets/flight-wasm`) once per test binary.
 pub fn flight_wasm() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();

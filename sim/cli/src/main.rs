@@ -186,6 +186,11 @@ enum Command {
         /// Arguments, comma-separated, typed by the export's signature (e.g. `1,-2,0.5,bits:0x7fc00000`).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         args: String,
+        /// Gate on the result: the call passes only when it returns one number below this
+        /// (a whole-run SIL export's error, e.g. `run-stabilization` with `--below 0.1`).
+        /// NaN fails.
+        #[arg(long, value_name = "X", allow_hyphen_values = true)]
+        below: Option<f64>,
     },
 }
 
@@ -346,7 +351,8 @@ fn main() -> ExitCode {
             module,
             export,
             args,
-        } => run_call(&module, &export, &args),
+            below,
+        } => run_call(&module, &export, &args, below),
         run => return run_bare(run),
     };
     finish(result)
@@ -985,7 +991,7 @@ fn call_wit(
     }
 }
 
-fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
+fn run_call(m: &ModuleArgs, export: &str, args: &str, below: Option<f64>) -> Result<ExitCode> {
     let mut arm = host(m)?;
     let wit = module_wit(m, &arm.wasm)?;
     if let Some(func) = wit.as_ref().and_then(|w| w.function(export)) {
@@ -996,7 +1002,7 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
             .into());
         }
         let out = call_wit(&mut arm, func, export, args)?;
-        return Ok(report_call(&mut arm, export, &out));
+        return report_call(&mut arm, export, &out, below);
     }
     let e = arm
         .wasm
@@ -1041,15 +1047,17 @@ fn run_call(m: &ModuleArgs, export: &str, args: &str) -> Result<ExitCode> {
         ),
         Err(t) => println!("{export}({}) trapped: {t}", texts.join(", ")),
     }
-    Ok(report_call(&mut arm, export, &out))
+    report_call(&mut arm, export, &out, below)
 }
 
-/// Cycles, stack and linear memory of a call; the exit code (1 when it trapped).
+/// Cycles, stack and linear memory of a call, and the gate on its result; the exit code (1
+/// when it trapped or failed the gate).
 fn report_call(
     arm: &mut Hosted,
     export: &str,
     out: &twin_hosting::hosted::CallOutcome,
-) -> ExitCode {
+    below: Option<f64>,
+) -> Result<ExitCode> {
     let bound = match arm.stack_bounds.get(export) {
         Some(twin_hosting::hosted::StackBound::Bounded(b)) => format!(", synth bound {b} B"),
         Some(twin_hosting::hosted::StackBound::Declined(r)) => format!(", synth declined: {r}"),
@@ -1069,11 +1077,39 @@ fn report_call(
         }
         None => {}
     }
-    if out.result.is_ok() {
+    let Ok(results) = &out.result else {
+        return Ok(ExitCode::from(1));
+    };
+    let Some(limit) = below else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (value, shown) = match results.as_slice() {
+        [Val::F32(b)] => (
+            f64::from(f32::from_bits(*b)),
+            f32::from_bits(*b).to_string(),
+        ),
+        [Val::F64(b)] => (f64::from_bits(*b), f64::from_bits(*b).to_string()),
+        [Val::I32(x)] => (f64::from(*x as i32), (*x as i32).to_string()),
+        [Val::I64(x)] => (*x as i64 as f64, (*x as i64).to_string()),
+        other => {
+            return Err(TwinError::Usage(format!(
+                "--below needs one number from {export}, which returned {} values",
+                other.len()
+            ))
+            .into())
+        }
+    };
+    let pass = value < limit;
+    println!(
+        "gate: {export} = {shown} {} {limit}: {}",
+        if pass { "<" } else { "is not below" },
+        if pass { "pass" } else { "FAIL" }
+    );
+    Ok(if pass {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
+    })
 }
 
 fn run(

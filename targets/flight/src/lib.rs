@@ -16,6 +16,7 @@ pub mod controller;
 pub mod estimator;
 pub mod math;
 pub mod records;
+pub mod sil;
 
 /// The cross-core datum: 16 x f32 = 64 bytes (q, p, v, gyro bias, accel bias).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
