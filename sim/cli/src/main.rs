@@ -955,12 +955,7 @@ fn call_wit(
 ) -> Result<twin_hosting::hosted::CallOutcome> {
     use twin_hosting::canon;
     let values = func.parse_args(args)?;
-    let names: Vec<String> = arm
-        .export_names()
-        .into_iter()
-        .filter(|n| !arm.skipped.contains(n))
-        .collect();
-    let realloc = canon::realloc_in(&names);
+    let realloc = arm.realloc();
     let mut guest = arm.guest();
     let outcome = canon::call(func, &mut guest, export, realloc.as_deref(), &values)?;
     let shown = canon::show(&values);

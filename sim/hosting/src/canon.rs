@@ -397,16 +397,13 @@ fn flat(r: &Resolve, t: &Type, max: usize) -> Option<Vec<Flat>> {
 }
 
 /// A variant's, option's or result's cases: (case index, payload type) in order.
-fn cases(r: &Resolve, kind: &TypeDefKind) -> Vec<Option<Type>> {
+fn cases(kind: &TypeDefKind) -> Vec<Option<Type>> {
     match kind {
         TypeDefKind::Variant(v) => v.cases.iter().map(|c| c.ty).collect(),
         TypeDefKind::Option(t) => vec![None, Some(*t)],
         TypeDefKind::Result(res) => vec![res.ok, res.err],
         TypeDefKind::Enum(e) => vec![None; e.cases.len()],
-        _ => {
-            let _ = r;
-            Vec::new()
-        }
+        _ => Vec::new(),
     }
 }
 
@@ -422,11 +419,7 @@ fn kind_of<'r>(r: &'r Resolve, mut t: &'r Type) -> Option<&'r TypeDefKind> {
 }
 
 /// Which case a variant-like value is, and its payload.
-fn case_of<'v>(
-    r: &Resolve,
-    kind: &TypeDefKind,
-    v: &'v Value,
-) -> Result<(usize, Option<Cow<'v, Value>>)> {
+fn case_of<'v>(kind: &TypeDefKind, v: &'v Value) -> Result<(usize, Option<Cow<'v, Value>>)> {
     Ok(match kind {
         TypeDefKind::Variant(var) => {
             let (name, payload) = v.unwrap_variant();
@@ -454,10 +447,7 @@ fn case_of<'v>(
                 .ok_or_else(|| Error::Usage(format!("no enum case {name:?}")))?;
             (i, None)
         }
-        _ => {
-            let _ = r;
-            return Err(Error::Usage("not a variant".into()));
-        }
+        _ => return Err(Error::Usage("not a variant".into())),
     })
 }
 
@@ -638,8 +628,8 @@ impl<G: Guest> Lower<'_, G> {
                     | TypeDefKind::Option(_)
                     | TypeDefKind::Result(_)
                     | TypeDefKind::Enum(_)) => {
-                        let cs = cases(r, k);
-                        let (i, payload) = case_of(r, k, v)?;
+                        let cs = cases(k);
+                        let (i, payload) = case_of(k, v)?;
                         let tag = tag_size(cs.len());
                         put(buf, &(i as u32).to_le_bytes()[..tag]);
                         if let (Some(pt), Some(pv)) = (cs[i].as_ref(), payload) {
@@ -730,8 +720,8 @@ impl<G: Guest> Lower<'_, G> {
                     | TypeDefKind::Result(_)
                     | TypeDefKind::Enum(_)) => {
                         let joined = flat(r, t, FLAT_LIMIT).expect("unbounded")[1..].to_vec();
-                        let cs = cases(r, k);
-                        let (i, payload) = case_of(r, k, v)?;
+                        let cs = cases(k);
+                        let (i, payload) = case_of(k, v)?;
                         out.push(i32(i as u32));
                         let mut p = Vec::new();
                         if let (Some(pt), Some(pv)) = (cs[i].as_ref(), payload) {
@@ -1010,7 +1000,7 @@ impl<G: Guest> Lift<'_, G> {
                     | TypeDefKind::Result(_)
                     | TypeDefKind::Enum(_)) => {
                         let k = k.clone();
-                        let cs = cases(r, &k);
+                        let cs = cases(&k);
                         let tag = tag_size(cs.len());
                         let mut word = [0u8; 4];
                         word[..tag].copy_from_slice(b(tag)?);
@@ -1108,7 +1098,7 @@ impl<G: Guest> Lift<'_, G> {
                     | TypeDefKind::Result(_)
                     | TypeDefKind::Enum(_) => {
                         let joined = flat(r, t, FLAT_LIMIT).expect("unbounded")[1..].to_vec();
-                        let cs = cases(r, &kind);
+                        let cs = cases(&kind);
                         let i = word(next()?) as usize;
                         if i >= cs.len() {
                             return Err(bad(format!("discriminant {i} of {} cases", cs.len())));
@@ -1395,7 +1385,7 @@ impl Gen<'_> {
                     | TypeDefKind::Option(_)
                     | TypeDefKind::Result(_)
                     | TypeDefKind::Enum(_) => {
-                        let cs = cases(r, kind);
+                        let cs = cases(kind);
                         // Options and results: the payload case most of the time.
                         let i = match kind {
                             TypeDefKind::Option(_) if !self.edge() => {

@@ -1211,6 +1211,17 @@ impl Module {
         self.wasm.exports.iter().map(|e| e.name.clone()).collect()
     }
 
+    /// The module's canonical-ABI allocator, when the object has one (see
+    /// [`crate::canon::realloc_in`]).
+    pub fn realloc(&self) -> Option<String> {
+        let names: Vec<String> = self
+            .export_names()
+            .into_iter()
+            .filter(|n| !self.skipped.contains(n))
+            .collect();
+        crate::canon::realloc_in(&names)
+    }
+
     /// Write bytes into linear memory at `offset` (bounds-checked against the memory size).
     pub fn write_memory(&mut self, machine: &mut Machine, offset: u32, bytes: &[u8]) -> Result<()> {
         host::check_range(offset, bytes.len() as u32, self.layout.linmem_size)
