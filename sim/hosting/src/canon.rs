@@ -314,8 +314,9 @@ fn unsupported(r: &Resolve, t: &Type) -> Option<String> {
     }
 }
 
-/// A WIT type as WIT text (named types by name).
-fn type_name(r: &Resolve, t: &Type) -> String {
+/// A WIT type as WIT text (named types by name; anonymous lists, options, tuples and results
+/// spelled out).
+pub fn type_name(r: &Resolve, t: &Type) -> String {
     match t {
         Type::Bool => "bool".into(),
         Type::U8 => "u8".into(),

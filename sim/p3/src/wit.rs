@@ -53,7 +53,7 @@ pub fn task_streams(
             return None;
         };
         Some(Element {
-            name: type_name(&resolve, t),
+            name: twin_hosting::canon::type_name(&resolve, t),
             size: sizes.size(t).size_wasm32(),
         })
     };
@@ -65,30 +65,6 @@ pub fn task_streams(
             .collect(),
         writes: f.result.as_ref().and_then(stream_of),
     })
-}
-
-/// The WIT spelling of a type (named types by their name).
-fn type_name(resolve: &Resolve, ty: &Type) -> String {
-    match ty {
-        Type::Bool => "bool".into(),
-        Type::U8 => "u8".into(),
-        Type::U16 => "u16".into(),
-        Type::U32 => "u32".into(),
-        Type::U64 => "u64".into(),
-        Type::S8 => "s8".into(),
-        Type::S16 => "s16".into(),
-        Type::S32 => "s32".into(),
-        Type::S64 => "s64".into(),
-        Type::F32 => "f32".into(),
-        Type::F64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::ErrorContext => "error-context".into(),
-        Type::Id(id) => resolve.types[*id]
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{:?}", resolve.types[*id].kind)),
-    }
 }
 
 #[cfg(test)]
