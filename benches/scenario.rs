@@ -19,7 +19,7 @@ fn load(name: &str) -> Scenario {
 }
 
 fn benches(c: &mut Criterion) {
-    common::build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    common::build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
     let objects = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("scenario");
     g.sample_size(10);

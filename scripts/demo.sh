@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-(cd targets/flight-wasm && cargo build --release --quiet)
+(cd targets/flight-stack && cargo build --release --quiet)
 cargo build --release --quiet -p sim
 exec target/release/sim --scenario "${SCENARIO:-scenarios/stabilization.ron}" "$@"

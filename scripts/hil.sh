@@ -18,8 +18,8 @@ where="${1:-emulated}"
 case "$where" in emulated|probe) ;; *) echo "usage: scripts/hil.sh [emulated|probe] [sim args]" >&2; exit 2;; esac
 scenario="${SCENARIO:-scenarios/stabilization.ron}"
 bash scripts/setup.sh
-(cd targets/flight-wasm && cargo build --release --quiet)
-wasm=targets/flight-wasm/target/wasm32-unknown-unknown/release/flight_wasm.wasm
+(cd targets/flight-stack && cargo build --release --quiet)
+wasm=targets/flight-stack/target/wasm32-unknown-unknown/release/flight_stack.wasm
 image="$(bash targets/hil/build.sh "$wasm")"
 cargo build --release --quiet -p sim
 runs="runs/$(basename "$scenario" .ron)"

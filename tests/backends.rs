@@ -13,7 +13,7 @@ use twin_flight::session::run;
 use twin_hosting::backend::Backend;
 
 fn stabilization(steps: u64) -> Scenario {
-    build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
     let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
     s.steps = steps;
     s
@@ -83,7 +83,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
 
     // Record which estimator instructions run on each tick up to the first GNSS fix.
     let mut fc = hosted(&s, &workspace(), objects.path()).unwrap();
-    let module = fc.estimator.arm_module().unwrap();
+    let module = fc.estimator.parts()[0].arm_module().unwrap();
     let (core, base, size) = (
         module.core,
         module.layout.code_base,
@@ -131,7 +131,7 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     }
     let addr = target.expect("a VADD/VSUB.F32 in the GNSS update");
 
-    let clean_obj = objects.path().join("flight-cortex-m4f.o");
+    let clean_obj = objects.path().join("flight_stack-cortex-m4f.o");
     let mut bytes = std::fs::read(&clean_obj).unwrap();
     let off = file_offset(&bytes, clean_obj.to_str().unwrap(), base, addr);
     bytes[off + 2] ^= 1 << 6;
@@ -146,7 +146,10 @@ fn lockstep_catches_a_one_bit_miscompile_at_the_first_tick_that_runs_it() {
     let d = r.divergence.as_ref().expect("the miscompile is caught");
     eprintln!("{d}");
     assert_eq!(d.tick, first_gnss, "caught at the first GNSS tick");
-    assert_eq!(d.export, twin_flight::flightloop::ESTIMATE);
+    assert_eq!(
+        d.export,
+        twin_hosting::backend::Iface::AidedEstimate.export()
+    );
     assert!(d.first_word.is_some() && d.differing_bits != 0);
     assert!(!r.pass);
     assert_eq!(

@@ -495,55 +495,37 @@ fn p3_flight() -> &'static std::path::Path {
 }
 
 /// The same flight chain without streams or an executor: frames from the P3 module's own
-/// generator, then flight-wasm's synchronous `ekf#estimate` and `controller#step` in wasmtime,
-/// called in a plain loop. The controller's 24-byte result: count, xor of the commands' bits,
-/// the last four commands.
+/// generator (in wasmtime), then the `flight` crate's `records::estimate` and
+/// `records::step` compiled for the host, called in a plain loop. The controller's 24-byte
+/// result: count, xor of the commands' bits, the last four commands.
 fn flight_chain_without_streams(ticks: u32) -> Vec<u8> {
-    use twin_hosting::hosted::host::HostFns;
     use twin_hosting::reference::Reference;
     let gen = WasmModule::load(p3_flight()).unwrap();
     let hub: SharedHub = Arc::new(Mutex::new(Hub::new(64)));
     let mut gen = Reference::new(&gen, &twin_p3::intrinsics(&hub, 0, &gen.imports)).unwrap();
-    let fw =
-        WasmModule::load(&build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm")).unwrap();
-    let mut fw = Reference::new(&fw, &HostFns::builtin()).unwrap();
     let ptr = |v: &[Val]| match v {
         [Val::I32(p)] => *p,
         other => panic!("{other:?}"),
     };
-    let alloc = [Val::I32(0), Val::I32(0), Val::I32(4), Val::I32(96)];
-    let buf = ptr(&fw.call("cabi_realloc", &alloc, 1).unwrap().unwrap());
+    let mut ekf =
+        flight::estimator::Estimator::new(flight::estimator::EstimatorConfig::default_sensors());
+    let mut ctl =
+        flight::controller::Controller::new(flight::controller::VehicleConfig::quad_x_default());
     let mut result = [0u32; 6];
     for k in 0..ticks {
         let f = ptr(&gen.call("frame_at", &[Val::I32(k)], 1).unwrap().unwrap());
-        let frame = gen.read_memory(f, 88).unwrap();
-        fw.write_memory(buf, &frame).unwrap();
-        let n = ptr(&fw
-            .call(
-                "pulseengine:falcon-cascade/ekf@0.10.0#estimate",
-                &[Val::I32(buf)],
-                1,
-            )
-            .unwrap()
-            .unwrap());
-        let mut input = fw.read_memory(n, 64).unwrap();
-        input.extend([0u8; 12]); // body rates 0
-        for w in [0.0f32, 0.0, -1.0, 1.0, 0.0] {
-            input.extend(w.to_le_bytes());
-        }
-        fw.write_memory(buf, &input).unwrap();
-        let m = ptr(&fw
-            .call(
-                "pulseengine:falcon-cascade/controller@0.10.0#step",
-                &[Val::I32(buf)],
-                1,
-            )
-            .unwrap()
-            .unwrap());
-        let motors = fw.read_memory(m, 16).unwrap();
+        let frame: [f32; flight::records::SENSOR_FRAME_WORDS] =
+            twin_hosting::backend::bytes_words(&gen.read_memory(f, 88).unwrap())
+                .try_into()
+                .unwrap();
+        let nav = flight::records::estimate(&mut ekf, &frame);
+        let mut input = [0.0f32; flight::records::STEP_INPUT_WORDS];
+        input[..16].copy_from_slice(&nav); // body rates 0
+        input[19..24].copy_from_slice(&[0.0, 0.0, -1.0, 1.0, 0.0]);
+        let motors = flight::records::step(&mut ctl, &input);
         result[0] += 1;
-        for i in 0..4 {
-            let bits = u32::from_le_bytes(motors[4 * i..4 * i + 4].try_into().unwrap());
+        for (i, m) in motors.iter().enumerate() {
+            let bits = m.to_bits();
             result[1] ^= bits.rotate_left(i as u32 * 8);
             result[2 + i] = bits;
         }

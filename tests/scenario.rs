@@ -6,7 +6,7 @@ use twin_flight::scenario::{trace_csv, Scenario};
 use twin_flight::session::run;
 
 fn flight_module() {
-    build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm");
+    build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
 }
 
 fn sim(args: &[&str]) -> (Option<i32>, String, String) {
@@ -285,4 +285,171 @@ fn compare_reports_known_differences_and_judges_tolerances() {
     let (code, _, err) = sim(&["compare", a, b, "--tolerance", "altitude=1"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no signal \"altitude\""), "{err}");
+}
+
+/// The flight signals of a trace as bits: what must not change when only the packaging of the
+/// same flight code does.
+fn flight_bits(t: &[twin_flight::flightloop::Tick]) -> Vec<Vec<u64>> {
+    t.iter()
+        .map(|r| {
+            let mut v: Vec<u64> = r.attitude.iter().map(|x| x.to_bits()).collect();
+            v.extend(r.position.iter().map(|x| x.to_bits()));
+            v.extend(r.motors.iter().map(|x| u64::from(x.to_bits())));
+            v.extend(r.nav.iter().map(|x| u64::from(x.to_bits())));
+            v.extend(r.att_sp.iter().map(|x| u64::from(x.to_bits())));
+            v.extend(r.rate_sp.iter().map(|x| u64::from(x.to_bits())));
+            v
+        })
+        .collect()
+}
+
+/// falcon's packaging: five leaf modules, one per interface. The stack built as leaves flies
+/// the same bits as the stack built as one module (each interface keeps its own state either
+/// way); the CM4 hosts the ekf leaf alone and the CM7 the four stage leaves.
+#[test]
+fn the_stack_as_five_leaves_flies_bit_identical_to_one_module() {
+    flight_module();
+    let leaves = flight_leaves();
+    let mut one = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
+    one.steps = 1500;
+    let mut five = one.clone();
+    five.flight.modules = leaves.to_vec();
+    let objects = tempfile::tempdir().unwrap();
+    let h = twin_flight::scenario::hosted(&five, &workspace(), objects.path()).unwrap();
+    let files = |s: &twin_hosting::backend::Stack| -> Vec<String> {
+        s.parts()
+            .iter()
+            .map(|p| {
+                std::path::Path::new(&p.file)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    assert_eq!(files(&h.estimator), ["ekf.wasm"]);
+    assert_eq!(
+        files(&h.controller),
+        ["position.wasm", "attitude.wasm", "rate.wasm", "mixer.wasm"]
+    );
+    drop(h);
+    let (r1, t1) = run(&one, &workspace(), objects.path(), |_| {}).unwrap();
+    let (r5, t5) = run(&five, &workspace(), objects.path(), |_| {}).unwrap();
+    assert!(r1.pass && r5.pass, "{:?}\n{:?}", r1.gates, r5.gates);
+    assert_eq!(t5.len(), 1500);
+    assert!(
+        flight_bits(&t1) == flight_bits(&t5),
+        "leaves fly other bits"
+    );
+    assert!(t5.iter().all(|t| t.m4_cycles > 0 && t.m7_cycles > 0));
+
+    // Through the command line, from a scenario file naming the leaves.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("leaves.ron");
+    let list: Vec<String> = leaves
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    let ron = std::fs::read_to_string(workspace().join("scenarios/stabilization.ron"))
+        .unwrap()
+        .replacen(
+            "    gates:",
+            &format!(
+                "    flight: Flight(modules: [{}]),\n    gates:",
+                list.join(", ")
+            ),
+            1,
+        );
+    std::fs::write(&file, ron).unwrap();
+    let (code, out, err) = sim(&["--scenario", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("PASS") && out.contains("mixer.wasm"), "{out}");
+}
+
+/// A module set that leaves an interface out, names both `wasm` and `modules`, or brings a
+/// module with none of falcon-cascade's interfaces is refused, saying what is missing and what
+/// each module offers.
+#[test]
+fn an_incomplete_module_set_is_refused_with_what_each_module_offers() {
+    flight_module();
+    let leaves = flight_leaves();
+    let objects = tempfile::tempdir().unwrap();
+    let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
+    s.flight.modules = leaves[..4].to_vec(); // no mixer
+    let e = twin_flight::scenario::hosted(&s, &workspace(), objects.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("the controller core needs mixer#mix")
+            && e.contains("position.wasm offers position#tick")
+            && e.contains("rate.wasm offers rate#tick"),
+        "{e}"
+    );
+    s.flight.modules = vec![leaves[0].clone(), flight_demo().to_path_buf()];
+    let e = twin_flight::scenario::hosted(&s, &workspace(), objects.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("flight_demo.wasm: exports none of falcon-cascade's interfaces"),
+        "{e}"
+    );
+    s.flight.wasm = leaves[1].clone();
+    let e = twin_flight::scenario::hosted(&s, &workspace(), objects.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("both `wasm` and `modules`"), "{e}");
+}
+
+/// Stage dividers: the position stage every 5th tick and attitude every 2nd, as falcon runs
+/// position and attitude slower than rate and mixer. A stage's output (the setpoint in the
+/// trace) can change only on a tick it runs, and the CM7 pays for the position stage only
+/// then.
+#[test]
+fn stage_dividers_run_each_stage_on_its_ticks() {
+    flight_module();
+    let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
+    s.steps = 1000;
+    s.flight.dividers.position = 5;
+    s.flight.dividers.attitude = 2;
+    let objects = tempfile::tempdir().unwrap();
+    let (r, t) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
+    assert!(r.stopped.is_none(), "{:?}", r.stopped);
+    let bits = |x: &[f32; 3]| x.map(f32::to_bits);
+    let (mut att_changes, mut rate_changes) = (0, 0);
+    for k in 1..t.len() {
+        if bits(&t[k].att_sp) != bits(&t[k - 1].att_sp) {
+            assert_eq!(k % 5, 0, "attitude setpoint changed at tick {k}");
+            att_changes += 1;
+        }
+        if bits(&t[k].rate_sp) != bits(&t[k - 1].rate_sp) {
+            assert_eq!(k % 2, 0, "rate setpoint changed at tick {k}");
+            rate_changes += 1;
+        }
+    }
+    assert!(
+        att_changes > 150 && rate_changes > 400,
+        "{att_changes} {rate_changes}"
+    );
+    // The position stage costs thousands of cycles: ticks that run it cost more.
+    let cycles = |m: u64| {
+        let v: Vec<u64> = t
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (*k as u64) % 5 == m)
+            .map(|(_, x)| x.m7_cycles)
+            .collect();
+        (*v.iter().min().unwrap(), *v.iter().max().unwrap())
+    };
+    for m in 1..5 {
+        assert!(
+            cycles(0).0 > cycles(m).1 + 1000,
+            "{:?} vs {:?}",
+            cycles(0),
+            cycles(m)
+        );
+    }
 }

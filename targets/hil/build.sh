@@ -3,7 +3,7 @@
 # objects (cortex-m4f for the CM4, cortex-m7dp for the CM7) -> hil-m4 -> hil-m7, which carries
 # hil-m4 and releases the CM4 itself. The image to load on a board (or the twin) is hil-m7.elf.
 #
-# Usage: targets/hil/build.sh [FLIGHT.wasm]   (default: targets/flight-wasm, built here)
+# Usage: targets/hil/build.sh [FLIGHT.wasm]   (default: targets/flight-stack, built here)
 # Output: $HIL_OUT (default target/hil)/{hil-m7.elf, hil-m4.elf, flight-*.o}
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,13 +12,13 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 wasm="${1:-}"
 if [ -z "$wasm" ]; then
-  (cd "$here/../flight-wasm" && cargo build --release --quiet)
-  wasm="$here/../flight-wasm/target/wasm32-unknown-unknown/release/flight_wasm.wasm"
+  (cd "$here/../flight-stack" && cargo build --release --quiet)
+  wasm="$here/../flight-stack/target/wasm32-unknown-unknown/release/flight_stack.wasm"
 fi
 wasm="$(cd "$(dirname "$wasm")" && pwd)/$(basename "$wasm")"
 synth="${RT_TWIN_SYNTH:-synth}"
 for t in cortex-m4f cortex-m7dp; do
-  "$synth" compile "$wasm" -t "$t" --all-exports --relocatable --embedder-data-init \
+  "$synth" compile "$wasm" -t "$t" --all-exports --allow-skipped-exports --relocatable --embedder-data-init \
     --embedder-global-init --safety-bounds software -o "$out/flight-$t.o" >/dev/null
 done
 cd "$here"

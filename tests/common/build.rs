@@ -43,6 +43,40 @@ pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
         .join(module)
 }
 
+/// The flight stack's leaves (`targets/flight-stack`, one cargo feature each, as falcon's
+/// leaf components are built one by one), built once per test binary into their own target
+/// directory (so they never replace the one-module build) and copied to
+/// `target/leaves/<leaf>.wasm`: ekf, position, attitude, rate, mixer.
+pub fn flight_leaves() -> &'static [PathBuf] {
+    static LEAVES: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    LEAVES.get_or_init(|| {
+        let dir = workspace().join("targets/flight-stack");
+        let out = workspace().join("target/leaves");
+        std::fs::create_dir_all(&out).unwrap();
+        ["ekf", "position", "attitude", "rate", "mixer"]
+            .iter()
+            .map(|leaf| {
+                built(
+                    Command::new("cargo")
+                        .args(["build", "--release", "--quiet", "--no-default-features"])
+                        .args(["--features", &format!("{leaf}-leaf")])
+                        .args(["--target-dir", "target/leaf"])
+                        .current_dir(&dir)
+                        .env_remove("CARGO_TARGET_DIR"),
+                    &format!("the {leaf} leaf of {}", dir.display()),
+                );
+                let to = out.join(format!("{leaf}.wasm"));
+                std::fs::copy(
+                    dir.join("target/leaf/wasm32-unknown-unknown/release/flight_stack.wasm"),
+                    &to,
+                )
+                .unwrap();
+                to
+            })
+            .collect()
+    })
+}
+
 /// Build the whole-run SIL module (`targets/flight-demo`, shaped like falcon's flight-demo)
 /// once per test binary.
 pub fn flight_demo() -> &'static Path {
@@ -50,10 +84,10 @@ pub fn flight_demo() -> &'static Path {
     WASM.get_or_init(|| build_wasm_crate("targets/flight-demo", "flight_demo.wasm"))
 }
 
-/// Build the reference flight module (`targets/flight-wasm`) once per test binary.
-pub fn flight_wasm() -> &'static Path {
+/// Build the reference flight stack (`targets/flight-stack`) once per test binary.
+pub fn flight_stack() -> &'static Path {
     static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| build_wasm_crate("targets/flight-wasm", "flight_wasm.wasm"))
+    WASM.get_or_init(|| build_wasm_crate("targets/flight-stack", "flight_stack.wasm"))
 }
 
 /// Build the HIL firmware (`targets/hil/build.sh`) from the reference flight module once per
@@ -64,7 +98,7 @@ pub fn hil_image() -> &'static Path {
         PathBuf::from(built(
             Command::new("bash")
                 .arg(workspace().join("targets/hil/build.sh"))
-                .arg(flight_wasm())
+                .arg(flight_stack())
                 .env_remove("CARGO_TARGET_DIR"),
             "targets/hil/build.sh",
         ))

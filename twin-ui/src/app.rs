@@ -760,7 +760,7 @@ impl TwinApp {
                         ),
                     );
                 });
-                ui.label(RichText::new("NavState age at the controller (µs)").strong());
+                ui.label(RichText::new("vehicle-state age at the controller (µs)").strong());
                 let pts: Vec<[f64; 2]> = run
                     .ticks
                     .iter()
@@ -774,7 +774,7 @@ impl TwinApp {
                         .filter(|t| t.m7_cycles > 0)
                         .map(|t| [t.t, plots::nav_age_us(&run.info, t)])
                         .collect();
-                    (format!("NavState age ({})", o.name), pts)
+                    (format!("vehicle-state age ({})", o.name), pts)
                 });
                 let r = egui_plot::Plot::new("nav age")
                     .height((ui.available_height() - 10.0).max(100.0))
@@ -782,9 +782,12 @@ impl TwinApp {
                     .link_cursor(egui::Id::unique("time axis"), [true, false])
                     .show(ui, |pu| {
                         pu.points(
-                            egui_plot::Points::new("NavState age", egui_plot::PlotPoints::new(pts))
-                                .radius(1.5)
-                                .color(plots::GREEN),
+                            egui_plot::Points::new(
+                                "vehicle-state age",
+                                egui_plot::PlotPoints::new(pts),
+                            )
+                            .radius(1.5)
+                            .color(plots::GREEN),
                         );
                         if let Some((name, pts)) = overlay_pts {
                             pu.points(
@@ -809,7 +812,7 @@ impl TwinApp {
                     ui.horizontal(|ui| {
                         ui.label("ticks from the cursor:");
                         ui.add(egui::Slider::new(&mut self.mu_span, 1..=10));
-                        ui.label("each core's busy time and the NavState message crossing the MU (move the cursor from the event log or by clicking a time plot)");
+                        ui.label("each core's busy time and the vehicle-state message crossing the MU (move the cursor from the event log or by clicking a time plot)");
                     });
                     plots::mu_timeline(
                         ui,

@@ -376,7 +376,9 @@ pub fn mu_timeline(
                     }
                 }
             }
-            pu.arrows(Arrows::new("NavState via the MU (TR0 -> RR0)", origins, tips).color(PURPLE));
+            pu.arrows(
+                Arrows::new("vehicle-state via the MU (TR0 -> RR0)", origins, tips).color(PURPLE),
+            );
         });
 }
 

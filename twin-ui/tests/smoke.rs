@@ -6,7 +6,7 @@ use std::process::Command;
 
 #[path = "../../tests/common/build.rs"]
 mod build;
-use build::{flight_wasm, workspace};
+use build::{flight_stack, workspace};
 
 /// Pixels of `png` within `tol` of `rgb` per channel.
 fn count_near(rgba: &[u8], rgb: [u8; 3], tol: u8) -> usize {
@@ -19,7 +19,7 @@ fn count_near(rgba: &[u8], rgb: [u8; 3], tol: u8) -> usize {
 fn the_window_renders_a_whole_run_under_xvfb() {
     let out = tempfile::tempdir().unwrap();
     let shot = out.path().join("twin-ui.png");
-    flight_wasm();
+    flight_stack();
     let ws = workspace();
     let run = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1700x1100x24"])

@@ -12,10 +12,10 @@ use twin_ui::TwinApp;
 
 #[path = "../../tests/common/build.rs"]
 mod build;
-use build::{flight_wasm, hil_image, workspace};
+use build::{flight_stack, hil_image, workspace};
 
 fn harness() -> Harness<'static, TwinApp> {
-    flight_wasm();
+    flight_stack();
     let app = TwinApp::new(&workspace(), &egui::Context::default());
     Harness::builder()
         .with_size([1600.0, 1000.0])
@@ -114,7 +114,7 @@ fn open_run_pause_step_and_read_both_cores() {
     );
 
     // Paused on tick n: both cores' state there. The CM7 takes one MU receive interrupt
-    // (IRQ 118) per NavState, one per tick in this scenario (docs/flight.md); the CM4 takes
+    // (IRQ 118) per vehicle-state, one per tick in this scenario (docs/flight.md); the CM4 takes
     // none; both sit where their last call returned.
     let k = h.state().cursor_tick().unwrap();
     assert_eq!(k, n);
@@ -183,7 +183,7 @@ fn target_mode_flies_the_hil_firmware_with_the_hosted_runs_commands() {
 /// A copy of the stabilization scenario, short, with a gate it fails at a known moment, and
 /// the flight module by absolute path (the file lives outside the project).
 fn failing_scenario(dir: &Path) -> PathBuf {
-    let wasm = flight_wasm().canonicalize().unwrap();
+    let wasm = flight_stack().canonicalize().unwrap();
     let text = format!(
         r#"Scenario(
     name: "too-strict",

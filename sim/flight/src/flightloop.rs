@@ -1,20 +1,27 @@
-//! The closed loop in hosted mode (docs/flight.md, ../shared/ARCHITECTURE.md): the estimator
-//! runs on the CM4 and the controller on the CM7, as synth's ARM code on the emulated cores;
-//! NavState crosses from one to the other through shared OCRAM and the Messaging Unit.
+//! The closed loop in hosted mode (docs/flight.md, ../shared/ARCHITECTURE.md): falcon-cascade's
+//! interfaces on the cores the Pixhawk 6X-RT split gives them (reference/pulseengine.md
+//! section 5): the estimator on the CM4, the position, attitude, rate and mixer stages on the
+//! CM7, as synth's ARM code on the emulated cores; the `vehicle-state` crosses from one to the
+//! other through shared OCRAM and the Messaging Unit.
 //!
 //! One control tick k (period `dt`, starting at t_k):
 //! 1. the sensors sample the true state;
-//! 2. the CM4 runtime writes the sensor frame into the estimator's memory and calls
-//!    `ekf#estimate`; it costs the CM4 its cycles (2.5 ns each): done at t4;
-//! 3. at t4 the CM4 runtime writes NavState (64 bytes) and a sequence word into the mailbox in
-//!    OCRAM2, the ready word last, and writes the sequence number to MUB TR0;
+//! 2. the CM4 runtime calls `aided-ekf#estimate` with the sensor frame (or, for a module
+//!    without the project's aided-ekf, falcon's `ekf#estimate` with the IMU alone), lowering
+//!    the record through the module's `cabi_realloc`; it costs the CM4 its cycles (2.5 ns
+//!    each): done at t4;
+//! 3. at t4 the CM4 runtime writes the vehicle-state (14 x f32) and a sequence word into the
+//!    mailbox in OCRAM2, the ready word last, and writes the sequence number to MUB TR0;
 //! 4. the MU delivers at the next lockstep sync point (a multiple of the quantum): the CM7's
 //!    MUA RF0 sets and its IRQ 118 pends (the CM7 runtime armed RIE0 and the NVIC line);
 //! 5. the CM7 runtime takes the interrupt there: reads MUA RR0 (clearing RF0), checks the ready
-//!    word and sequence, reads NavState, calls `controller#step` (1 ns per cycle): done at t7;
+//!    word and sequence, reads the vehicle-state, and runs the stages due this tick (each
+//!    every `divider` ticks; a stage not due passes on its last output): `position#tick`
+//!    (state, waypoint) -> attitude-setpoint, `attitude#tick` -> rate-setpoint, `rate#tick` ->
+//!    torque-setpoint, `mixer#mix` -> motor-pwm (1 ns per cycle): done at t7;
 //! 6. the motor commands reach the vehicle at the first physics step starting at or after t7.
 //!
-//! A call that does not finish within the period is an overrun of that core.
+//! A core whose calls do not finish within the period overruns.
 
 use serde::Serialize;
 
@@ -22,21 +29,43 @@ use crate::error::Result;
 use crate::vehicle::sensors::{Frame, Sensors};
 use crate::vehicle::wind::Wind;
 use crate::vehicle::{step, Params, State};
-use twin_hosting::backend::{bytes_words, words_bytes, Part};
+use twin_hosting::backend::{bytes_words, words_bytes, Arg, Iface, SensorFrame, Stack};
 use twin_machine::exc::FIRST_IRQ;
 use twin_machine::machine::Machine;
 use twin_machine::time::{Ps, PS_PER_S};
 use twin_machine::Error as TwinError;
 
-/// The NavState mailbox: OCRAM2, where the NXP SDK keeps its rpmsg shared memory (rt1176.md
-/// section 1.1). Layout: ready word, sequence, then 16 x f32.
+/// The vehicle-state mailbox: OCRAM2, where the NXP SDK keeps its rpmsg shared memory
+/// (rt1176.md section 1.1). Layout: ready word, sequence, then 14 x f32.
 pub const MAILBOX: u32 = 0x202C_0000;
-/// The mailbox's bytes: ready word, sequence, NavState.
-pub const MAILBOX_BYTES: u32 = 8 + 16 * 4;
-const READY: u32 = 0x4E41_5653; // "NAVS"
+/// Words in a vehicle-state record.
+pub const STATE_WORDS: usize = flight::cascade::VEHICLE_STATE_WORDS;
+/// The mailbox's bytes: ready word, sequence, vehicle-state.
+pub const MAILBOX_BYTES: u32 = 8 + 4 * STATE_WORDS as u32;
+const READY: u32 = 0x5653_5441; // "ATSV"
 const MU_IRQ: u32 = 118;
 
-pub use twin_hosting::backend::{EKF_ESTIMATE as ESTIMATE, EKF_INIT, STEP};
+/// How often each CM7 stage runs: every `n`th control tick (falcon runs position at 50 Hz and
+/// attitude at 250 Hz against 1 kHz for rate and mixer). 1 = every tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dividers {
+    pub position: u32,
+    pub attitude: u32,
+    pub rate: u32,
+    pub mixer: u32,
+}
+
+impl Default for Dividers {
+    fn default() -> Dividers {
+        Dividers {
+            position: 1,
+            attitude: 1,
+            rate: 1,
+            mixer: 1,
+        }
+    }
+}
 
 /// What one tick did (a row of the trace).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -48,9 +77,9 @@ pub struct Tick {
     pub attitude: [f64; 3],
     /// Body rates (rad/s).
     pub rates: [f64; 3],
-    /// The controller's attitude setpoint (roll, pitch, yaw, rad) and body-rate setpoint (rad/s)
-    /// this tick, from the setpoint observer (NaN when the controller did not run or the
-    /// observer disagreed with it; see [`FlightLoop`]).
+    /// The attitude setpoint (roll, pitch, yaw, rad) and body-rate setpoint (rad/s) in force
+    /// this tick: `position#tick`'s and `attitude#tick`'s latest results (NaN before the
+    /// first, or when the flight computer does not report them).
     pub att_sp: [f32; 3],
     pub rate_sp: [f32; 3],
     /// The position setpoint the controller was given (NED, m).
@@ -61,7 +90,9 @@ pub struct Tick {
     pub gyro: [f32; 3],
     pub baro_alt: f32,
     pub gnss: [f32; 3],
-    pub nav: [f32; 16],
+    /// The vehicle-state the estimator published: qw qx qy qz, position and velocity NED,
+    /// body rates, innovation.
+    pub nav: [f32; STATE_WORDS],
     pub motors: [f32; 4],
     pub m4_cycles: u64,
     pub m7_cycles: u64,
@@ -76,8 +107,8 @@ pub struct Tick {
     pub events: Vec<String>,
 }
 
-/// Faults the loop injects (the scenario's `faults`; NavState delay and jitter are the flight
-/// computer's, [`FlightComputer::set_nav_faults`]).
+/// Faults the loop injects (the scenario's `faults`; vehicle-state delay and jitter are the
+/// flight computer's, [`FlightComputer::set_nav_faults`]).
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// Motor index and time (s) from which it gives no thrust.
@@ -119,8 +150,8 @@ impl IoMcu {
 /// What one control tick did on the flight computer.
 #[derive(Debug, Clone, Default)]
 pub struct FcTick {
-    /// The NavState the estimator computed.
-    pub nav: [f32; 16],
+    /// The vehicle-state the estimator computed.
+    pub state: [f32; STATE_WORDS],
     /// The controller's run, when it ran this tick.
     pub control: Option<Control>,
     pub m4_cycles: u64,
@@ -133,41 +164,31 @@ pub struct FcTick {
     pub events: Vec<String>,
 }
 
-/// The controller's input record and output this tick.
+/// The CM7 stages' output this tick.
 #[derive(Debug, Clone)]
 pub struct Control {
-    /// `controller#step`'s input: NavState 16, gyro 3, waypoint 3, 1.0, 0.0.
-    pub input: [f32; 24],
     pub motors: [f32; 4],
     /// When the commands left the CM7 (virtual time).
     pub at: Ps,
+    /// The attitude-setpoint (qw qx qy qz thrust) and rate-setpoint (rx ry rz thrust) in
+    /// force, when the flight computer reports them.
+    pub setpoints: Option<([f32; 5], [f32; 4])>,
 }
 
-/// The controller's input record: NavState, the frame's gyro, the waypoint, and the
-/// "waypoint valid" flag.
-pub fn control_input(nav: &[f32], gyro: [f32; 3], waypoint: [f32; 3]) -> [f32; 24] {
-    let mut input = [0.0f32; 24];
-    input[..16].copy_from_slice(&nav[..16]);
-    input[16..19].copy_from_slice(&gyro);
-    input[19..22].copy_from_slice(&waypoint);
-    input[22] = 1.0;
-    input
-}
-
-/// The flight computer the loop flies: the estimator and controller with NavState between
-/// them. Hosted (the components as synth's code hosted on the twin's cores, this file), or
+/// The flight computer the loop flies: the estimator and the controller stages with the
+/// vehicle-state between them. Hosted (the modules hosted on the twin's cores, this file), or
 /// the HIL firmware behind an RTT link, on the twin or on a board (`twin_target::`).
 pub trait FlightComputer {
     /// Control tick `tick`, starting at `t_k`, of length `period`: the estimator on the
-    /// sensor frame, NavState across, the controller on it.
+    /// sensor frame, the vehicle-state across, the stages on it toward `waypoint` (north,
+    /// east, down, yaw).
     fn tick(
         &mut self,
         tick: u64,
         t_k: Ps,
         period: Ps,
-        frame: &[f32; 22],
-        gyro: [f32; 3],
-        waypoint: [f32; 3],
+        frame: &SensorFrame,
+        waypoint: [f32; 4],
     ) -> Result<FcTick>;
     /// The emulated machine, when there is one (core snapshots).
     fn machine(&mut self) -> Option<&mut Machine>;
@@ -183,42 +204,63 @@ pub trait FlightComputer {
     );
     /// What runs the flight code, in words (reports).
     fn describe(&self) -> String;
-    /// NavState published late (+- jitter) by the CM4 runtime: only the hosted runtime can.
+    /// The vehicle-state published late (+- jitter) by the CM4 runtime: only the hosted
+    /// runtime can.
     fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()>;
     /// The run is over (or abandoned): motors to zero on a board.
     fn stop(&mut self) {}
 }
 
-/// The components hosted on the emulated cores (or wasmtime, or native), with the runtimes
-/// the loop stands in for: the CM4's publishes NavState, the CM7's is the MU ISR.
+/// The modules hosted on the emulated cores (or wasmtime, or native), with the runtimes the
+/// loop stands in for: the CM4's publishes the vehicle-state, the CM7's is the MU ISR that
+/// runs the stages.
 pub struct Hosted {
     pub machine: Machine,
-    pub estimator: Part,
-    pub controller: Part,
+    /// The CM4's modules: `aided-ekf` or `ekf`.
+    pub estimator: Stack,
+    /// The CM7's modules: position, attitude, rate, mixer.
+    pub controller: Stack,
     m4: usize,
     m7: usize,
     mua: u32,
     mub: u32,
     quantum: Ps,
     seq: u32,
-    motors: [f32; 4],
+    pub dividers: Dividers,
+    /// The stages' latest outputs: attitude-setpoint, rate-setpoint, torque-setpoint, motors.
+    held: Held,
     nav_delay: u32,
     nav_jitter: u32,
     nav_queue: std::collections::VecDeque<(u64, Vec<f32>)>,
     jitter: rand_chacha::ChaCha8Rng,
 }
 
+#[derive(Debug, Clone, Default)]
+struct Held {
+    attitude: Option<Vec<f32>>,
+    rate: Option<Vec<f32>>,
+    torque: Option<Vec<f32>>,
+    motors: [f32; 4],
+}
+
+/// The CM7 stages, in the order they run.
+pub const STAGES: [Iface; 4] = [Iface::Position, Iface::Attitude, Iface::Rate, Iface::Mixer];
+
 impl Hosted {
-    /// `estimator` on core `cores.0` (the CM4) and `controller` on `cores.1` (the CM7) of
-    /// `machine`, on whatever backends the parts were built for; the estimator starts from
-    /// `nav0`.
+    /// `estimator`'s modules on core `cores.0` (the CM4) and `controller`'s on `cores.1` (the
+    /// CM7) of `machine`, on whatever backends the parts were built for; the estimator starts
+    /// from `state0` when it exports `aided-ekf#init`.
     pub fn new(
         mut machine: Machine,
-        mut estimator: Part,
-        controller: Part,
+        mut estimator: Stack,
+        controller: Stack,
         cores: (usize, usize),
-        nav0: &[f32; 16],
+        state0: &[f32; STATE_WORDS],
     ) -> Result<Hosted> {
+        if !estimator.provides(Iface::AidedEstimate) {
+            estimator.require(&[Iface::Estimate], "the estimator core")?;
+        }
+        controller.require(&STAGES, "the controller core")?;
         let (m4, m7) = cores;
         let base = |name: &str| {
             let soc = machine.soc.borrow();
@@ -226,7 +268,11 @@ impl Hosted {
                 .ok_or_else(|| TwinError::Usage(format!("the board has no {name}")))
         };
         let (mua, mub) = (base("MUA")?, base("MUB")?);
-        estimator.init(&mut machine, nav0)?;
+        if estimator.provides(Iface::AidedInit) {
+            estimator
+                .call(&mut machine, 0, Iface::AidedInit, &[Arg::Words(state0)])
+                .map_err(|e| TwinError::Usage(format!("aided-ekf#init: {e}")))?;
+        }
         // The CM7 runtime arms the MU receive interrupt: MUA CR.RIE0 and NVIC line 118.
         {
             let mut soc = machine.soc.borrow_mut();
@@ -244,12 +290,66 @@ impl Hosted {
             mub,
             quantum: twin_machine::machine::DEFAULT_QUANTUM,
             seq: 0,
-            motors: [0.0; 4],
+            dividers: Dividers::default(),
+            held: Held::default(),
             nav_delay: 0,
             nav_jitter: 0,
             nav_queue: Default::default(),
             jitter: rand::SeedableRng::seed_from_u64(0x4A17),
         })
+    }
+
+    /// The estimator on this tick's frame: the aided interface when the module has it.
+    fn estimate(
+        &mut self,
+        tick: u64,
+        frame: &SensorFrame,
+    ) -> Result<twin_hosting::backend::Output> {
+        let m = &mut self.machine;
+        Ok(if self.estimator.provides(Iface::AidedEstimate) {
+            self.estimator
+                .call(m, tick, Iface::AidedEstimate, &[Arg::Frame(frame)])?
+        } else {
+            let imu = frame.imu();
+            self.estimator
+                .call(m, tick, Iface::Estimate, &[Arg::Words(&imu)])?
+        })
+    }
+
+    /// The CM7 stages due at `tick` on `state`: (cycles, largest stack) and the held outputs
+    /// updated.
+    fn stages(&mut self, tick: u64, state: &[f32], waypoint: [f32; 4]) -> Result<(u64, u32)> {
+        let (mut cycles, mut stack) = (0, 0);
+        let d = self.dividers;
+        let due = |n: u32| tick % u64::from(n.max(1)) == 0;
+        let m = &mut self.machine;
+        let h = &mut self.held;
+        let mut run = |iface: Iface, args: &[Arg<'_>]| -> Result<Vec<f32>> {
+            let o = self.controller.call(m, tick, iface, args)?;
+            cycles += o.cycles;
+            stack = stack.max(o.stack_bytes);
+            Ok(o.words)
+        };
+        let s = Arg::Words(state);
+        if due(d.position) || h.attitude.is_none() {
+            h.attitude = Some(run(Iface::Position, &[s, Arg::Words(&waypoint)])?);
+        }
+        if due(d.attitude) || h.rate.is_none() {
+            let a = h.attitude.clone().unwrap_or_default();
+            h.rate = Some(run(Iface::Attitude, &[s, Arg::Words(&a)])?);
+        }
+        if due(d.rate) || h.torque.is_none() {
+            let r = h.rate.clone().unwrap_or_default();
+            h.torque = Some(run(Iface::Rate, &[s, Arg::Words(&r)])?);
+        }
+        if due(d.mixer) || tick == 0 {
+            let t = h.torque.clone().unwrap_or_default();
+            let u = run(Iface::Mixer, &[Arg::Words(&t)])?;
+            h.motors = u.as_slice().try_into().map_err(|_| {
+                TwinError::Usage(format!("mixer#mix returned {} values, not 4", u.len()))
+            })?;
+        }
+        Ok((cycles, stack))
     }
 }
 
@@ -259,25 +359,29 @@ impl FlightComputer for Hosted {
         tick: u64,
         t_k: Ps,
         period: Ps,
-        frame: &[f32; 22],
-        gyro: [f32; 3],
-        waypoint: [f32; 3],
+        frame: &SensorFrame,
+        waypoint: [f32; 4],
     ) -> Result<FcTick> {
-        let machine = &mut self.machine;
         // CM4: estimator.
-        let est = self.estimator.call(machine, tick, frame)?;
+        let est = self.estimate(tick, frame)?;
+        let machine = &mut self.machine;
         let ps4 = machine.soc.borrow().ps_per_cycle(self.m4);
         let t4 = t_k + est.cycles * ps4;
-        let nav = est.words;
+        let state = est.words;
         let mut out = FcTick {
-            nav: nav.clone().try_into().unwrap_or([0.0; 16]),
+            state: state.as_slice().try_into().map_err(|_| {
+                TwinError::Usage(format!(
+                    "the estimator returned {} values, not a vehicle-state ({STATE_WORDS})",
+                    state.len()
+                ))
+            })?,
             m4_cycles: est.cycles,
             m4_stack: est.stack_bytes,
             overrun_m4: t4 - t_k > period,
             ..FcTick::default()
         };
 
-        // CM4 runtime: NavState goes out `nav_delay` (+- jitter) ticks after it was computed.
+        // CM4 runtime: the state goes out `nav_delay` (+- jitter) ticks after it was computed.
         let jitter = if self.nav_jitter > 0 {
             use rand::RngExt;
             let j = i64::from(self.nav_jitter);
@@ -286,13 +390,13 @@ impl FlightComputer for Hosted {
             0
         };
         let delay = (i64::from(self.nav_delay) + jitter).max(0) as u64;
-        self.nav_queue.push_back((tick + delay, nav));
+        self.nav_queue.push_back((tick + delay, state));
         let mut due = None;
         while self.nav_queue.front().is_some_and(|(t, _)| *t <= tick) {
             due = self.nav_queue.pop_front().map(|(_, n)| n);
         }
         let Some(published) = due else {
-            out.events.push("no NavState delivered".into());
+            out.events.push("no vehicle-state delivered".into());
             return Ok(out);
         };
         // Mailbox (ready word last), then the MU doorbell.
@@ -339,17 +443,25 @@ impl FlightComputer for Hosted {
             ));
             return Ok(out);
         }
-        let input = control_input(&bytes_words(&head[8..72]), gyro, waypoint);
-        let c = self.controller.call(machine, tick, &input)?;
-        self.motors.copy_from_slice(&c.words);
-        out.m7_cycles = c.cycles;
-        out.m7_stack = c.stack_bytes;
-        let t7 = t_sync + c.cycles * machine.soc.borrow().ps_per_cycle(self.m7);
+        let received = bytes_words(&head[8..]);
+        let (cycles, stack) = self.stages(tick, &received, waypoint)?;
+        out.m7_cycles = cycles;
+        out.m7_stack = stack;
+        let t7 = t_sync + cycles * self.machine.soc.borrow().ps_per_cycle(self.m7);
         out.overrun_m7 = t7 - t_sync > period;
+        let h = &self.held;
+        let setpoints = match (&h.attitude, &h.rate) {
+            (Some(a), Some(r)) => a
+                .as_slice()
+                .try_into()
+                .ok()
+                .zip(r.as_slice().try_into().ok()),
+            _ => None,
+        };
         out.control = Some(Control {
-            input,
-            motors: self.motors,
+            motors: h.motors,
             at: t7,
+            setpoints,
         });
         Ok(out)
     }
@@ -373,14 +485,28 @@ impl FlightComputer for Hosted {
         twin_hosting::backend::Backend,
         twin_hosting::backend::Backend,
     ) {
-        (self.estimator.backend(), self.controller.backend())
+        let est = if self.estimator.provides(Iface::AidedEstimate) {
+            Iface::AidedEstimate
+        } else {
+            Iface::Estimate
+        };
+        (
+            self.estimator.backend(est),
+            self.controller.backend(Iface::Position),
+        )
     }
 
     fn describe(&self) -> String {
+        let (e, c) = self.backends();
+        let files = |s: &Stack| {
+            let mut f: Vec<&str> = s.parts().iter().map(|p| p.file.as_str()).collect();
+            f.dedup();
+            f.join(", ")
+        };
         format!(
-            "hosted: estimator on {}, controller on {}",
-            self.estimator.backend(),
-            self.controller.backend()
+            "hosted: estimator on {e} ({}), controller stages on {c} ({})",
+            files(&self.estimator),
+            files(&self.controller)
         )
     }
 
@@ -408,23 +534,20 @@ pub struct FlightLoop {
     pub io: IoMcu,
     lost_control: bool,
     airborne: bool,
-    /// The setpoint observer: the flight crate's controller fed the same input records as the
-    /// controller under test, giving the cascade's inner setpoints (the component exports only
-    /// motor commands). It is trusted only while its motor commands equal the controller's bit
-    /// for bit (they do for the reference flight module on every backend); after the first
-    /// difference (a user's object, a miscompile) it is dropped and setpoints read NaN.
-    observer: Option<flight::controller::Controller>,
+    /// The setpoints last reported (attitude-setpoint, rate-setpoint).
+    setpoints: Option<([f32; 5], [f32; 4])>,
 }
 
-/// The NavState the estimator starts from: the vehicle's initial state, no biases.
-pub fn initial_nav(state: &State) -> [f32; 16] {
+/// The vehicle-state the estimator starts from (`aided-ekf#init`): the vehicle's initial
+/// attitude, position, velocity and body rates.
+pub fn initial_state(state: &State) -> [f32; STATE_WORDS] {
     let q = state.q;
-    flight::NavState {
+    flight::cascade::VehicleState {
         q: [q.w as f32, q.x as f32, q.y as f32, q.z as f32],
         p: state.p.as_vec3().to_array(),
         v: state.v.as_vec3().to_array(),
-        bg: [0.0; 3],
-        ba: [0.0; 3],
+        w: state.w.as_vec3().to_array(),
+        innovation: 0.0,
     }
     .to_words()
 }
@@ -458,32 +581,21 @@ impl FlightLoop {
             },
             lost_control: false,
             airborne: false,
-            observer: Some(flight::controller::Controller::new(
-                flight::controller::VehicleConfig::quad_x_default(),
-            )),
+            setpoints: None,
         }
     }
 
-    fn sensor_record(f: &Frame, dt: f64) -> [f32; 22] {
-        let v3 = |a: [f64; 3]| [a[0] as f32, a[1] as f32, a[2] as f32];
-        let mut r = [0.0f32; 22];
-        r[0..3].copy_from_slice(&v3(f.accel));
-        r[3..6].copy_from_slice(&v3(f.gyro));
-        r[6] = dt as f32;
-        if let Some(g) = &f.gnss {
-            r[7] = 1.0;
-            r[8..11].copy_from_slice(&v3(g.position));
-            r[11..14].copy_from_slice(&v3(g.velocity));
+    /// The sensors' frame as the estimator interfaces take it.
+    fn sensor_frame(f: &Frame, dt: f64) -> SensorFrame {
+        let v3 = |a: [f64; 3]| a.map(|x| x as f32);
+        SensorFrame {
+            accel: v3(f.accel),
+            gyro: v3(f.gyro),
+            dt: dt as f32,
+            gnss: f.gnss.as_ref().map(|g| (v3(g.position), v3(g.velocity))),
+            baro: f.baro_alt.map(|a| a as f32),
+            mag: f.mag.map(v3),
         }
-        if let Some(a) = f.baro_alt {
-            r[14] = 1.0;
-            r[15] = a as f32;
-        }
-        if let Some(m) = f.mag {
-            r[16] = 1.0;
-            r[17..20].copy_from_slice(&v3(m));
-        }
-        r
     }
 
     fn period(&self) -> Ps {
@@ -502,22 +614,14 @@ impl FlightLoop {
         let period = self.period();
         let t_k = self.tick * period;
         let frame = self.sensors.sample(self.tick, self.dt, &self.state);
-        let rec = Self::sensor_record(&frame, self.dt);
-        let gyro = frame.gyro.map(|g| g as f32);
-        let fc = self
-            .fc
-            .tick(self.tick, t_k, period, &rec, gyro, self.waypoint)?;
+        let rec = Self::sensor_frame(&frame, self.dt);
+        let [n, e, d] = self.waypoint;
+        let fc = self.fc.tick(self.tick, t_k, period, &rec, [n, e, d, 0.0])?;
         let mut events = fc.events;
-        let mut setpoints = None;
         if let Some(c) = &fc.control {
             self.motors = c.motors;
-            if let Some(obs) = &mut self.observer {
-                let seen = flight::records::step_detailed(obs, &c.input);
-                if seen.motors.map(f32::to_bits) == self.motors.map(f32::to_bits) {
-                    setpoints = Some(seen);
-                } else {
-                    self.observer = None;
-                }
+            if c.setpoints.is_some() {
+                self.setpoints = c.setpoints;
             }
             let t7_s = c.at as f64 / PS_PER_S as f64;
             let linked = self.faults.heartbeat_loss.is_none_or(|at| t7_s < at);
@@ -564,12 +668,14 @@ impl FlightLoop {
             events.push(format!("loss of control: tilt {tilt:.2} rad"));
         }
         let (roll, pitch, yaw) = self.state.euler();
-        let (att_sp, rate_sp) = setpoints.map_or(([f32::NAN; 3], [f32::NAN; 3]), |sp| {
-            let [w, x, y, z] = sp.q_sp.map(f64::from);
-            let (yaw, pitch, roll) =
-                glam::DQuat::from_xyzw(x, y, z, w).to_euler(glam::EulerRot::ZYX);
-            ([roll as f32, pitch as f32, yaw as f32], sp.w_sp)
-        });
+        let (att_sp, rate_sp) = self
+            .setpoints
+            .map_or(([f32::NAN; 3], [f32::NAN; 3]), |(a, r)| {
+                let [w, x, y, z] = [a[0], a[1], a[2], a[3]].map(f64::from);
+                let (yaw, pitch, roll) =
+                    glam::DQuat::from_xyzw(x, y, z, w).to_euler(glam::EulerRot::ZYX);
+                ([roll as f32, pitch as f32, yaw as f32], [r[0], r[1], r[2]])
+            });
         let row = Tick {
             t: t_k as f64 / PS_PER_S as f64,
             position: self.state.p.to_array(),
@@ -586,7 +692,7 @@ impl FlightLoop {
                 .gnss
                 .as_ref()
                 .map_or([f32::NAN; 3], |g| g.position.map(|p| p as f32)),
-            nav: fc.nav,
+            nav: fc.state,
             motors: self.motors,
             m4_cycles: fc.m4_cycles,
             m7_cycles: fc.m7_cycles,

@@ -206,7 +206,7 @@ fn nav_euler(t: &Tick) -> (f64, f64, f64) {
 pub fn scenario_panels(trace: &[Tick], budgets: (u64, u64)) -> Vec<Panel> {
     let axes = ["roll", "pitch", "yaw"];
     let mut attitude = Panel {
-        title: "Attitude: truth (solid) and NavState estimate (dashed)".into(),
+        title: "Attitude: truth (solid) and estimate (dashed)".into(),
         y_label: "rad".into(),
         ..Panel::default()
     };
@@ -216,7 +216,7 @@ pub fn scenario_panels(trace: &[Tick], budgets: (u64, u64)) -> Vec<Panel> {
             .push(series(name, i, false, trace, |t| t.attitude[i]));
         attitude
             .series
-            .push(series(&format!("{name} (NavState)"), i, true, trace, |t| {
+            .push(series(&format!("{name} (estimate)"), i, true, trace, |t| {
                 let (r, p, y) = nav_euler(t);
                 [r, p, y][i]
             }));

@@ -11,7 +11,8 @@
 //! )
 //! ```
 //! Everything else has defaults: the vehicle (`vehicle::Params::quad_x`), sensors, no wind, the
-//! flight module built from `targets/flight-wasm` (estimator on the CM4, controller on the CM7).
+//! project's falcon-cascade stack built from `targets/flight-stack` (estimator on the CM4, the
+//! controller stages on the CM7).
 
 use std::path::{Path, PathBuf};
 
@@ -20,13 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::flightloop::{
-    initial_nav, FlightComputer, FlightLoop, Hosted, Tick, MAILBOX, MAILBOX_BYTES,
+    initial_state, Dividers, FlightComputer, FlightLoop, Hosted, Tick, MAILBOX, MAILBOX_BYTES,
+    STAGES,
 };
 use crate::trace::Stats;
 use crate::vehicle::sensors::{SensorParams, Sensors};
 use crate::vehicle::wind::{Wind, WindParams};
 use crate::vehicle::{Params, State};
-use twin_hosting::backend::{Backend, Kind, Part};
+use twin_hosting::backend::{interfaces_of, Backend, Iface, Part, Stack};
 use twin_hosting::hosted::host::HostFns;
 use twin_hosting::hosted::link::RelObject;
 use twin_hosting::hosted::{Arena, Module, Options};
@@ -61,9 +63,10 @@ pub struct Waypoint {
 pub enum Fault {
     /// Motor `motor` gives no thrust from `at` s.
     RotorFailure { motor: usize, at: f64 },
-    /// NavState reaches the CM7 `ticks` control ticks late.
+    /// The vehicle-state reaches the CM7 `ticks` control ticks late (the name is kept for
+    /// the scenario files that use it).
     NavStateDelay { ticks: u32 },
-    /// NavState delay varies by up to +-`ticks` (seeded).
+    /// The vehicle-state delay varies by up to +-`ticks` (seeded).
     NavStateJitter { ticks: u32 },
     /// From `at` s the CM7's heartbeat no longer reaches the IO MCU.
     HeartbeatLoss { at: f64 },
@@ -102,8 +105,15 @@ pub enum Gate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flight {
-    /// The flight module (.wasm); its synth objects are compiled with the pinned synth.
+    /// The flight module (.wasm) exporting falcon-cascade's interfaces (the project's stack, a
+    /// meld-fused falcon); its synth objects are compiled with the pinned synth.
+    #[serde(default = "default_wasm")]
     pub wasm: PathBuf,
+    /// Several modules instead of `wasm` (falcon's leaves: ekf, position, attitude, rate,
+    /// mixer): each is hosted on the core(s) whose interfaces it exports, each interface
+    /// served by the first module in the list that exports it.
+    #[serde(default)]
+    pub modules: Vec<PathBuf>,
     #[serde(default = "m4")]
     pub estimator_core: String,
     #[serde(default = "m7")]
@@ -120,6 +130,13 @@ pub struct Flight {
     pub estimator_object: Option<PathBuf>,
     #[serde(default)]
     pub controller_object: Option<PathBuf>,
+    /// How often each controller stage runs, in control ticks (default: every tick).
+    #[serde(default)]
+    pub dividers: Dividers,
+}
+
+fn default_wasm() -> PathBuf {
+    PathBuf::from(DEFAULT_FLIGHT_WASM)
 }
 
 fn m4() -> String {
@@ -132,20 +149,22 @@ fn m7() -> String {
 impl Default for Flight {
     fn default() -> Self {
         Flight {
-            wasm: PathBuf::from(DEFAULT_FLIGHT_WASM),
+            wasm: default_wasm(),
+            modules: Vec::new(),
             estimator_core: m4(),
             controller_core: m7(),
             estimator_backend: Backend::Arm,
             controller_backend: Backend::Arm,
             estimator_object: None,
             controller_object: None,
+            dividers: Dividers::default(),
         }
     }
 }
 
-/// Where the project's build puts the reference flight module (scripts and tests build it).
+/// Where the project's build puts the reference flight stack (scripts and tests build it).
 pub const DEFAULT_FLIGHT_WASM: &str =
-    "targets/flight-wasm/target/wasm32-unknown-unknown/release/flight_wasm.wasm";
+    "targets/flight-stack/target/wasm32-unknown-unknown/release/flight_stack.wasm";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -621,82 +640,143 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<FlightLoop> {
 
 /// The scenario's flight module (path resolved against `root`), checked to exist.
 pub fn flight_wasm(s: &Scenario, root: &Path) -> TwinResult<PathBuf> {
+    existing(root, &s.flight.wasm)
+}
+
+/// A module path resolved against `root`, checked to exist.
+fn existing(root: &Path, path: &Path) -> TwinResult<PathBuf> {
     // An absolute path replaces `root` in `join`.
-    let wasm_path = root.join(&s.flight.wasm);
+    let wasm_path = root.join(path);
     if !wasm_path.exists() {
         return Err(TwinError::Usage(format!(
-            "flight module {} not found (build it with `cargo build --release` in targets/flight-wasm, or run scripts/demo.sh)",
+            "flight module {} not found (build it with `cargo build --release` in targets/flight-stack, or run scripts/demo.sh)",
             wasm_path.display()
         )));
     }
     Ok(wasm_path)
 }
 
-/// The flight module hosted on the twin's cores (or the scenario's other backends).
+/// The scenario's module set: `modules`, or `wasm` alone.
+pub fn flight_modules(s: &Scenario, root: &Path) -> TwinResult<Vec<PathBuf>> {
+    if s.flight.modules.is_empty() {
+        return Ok(vec![flight_wasm(s, root)?]);
+    }
+    if s.flight.wasm != default_wasm() {
+        return Err(TwinError::Usage(format!(
+            "{}: flight gives both `wasm` and `modules`: give one",
+            s.name
+        )));
+    }
+    s.flight.modules.iter().map(|m| existing(root, m)).collect()
+}
+
+/// The scenario's modules hosted on the twin's cores (or the scenario's other backends).
 pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
-    let wasm_path = flight_wasm(s, root)?;
-    let wasm = WasmModule::load(&wasm_path)?;
+    let paths = flight_modules(s, root)?;
+    let f = &s.flight;
+    if paths.len() > 1 && (f.estimator_object.is_some() || f.controller_object.is_some()) {
+        return Err(TwinError::Usage(format!(
+            "{}: estimator_object and controller_object replace the code of a single module; this scenario flies {} modules",
+            s.name,
+            paths.len()
+        ))
+        .into());
+    }
     std::fs::create_dir_all(objects).map_err(|e| TwinError::Io {
         path: objects.display().to_string(),
         source: e,
     })?;
     let mut machine = Machine::new(Board::rt1176(), &Config::default())?;
-    // Both cores' modules come from one arena (OCRAM is shared), which keeps the NavState
-    // mailbox to the runtimes.
+    // Both cores' modules come from one arena (OCRAM is shared), which keeps the mailbox to
+    // the runtimes.
+    // The modules of a core are called one at a time by its runtime: one stack per core.
     let mut arena = Arena::default();
-    let m4 = machine.core_index(&s.flight.estimator_core)?;
+    arena.share_stacks = true;
+    let m4 = machine.core_index(&f.estimator_core)?;
     arena.reserve(&machine, m4, MAILBOX, MAILBOX_BYTES)?;
-    let mut part =
-        |kind: Kind, core: &str, backend: Backend, object: &Option<PathBuf>| -> TwinResult<Part> {
-            let mut link = |machine: &mut Machine| -> TwinResult<Module> {
-                let target = twin_hosting::synth::default_target(core);
-                let out = match object {
-                    Some(o) => root.join(o),
-                    None => {
-                        let out = objects.join(format!("flight-{target}.o"));
-                        twin_hosting::synth::compile(&wasm_path, target, "software", &out)?;
-                        out
-                    }
-                };
-                let bytes = std::fs::read(&out).map_err(|e| TwinError::Io {
-                    path: out.display().to_string(),
-                    source: e,
-                })?;
-                let obj = RelObject::parse(&bytes, &out.display().to_string())?;
-                Module::link_in(
-                    machine,
-                    core,
-                    wasm.clone(),
-                    &obj,
-                    &HostFns::builtin(),
-                    Options::default(),
-                    &mut arena,
-                )
-            };
-            let reference = || Reference::new(&wasm, &HostFns::builtin());
-            match backend {
-                Backend::Arm => Part::arm(kind, link(&mut machine)?, &mut machine),
-                Backend::Wasmtime => Part::wasmtime(kind, reference()?),
-                Backend::Native => Ok(Part::native(kind)),
-                Backend::Lockstep => {
-                    let m = link(&mut machine)?;
-                    Part::lockstep(kind, m, &mut machine, reference()?)
+    let mut part = |wasm_path: &Path,
+                    wasm: &WasmModule,
+                    core: &str,
+                    backend: Backend,
+                    object: &Option<PathBuf>|
+     -> TwinResult<Part> {
+        let mut link = |machine: &mut Machine| -> TwinResult<Module> {
+            let target = twin_hosting::synth::default_target(core);
+            let out = match object {
+                Some(o) => root.join(o),
+                None => {
+                    let stem = wasm_path
+                        .file_stem()
+                        .map_or("flight".into(), |s| s.to_string_lossy());
+                    let out = objects.join(format!("{stem}-{target}.o"));
+                    twin_hosting::synth::compile(wasm_path, target, "software", &out)?;
+                    out
                 }
-            }
+            };
+            let bytes = std::fs::read(&out).map_err(|e| TwinError::Io {
+                path: out.display().to_string(),
+                source: e,
+            })?;
+            let obj = RelObject::parse(&bytes, &out.display().to_string())?;
+            Module::link_in(
+                machine,
+                core,
+                wasm.clone(),
+                &obj,
+                &HostFns::builtin(),
+                Options::default(),
+                &mut arena,
+            )
         };
-    let f = &s.flight;
-    let est = part(
-        Kind::Estimator,
-        &f.estimator_core,
-        f.estimator_backend,
-        &f.estimator_object,
-    )?;
-    let ctl = part(
-        Kind::Controller,
-        &f.controller_core,
-        f.controller_backend,
-        &f.controller_object,
-    )?;
+        let reference = || Reference::new(wasm, &HostFns::builtin());
+        match backend {
+            Backend::Arm => Part::arm(link(&mut machine)?),
+            Backend::Wasmtime => Part::wasmtime(wasm, reference()?),
+            Backend::Native => Ok(Part::native()),
+            Backend::Lockstep => Part::lockstep(link(&mut machine)?, reference()?),
+        }
+    };
+    const ESTIMATOR: [Iface; 3] = [Iface::AidedInit, Iface::AidedEstimate, Iface::Estimate];
+    let (mut est, mut ctl) = (Vec::new(), Vec::new());
+    for path in &paths {
+        let wasm = WasmModule::load(path)?;
+        let has = interfaces_of(&wasm);
+        let on_m4 = has.iter().any(|i| ESTIMATOR.contains(i));
+        let on_m7 = has.iter().any(|i| STAGES.contains(i));
+        if !on_m4 && !on_m7 {
+            return Err(TwinError::Usage(format!(
+                "{}: exports none of falcon-cascade's interfaces (pulseengine:falcon-cascade/<ekf|position|attitude|rate|mixer>@<version>#<function>)",
+                path.display()
+            ))
+            .into());
+        }
+        if on_m4 {
+            est.push(part(
+                path,
+                &wasm,
+                &f.estimator_core,
+                f.estimator_backend,
+                &f.estimator_object,
+            )?);
+        }
+        if on_m7 {
+            ctl.push(part(
+                path,
+                &wasm,
+                &f.controller_core,
+                f.controller_backend,
+                &f.controller_object,
+            )?);
+        }
+    }
+    // A native backend stands for every module of its core.
+    let native = |parts: &mut Vec<Part>| {
+        if parts.iter().any(|p| p.backend() == Backend::Native) {
+            *parts = vec![Part::native()];
+        }
+    };
+    native(&mut est);
+    native(&mut ctl);
     let core_index = |name: &str| {
         machine
             .board
@@ -709,7 +789,15 @@ pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
         core_index(&f.estimator_core)?,
         core_index(&f.controller_core)?,
     );
-    Hosted::new(machine, est, ctl, cores, &initial_nav(&s.initial_state()))
+    let mut h = Hosted::new(
+        machine,
+        Stack::new(est),
+        Stack::new(ctl),
+        cores,
+        &initial_state(&s.initial_state()),
+    )?;
+    h.dividers = f.dividers;
+    Ok(h)
 }
 
 /// The closed loop of `s` around flight computer `fc`.

@@ -18,11 +18,11 @@ pub const TRACE_COLUMNS: &str = "t_s,x_m,y_m,z_m,vx,vy,vz,roll,pitch,yaw,p,q,r,\
 roll_sp,pitch_sp,yaw_sp,p_sp,q_sp,r_sp,sp_x,sp_y,sp_z,\
 ax,ay,az,gx,gy,gz,baro_alt,gnss_x,gnss_y,gnss_z,\
 nav_qw,nav_qx,nav_qy,nav_qz,nav_x,nav_y,nav_z,nav_vx,nav_vy,nav_vz,\
-nav_bgx,nav_bgy,nav_bgz,nav_bax,nav_bay,nav_baz,\
+nav_wx,nav_wy,nav_wz,nav_innovation,\
 m0,m1,m2,m3,m4_cycles,m7_cycles,m4_stack,m7_stack,mu_latency_ns,overrun_m4,overrun_m7,events";
 
 const F64S: usize = 13;
-const F32S: usize = 3 + 3 + 3 + 3 + 3 + 1 + 3 + 16 + 4;
+const F32S: usize = 3 + 3 + 3 + 3 + 3 + 1 + 3 + 14 + 4;
 
 fn f64s(t: &Tick) -> impl Iterator<Item = &f64> {
     std::iter::once(&t.t)

@@ -26,7 +26,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use wasm_wave::value::{Type as WType, Value};
+use wasm_wave::value::Type as WType;
+pub use wasm_wave::value::Value;
 use wasm_wave::wasm::{WasmTypeKind, WasmValue};
 use wit_parser::abi::{AbiVariant, FlatTypes, WasmType as Flat};
 use wit_parser::{Function, Resolve, SizeAlign, Type, TypeDefKind};
@@ -80,6 +81,17 @@ impl Wit {
             .push_path(path)
             .map_err(|e| Error::Usage(format!("{}: not valid WIT: {e:#}", path.display())))?;
         Wit::new(resolve, path.display().to_string())
+    }
+
+    /// WIT from source texts, dependencies first (`(file name, text)`: names for messages).
+    pub fn from_sources(source: &str, files: &[(&str, &str)]) -> Result<Wit> {
+        let mut resolve = Resolve::default();
+        for (name, text) in files {
+            resolve
+                .push_str(name, text)
+                .map_err(|e| Error::Usage(format!("{source}: {name}: not valid WIT: {e:#}")))?;
+        }
+        Wit::new(resolve, source.to_string())
     }
 
     /// The WIT embedded in a core module's `component-type:*` custom sections (wit-bindgen's
@@ -208,6 +220,80 @@ impl<'a> Func<'a> {
             .map(|t| format!(" -> {}", type_name(r, t)))
             .unwrap_or_default();
         format!("func({}){result}", params.join(", "))
+    }
+
+    /// Parameter `i` built from f32s in flat field order, for a type made of records, tuples
+    /// and f32 fields (the shape of every falcon-cascade record): `words` must hold exactly as
+    /// many f32s as the type flattens to.
+    pub fn param_from_f32s(&self, i: usize, words: &[f32]) -> Result<Value> {
+        let p = self.param(i)?;
+        let r = &self.wit.resolve;
+        let bad = |m: String| Error::Usage(format!("{} parameter {}: {m}", self.f.name, p.name));
+        let n = f32_count(r, &p.ty).map_err(bad)?;
+        if n != words.len() {
+            return Err(bad(format!(
+                "{} f32s given, {} has {n}",
+                words.len(),
+                type_name(r, &p.ty)
+            )));
+        }
+        from_f32s(r, &p.ty, &mut words.iter()).map_err(bad)
+    }
+
+    /// Parameter `i`, a record, built field by field: `get(name)` gives a field's f32s in flat
+    /// order, or None, which makes an `option` field `none` and is an error for any other.
+    pub fn param_from_fields(
+        &self,
+        i: usize,
+        get: &dyn Fn(&str) -> Option<Vec<f32>>,
+    ) -> Result<Value> {
+        let p = self.param(i)?;
+        let r = &self.wit.resolve;
+        let bad = |m: String| Error::Usage(format!("{} parameter {}: {m}", self.f.name, p.name));
+        let Some(TypeDefKind::Record(rec)) = kind_of(r, &p.ty) else {
+            return Err(bad(format!("{} is not a record", type_name(r, &p.ty))));
+        };
+        let mut fields = Vec::new();
+        for f in &rec.fields {
+            let words = get(&f.name);
+            let one = |t: &Type, w: &[f32]| -> Result<Value> {
+                let mut it = w.iter();
+                let v = from_f32s(r, t, &mut it).map_err(|m| bad(format!("{}: {m}", f.name)))?;
+                if it.len() > 0 {
+                    return Err(bad(format!("{}: {} f32s given", f.name, w.len())));
+                }
+                Ok(v)
+            };
+            let v = match (kind_of(r, &f.ty), words) {
+                (Some(TypeDefKind::Option(inner)), w) => {
+                    let payload = w.map(|w| one(inner, &w)).transpose()?;
+                    let wt = wave_type(r, &f.ty)?;
+                    Value::make_option(&wt, payload).map_err(|e| bad(e.to_string()))?
+                }
+                (_, Some(w)) => one(&f.ty, &w)?,
+                (_, None) => {
+                    return Err(bad(format!(
+                        "the host has nothing for field {} ({})",
+                        f.name,
+                        type_name(r, &f.ty)
+                    )))
+                }
+            };
+            fields.push((f.name.as_str(), v));
+        }
+        let wt = wave_type(r, &p.ty)?;
+        Value::make_record(&wt, fields).map_err(|e| bad(e.to_string()))
+    }
+
+    fn param(&self, i: usize) -> Result<&wit_parser::Param> {
+        self.f.params.get(i).ok_or_else(|| {
+            Error::Usage(format!(
+                "{} has {} parameters, not {}",
+                self.f.name,
+                self.f.params.len(),
+                i + 1
+            ))
+        })
     }
 
     /// The core signature the canonical ABI gives the export: (params, results), and whether
@@ -406,6 +492,70 @@ fn cases(kind: &TypeDefKind) -> Vec<Option<Type>> {
         TypeDefKind::Enum(e) => vec![None; e.cases.len()],
         _ => Vec::new(),
     }
+}
+
+/// How many f32s a type made of records, tuples and f32 flattens to.
+fn f32_count(r: &Resolve, t: &Type) -> std::result::Result<usize, String> {
+    match (t, kind_of(r, t)) {
+        (Type::F32, _) => Ok(1),
+        (_, Some(TypeDefKind::Record(rec))) => rec.fields.iter().map(|f| f32_count(r, &f.ty)).sum(),
+        (_, Some(TypeDefKind::Tuple(tu))) => tu.types.iter().map(|t| f32_count(r, t)).sum(),
+        _ => Err(format!("{} is not made of f32 fields", type_name(r, t))),
+    }
+}
+
+/// A value of `t` (records, tuples, f32) from f32s in flat order.
+fn from_f32s(
+    r: &Resolve,
+    t: &Type,
+    it: &mut std::slice::Iter<'_, f32>,
+) -> std::result::Result<Value, String> {
+    let short = || format!("too few f32s for {}", type_name(r, t));
+    let wt = wave_type(r, t).map_err(|e| e.to_string())?;
+    match (t, kind_of(r, t)) {
+        (Type::F32, _) => Ok(Value::make_f32(*it.next().ok_or_else(short)?)),
+        (_, Some(TypeDefKind::Record(rec))) => {
+            let mut fields = Vec::new();
+            for f in &rec.fields {
+                fields.push((f.name.as_str(), from_f32s(r, &f.ty, it)?));
+            }
+            Value::make_record(&wt, fields).map_err(|e| e.to_string())
+        }
+        (_, Some(TypeDefKind::Tuple(tu))) => {
+            let items = tu
+                .types
+                .iter()
+                .map(|ft| from_f32s(r, ft, it))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Value::make_tuple(&wt, items).map_err(|e| e.to_string())
+        }
+        _ => Err(format!("{} is not made of f32 fields", type_name(r, t))),
+    }
+}
+
+/// The f32s of a value made of records, tuples and f32s, in flat order (a falcon-cascade
+/// record as words).
+pub fn f32s(v: &Value) -> std::result::Result<Vec<f32>, String> {
+    fn walk(v: &Value, out: &mut Vec<f32>) -> std::result::Result<(), String> {
+        match v.kind() {
+            WasmTypeKind::F32 => out.push(v.unwrap_f32()),
+            WasmTypeKind::Record => {
+                for (_, f) in v.unwrap_record() {
+                    walk(&f, out)?;
+                }
+            }
+            WasmTypeKind::Tuple => {
+                for f in v.unwrap_tuple() {
+                    walk(&f, out)?;
+                }
+            }
+            k => return Err(format!("a {k:?} where f32 fields were expected")),
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out)?;
+    Ok(out)
 }
 
 /// The kind behind named aliases.

@@ -1,7 +1,7 @@
 //! `twin-target`: target mode (docs/target.md). The flight code runs as the HIL firmware
 //! (`targets/hil`) on the twin in bare-metal mode or on a board, and the loop's flight computer
-//! is the far end of an RTT link. Sensor frames go down, tick reports (NavState, motor commands,
-//! cycles, MU latency) come up, framed by `hil_proto`, through `rtt::Link`: the same host code
+//! is the far end of an RTT link. Sensor frames go down, tick reports (vehicle-state, motor
+//! commands, setpoints, cycles, MU latency) come up, framed by `hil_proto`, through `rtt::Link`: the same host code
 //! for the twin and for a board, which differ only in the `board::Board` behind the link
 //! (`board::Emulated`, `probe::ProbeBoard`).
 //!
@@ -27,11 +27,11 @@ use hil_proto::{Down, Event, Up};
 
 use crate::board::{Board, Emulated};
 use crate::rtt::{Link, Rtt};
-use twin_flight::flightloop::{control_input, Control, FcTick, FlightComputer, FlightLoop};
+use twin_flight::flightloop::{Control, FcTick, FlightComputer, FlightLoop, STATE_WORDS};
 use twin_flight::scenario::Scenario;
 use twin_flight::session::Session;
 use twin_flight::{Error, Result};
-use twin_hosting::backend::Backend;
+use twin_hosting::backend::{Backend, SensorFrame};
 use twin_machine::board::Board as BoardDesc;
 use twin_machine::image::Image;
 use twin_machine::machine::Machine;
@@ -97,7 +97,7 @@ impl Target {
         rtt_at: Option<u32>,
         flight_crc: u32,
         period: Ps,
-        nav0: [f32; 16],
+        state0: [f32; STATE_WORDS],
     ) -> Result<Target> {
         let t0 = board.now_s();
         let rtt = loop {
@@ -168,7 +168,7 @@ impl Target {
         }
         let period_us = u32::try_from(period / PS_PER_US)
             .map_err(|_| TwinError::Usage("control period too long for the HIL firmware".into()))?;
-        link.send(board.memory(), &Down::Start { period_us, nav0 })
+        link.send(board.memory(), &Down::Start { period_us, state0 })
             .map_err(rtt_error)?;
         let desc = BoardDesc::rt1176();
         let index = |n: &str| desc.core_index(n).expect("the RT1176 has both cores");
@@ -197,15 +197,20 @@ impl FlightComputer for Target {
         tick: u64,
         t_k: Ps,
         period: Ps,
-        frame: &[f32; 22],
-        gyro: [f32; 3],
-        waypoint: [f32; 3],
+        frame: &SensorFrame,
+        waypoint: [f32; 4],
     ) -> Result<FcTick> {
         let k = tick as u32;
         let mut events = Vec::new();
         let down = Down::Sensor {
             tick: k,
-            frame: *frame,
+            frame: hil_proto::aiding_frame(
+                frame.imu(),
+                frame.dt,
+                frame.gnss,
+                frame.baro,
+                frame.mag,
+            ),
             waypoint,
         };
         let board = &mut self.board;
@@ -218,8 +223,9 @@ impl FlightComputer for Target {
                 match m {
                     Ok(Up::Tick {
                         tick,
-                        nav,
+                        state,
                         motors,
+                        setpoints,
                         m4_cycles,
                         m7_cycles,
                         mu_latency_ns,
@@ -228,12 +234,13 @@ impl FlightComputer for Target {
                         let (m4_cycles, m7_cycles) = (u64::from(m4_cycles), u64::from(m7_cycles));
                         let mu = u64::from(mu_latency_ns);
                         let at = t_k + m4_cycles * ps4 + mu * 1000 + m7_cycles * ps7;
+                        let (a, r) = setpoints.split_at(5);
                         return Ok(FcTick {
-                            nav,
+                            state,
                             control: Some(Control {
-                                input: control_input(&nav, gyro, waypoint),
                                 motors,
                                 at,
+                                setpoints: a.try_into().ok().zip(r.try_into().ok()),
                             }),
                             m4_cycles,
                             m7_cycles,
@@ -292,7 +299,7 @@ impl FlightComputer for Target {
     fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
         if delay > 0 || jitter > 0 {
             return Err(TwinError::Usage(
-                "NavState delay and jitter faults are injected by the hosted CM4 runtime; the HIL firmware does not inject them (run this scenario without --target)".into(),
+                "vehicle-state delay and jitter faults are injected by the hosted CM4 runtime; the HIL firmware does not inject them (run this scenario without --target)".into(),
             ).into());
         }
         Ok(())
@@ -329,6 +336,13 @@ pub fn flight_crc(wasm: &Path) -> Result<u32> {
 /// The closed loop of `s` with the flight code in target mode (`root` resolves the scenario's
 /// paths).
 pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop> {
+    if !s.flight.modules.is_empty() || s.flight.dividers != Default::default() {
+        return Err(TwinError::Usage(format!(
+            "{}: the HIL firmware hosts one module (`wasm`) and runs every stage every tick; this scenario gives `modules` or `dividers` (run it without --target)",
+            s.name
+        ))
+        .into());
+    }
     let wasm = twin_flight::scenario::flight_wasm(s, root)?;
     let crc = flight_crc(&wasm)?;
     let image_path = match spec {
@@ -354,8 +368,8 @@ pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop>
         )?),
     };
     let period = (s.dt * PS_PER_S as f64).round() as Ps;
-    let nav0 = twin_flight::flightloop::initial_nav(&s.initial_state());
-    let target = Target::connect(board, rtt_at, crc, period, nav0)?;
+    let state0 = twin_flight::flightloop::initial_state(&s.initial_state());
+    let target = Target::connect(board, rtt_at, crc, period, state0)?;
     twin_flight::scenario::build_with(s, Box::new(target))
 }
 
@@ -451,8 +465,9 @@ mod tests {
                     if tick < self.answer_until {
                         self.up(&Up::Tick {
                             tick,
-                            nav: [0.0; 16],
+                            state: [0.0; STATE_WORDS],
                             motors: [0.5; 4],
+                            setpoints: [0.0; 9],
                             m4_cycles: 90_000,
                             m7_cycles: 5_000,
                             mu_latency_ns: 2_000,
@@ -480,8 +495,89 @@ mod tests {
 
     fn connect(board: Scripted, crc: u32) -> Result<Target> {
         let s = stabilization();
-        let nav0 = twin_flight::flightloop::initial_nav(&s.initial_state());
-        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, nav0)
+        let state0 = twin_flight::flightloop::initial_state(&s.initial_state());
+        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, state0)
+    }
+
+    /// Linear memory and an allocator that hands out its next free bytes: enough of a guest
+    /// for the canonical ABI to lower arguments into.
+    #[derive(Default)]
+    struct Scratch(Vec<u8>);
+
+    impl twin_hosting::canon::Guest for Scratch {
+        fn call(
+            &mut self,
+            export: &str,
+            args: &[twin_hosting::wasm::Val],
+            _: usize,
+        ) -> twin_machine::Result<std::result::Result<Vec<twin_hosting::wasm::Val>, String>>
+        {
+            use twin_hosting::wasm::Val;
+            assert_eq!(export, "cabi_realloc");
+            let [_, _, Val::I32(align), Val::I32(size)] = args else {
+                panic!("{args:?}")
+            };
+            let at = self.0.len().next_multiple_of(*align as usize);
+            self.0.resize(at + *size as usize, 0);
+            Ok(Ok(vec![Val::I32(at as u32)]))
+        }
+        fn read(&mut self, ptr: u32, len: u32) -> twin_machine::Result<Vec<u8>> {
+            Ok(self.0[ptr as usize..(ptr + len) as usize].to_vec())
+        }
+        fn write(&mut self, ptr: u32, bytes: &[u8]) -> twin_machine::Result<()> {
+            self.0[ptr as usize..ptr as usize + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        }
+        fn has_export(&mut self, name: &str) -> bool {
+            name == "cabi_realloc"
+        }
+    }
+
+    /// The HIL firmware copies `hil_proto::aiding_frame`'s words into linear memory as the
+    /// `aiding-frame` argument: they must be the bytes the twin's canonical ABI lowers from the
+    /// WIT (a second implementation of the layout).
+    #[test]
+    fn the_firmwares_aiding_frame_is_the_canonical_abi_layout() {
+        use twin_hosting::backend::{builtin_wit, Iface};
+        use twin_hosting::wasm::Val;
+        let wit = builtin_wit().unwrap();
+        let f = wit.function(&Iface::AidedEstimate.export()).unwrap();
+        let g = [(1.5, -2.0, 3.25), (4.0, 5.0, -6.5)];
+        let frames = [
+            SensorFrame {
+                accel: [0.1, -0.2, -9.8],
+                gyro: [0.01, 0.02, -0.03],
+                dt: 0.002,
+                gnss: Some(([g[0].0, g[0].1, g[0].2], [g[1].0, g[1].1, g[1].2])),
+                baro: Some(5.5),
+                mag: Some([0.2, 0.0, 0.4]),
+            },
+            SensorFrame {
+                accel: [1.0, 2.0, 3.0],
+                gyro: [f32::NAN, -0.0, f32::INFINITY],
+                dt: 0.001,
+                gnss: None,
+                baro: Some(-1.0),
+                mag: None,
+            },
+            SensorFrame::default(),
+        ];
+        for frame in frames {
+            let v = f.param_from_fields(0, &|n| frame.field(n)).unwrap();
+            let mut mem = Scratch::default();
+            let core = twin_hosting::canon::lower(f, &mut mem, Some("cabi_realloc"), &[v])
+                .unwrap()
+                .unwrap();
+            let [Val::I32(ptr)] = core[..] else {
+                panic!("spilled to one pointer: {core:?}")
+            };
+            let canonical = twin_hosting::canon::Guest::read(&mut mem, ptr, 84).unwrap();
+            let words =
+                hil_proto::aiding_frame(frame.imu(), frame.dt, frame.gnss, frame.baro, frame.mag);
+            let ours: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            assert_eq!(ours, canonical, "{frame:?}");
+            assert_eq!(mem.0.len() as u32, ptr + 84, "the record is 84 bytes");
+        }
     }
 
     #[test]

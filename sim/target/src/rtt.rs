@@ -394,8 +394,8 @@ mod tests {
         let mut link = Link::new(Rtt::find(&mut ram, &[(BASE, 0x4000)]).unwrap());
         let msg = Down::Sensor {
             tick: 41,
-            frame: std::array::from_fn(|i| i as f32 * 0.25 + 0.1),
-            waypoint: [1.0, -2.0, -5.0],
+            frame: std::array::from_fn(|i| (i as f32 * 0.25 + 0.1).to_bits()),
+            waypoint: [1.0, -2.0, -5.0, 0.5],
         };
         let waiting = link.send(&mut ram, &msg).unwrap();
         assert!(waiting > 0, "the ring was too small for the whole frame");
@@ -434,8 +434,9 @@ mod tests {
         let mut link = Link::new(Rtt::find(&mut ram, &[(BASE, 0x4000)]).unwrap());
         let tick = Up::Tick {
             tick: 9,
-            nav: [0.5; 16],
+            state: [0.5; 14],
             motors: [0.5; 4],
+            setpoints: [0.25; 9],
             m4_cycles: 91_172,
             m7_cycles: 4_854,
             mu_latency_ns: 2_070,

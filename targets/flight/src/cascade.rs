@@ -117,8 +117,16 @@ impl Position {
         }
     }
 
+    /// A yaw that is not a finite angle of less than 1e8 rad (beyond that an f32 has no
+    /// digits left below a turn) holds north: it also keeps libm's `sinf`/`cosf` off their
+    /// large-argument reduction, which synth 0.89 miscompiles (docs/hosting.md).
     pub fn tick(&mut self, s: &VehicleState, wp: &Waypoint) -> AttitudeSetpoint {
-        let half = 0.5 * wp.yaw;
+        let yaw = if wp.yaw > -1.0e8 && wp.yaw < 1.0e8 {
+            wp.yaw
+        } else {
+            0.0
+        };
+        let half = 0.5 * yaw;
         self.tick_half_yaw(s, wp.p, libm::cosf(half), libm::sinf(half))
     }
 

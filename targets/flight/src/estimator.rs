@@ -69,6 +69,11 @@ pub struct Estimator {
     pub bg: V3,
     pub ba: V3,
     pub cov: [[f32; N]; N],
+    /// The largest normalised innovation |y| / sqrt(S) of the updates since the last predict
+    /// (falcon-cascade's `vehicle-state.innovation`; 0 when nothing aided the estimate).
+    pub innovation: f32,
+    /// The last predict's body rates, bias-corrected (`vehicle-state.wx wy wz`).
+    pub rates: V3,
 }
 
 fn rot(q: Q) -> [[f32; 3]; 3] {
@@ -120,6 +125,8 @@ impl Estimator {
             bg: [0.0; 3],
             ba: [0.0; 3],
             cov,
+            innovation: 0.0,
+            rates: [0.0; 3],
         }
     }
 
@@ -152,8 +159,21 @@ impl Estimator {
         }
     }
 
+    /// The estimate as falcon-cascade's `vehicle-state`.
+    pub fn vehicle_state(&self) -> crate::cascade::VehicleState {
+        crate::cascade::VehicleState {
+            q: self.q,
+            p: self.p,
+            v: self.v,
+            w: self.rates,
+            innovation: self.innovation,
+        }
+    }
+
     pub fn predict(&mut self, accel: V3, gyro: V3, dt: f32) {
         let w = sub(gyro, self.bg);
+        self.rates = w;
+        self.innovation = 0.0;
         let a_b = sub(accel, self.ba);
         let r = rot(self.q);
         self.q = qnormalize(qmul(
@@ -226,6 +246,15 @@ impl Estimator {
         }
         if s <= 0.0 {
             return;
+        }
+        let mag = if innovation < 0.0 {
+            -innovation
+        } else {
+            innovation
+        };
+        let nis = mag / libm::sqrtf(s);
+        if nis > self.innovation {
+            self.innovation = nis;
         }
         let mut dx = [0.0f32; N];
         for i in 0..N {

@@ -1,12 +1,15 @@
 //! rt-twin's reference flight stack, shaped like falcon (reference/pulseengine.md section 4):
-//! a controller cascade for the CM7 (position -> attitude -> rate -> mixer, quad X) and, later,
-//! an estimator for the CM4 producing NavState (16 x f32). Our implementation, falcon's
-//! interface, so the real fused falcon modules drop in where these stand.
+//! an error-state EKF for the CM4 and a controller cascade for the CM7 (position -> attitude
+//! -> rate -> mixer, quad X), as falcon-cascade's stages and records ([`cascade`]). Our
+//! implementation, falcon's interface: `targets/flight-stack` exports it as falcon's leaves do,
+//! so a falcon build and this stack are interchangeable in every scenario.
 //!
 //! Written for every way it is built: native (tests, the native backend), wasm32 (the
-//! reference), and synth's ARM code from that wasm. So: `no_std`, no allocation, f32 only, and
-//! none of the operations synth 0.89 declines (`f32.min` / `f32.max`, hence no `f32::min`,
-//! `max` or `clamp`; no `f32.floor`/`ceil`/`trunc`/`nearest`; square roots through `libm`).
+//! reference), and synth's ARM code from that wasm. So: `no_std`, no allocation, f32 only
+//! (except the position stage's libm `sinf`/`cosf`, whose argument reduction uses f64, as
+//! falcon's position leaf does), and none of the operations synth 0.89 declines (`f32.min` /
+//! `f32.max`, hence no `f32::min`, `max` or `clamp`; no `f32.floor`/`ceil`/`trunc`/`nearest`;
+//! square roots through `libm`).
 #![no_std]
 // Matrix and vector code indexes several arrays with one loop variable: indices read clearest.
 #![allow(clippy::needless_range_loop)]

@@ -1,11 +1,13 @@
-//! The flat f32 records of the falcon-cascade exports (the shapes `flight-wasm` exports and the
-//! twin's native backend calls): one definition of what each word means, used by every build.
+//! The flat f32 records the P3 flight components (`targets/p3-flight`: sensor, estimator and
+//! controller as async components with streams between them) pass on their streams: one
+//! definition of what each word means. The falcon-cascade stack (`targets/flight-stack`)
+//! uses falcon's records instead ([`crate::cascade`]).
 //!
 //! | record | words |
 //! |---|---|
-//! | sensor frame (`ekf#estimate` input) | accel 3, gyro 3, dt, gnss-valid, position 3, velocity 3, baro-valid, altitude, mag-valid, mag 3, reserved 2 = 22 |
-//! | controller input (`controller#step`) | NavState 16, gyro 3, waypoint position 3, yaw cos/2, yaw sin/2 = 24 |
-//! | vehicle-config (`controller#configure`) | 17 parameters + 2 reserved = 19 |
+//! | sensor frame (estimator input) | accel 3, gyro 3, dt, gnss-valid, position 3, velocity 3, baro-valid, altitude, mag-valid, mag 3, reserved 2 = 22 |
+//! | controller input | NavState 16, gyro 3, waypoint position 3, yaw cos/2, yaw sin/2 = 24 |
+//! | vehicle-config | 17 parameters + 2 reserved = 19 |
 
 use crate::controller::{Controller, VehicleConfig, Waypoint};
 use crate::estimator::Estimator;
@@ -17,7 +19,8 @@ pub const VEHICLE_CONFIG_WORDS: usize = 19;
 pub const NAV_WORDS: usize = 16;
 pub const MOTOR_WORDS: usize = 4;
 
-/// `ekf#estimate`: predict with the IMU, then each aiding measurement flagged valid.
+/// The estimator on a sensor frame: predict with the IMU, then each aiding measurement flagged
+/// valid.
 pub fn estimate(est: &mut Estimator, f: &[f32; SENSOR_FRAME_WORDS]) -> [f32; NAV_WORDS] {
     est.predict([f[0], f[1], f[2]], [f[3], f[4], f[5]], f[6]);
     if f[7] != 0.0 {
@@ -32,7 +35,7 @@ pub fn estimate(est: &mut Estimator, f: &[f32; SENSOR_FRAME_WORDS]) -> [f32; NAV
     est.nav().to_words()
 }
 
-/// `controller#step`: NavState, body rates and the waypoint to motor commands.
+/// The controller on its input record: NavState, body rates and the waypoint to motor commands.
 pub fn step(ctl: &mut Controller, w: &[f32; STEP_INPUT_WORDS]) -> [f32; MOTOR_WORDS] {
     step_detailed(ctl, w).motors
 }

@@ -58,6 +58,8 @@ pub fn read_wasm(path: &Path) -> Result<WasmInit, String> {
     let mut memory_bytes = None;
     let mut data = Vec::new();
     let mut globals = Vec::new();
+    let mut elements = false;
+    let mut reads_tables = None;
     for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
         let payload = payload.map_err(|e| format!("{file}: not a valid wasm module: {e}"))?;
         use wasmparser::Payload as P;
@@ -89,10 +91,26 @@ pub fn read_wasm(path: &Path) -> Result<WasmInit, String> {
                     globals.extend_from_slice(&v);
                 }
             }
-            P::ElementSection(r) if r.count() > 0 => {
-                return Err(format!(
-                    "{file}: the module has element segments (a funcref table); the HIL firmware does not fill tables"
-                ));
+            P::ElementSection(r) if r.count() > 0 => elements = true,
+            P::CodeSectionEntry(body) => {
+                let mut ops = body
+                    .get_operators_reader()
+                    .map_err(|e| format!("{file}: code section: {e}"))?;
+                while !ops.eof() {
+                    let op = ops
+                        .read()
+                        .map_err(|e| format!("{file}: code section: {e}"))?;
+                    use wasmparser::Operator as O;
+                    let name = match op {
+                        O::CallIndirect { .. } => "call_indirect",
+                        O::ReturnCallIndirect { .. } => "return_call_indirect",
+                        O::TableGet { .. } => "table.get",
+                        O::TableCopy { .. } => "table.copy",
+                        O::TableInit { .. } => "table.init",
+                        _ => continue,
+                    };
+                    reads_tables.get_or_insert(name);
+                }
             }
             P::DataSection(r) => {
                 for (i, d) in r.into_iter().enumerate() {
@@ -110,6 +128,13 @@ pub fn read_wasm(path: &Path) -> Result<WasmInit, String> {
             }
             _ => {}
         }
+    }
+    // Tables nothing reads (wit-bindgen's and cargo-component's modules keep one whose
+    // entries nothing calls, reference/pulseengine.md 4.2) need no filling.
+    if let (true, Some(op)) = (elements, reads_tables) {
+        return Err(format!(
+            "{file}: the module fills a funcref table and reads it ({op}); the HIL firmware does not fill tables"
+        ));
     }
     let memory_bytes = memory_bytes.ok_or_else(|| format!("{file}: the module has no memory"))?;
     for (off, d) in &data {
@@ -366,6 +391,30 @@ mod tests {
         let src = rust_tables(&w);
         assert!(src.contains("pub const MEMORY_BYTES: usize = 65536;"));
         assert!(src.contains("(0x10, &[104, 105]),"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_table_nothing_reads_is_accepted_and_one_that_is_read_refused() {
+        let dir = std::env::temp_dir().join(format!("hil-build-tab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let read = |name: &str, body: &str| {
+            let src = format!(
+                r#"(module (memory 1) (type $t (func (result i32)))
+                     (table 2 funcref) (elem (i32.const 1) func $f)
+                     (func $f (result i32) i32.const 7)
+                     (func (export "g") (result i32) {body}))"#
+            );
+            let p = dir.join(name);
+            std::fs::write(&p, wat::parse_str(&src).unwrap()).unwrap();
+            read_wasm(&p)
+        };
+        assert!(read("unread.wasm", "call $f").is_ok());
+        let e = read("read.wasm", "i32.const 1 call_indirect (type $t)").unwrap_err();
+        assert!(
+            e.contains("read.wasm") && e.contains("call_indirect") && e.contains("does not fill"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -11,24 +11,66 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Protocol version, sent in [`Up::Hello`].
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// The largest encoded frame (delimiter included) either side sends.
 pub const MAX_FRAME: usize = 256;
 
-/// Words of the estimator's sensor frame (`flight::records::SENSOR_FRAME_WORDS`).
-pub const SENSOR_WORDS: usize = 22;
+/// Words of `rt-twin:stack/aided-ekf`'s `aiding-frame` record in linear memory (84 bytes):
+/// what [`aiding_frame`] lays out.
+pub const SENSOR_WORDS: usize = 21;
+
+/// Words of falcon-cascade's `vehicle-state`.
+pub const STATE_WORDS: usize = 14;
+
+/// One period's sensors as the `aiding-frame` record (wit/stack/stack.wit) lies in
+/// linear memory under the canonical ABI, so the firmware copies it in and passes its
+/// address: imu (6 x f32), dt-s, then four options, each a discriminant byte padded to the
+/// payload's 4-byte alignment and the payload (zero when absent): position-ned (vec3),
+/// velocity-ned (vec3), baro-alt-m (f32), mag-body (vec3). GNSS gives position and velocity
+/// together.
+pub fn aiding_frame(
+    imu: [f32; 6],
+    dt: f32,
+    gnss: Option<([f32; 3], [f32; 3])>,
+    baro: Option<f32>,
+    mag: Option<[f32; 3]>,
+) -> [u32; SENSOR_WORDS] {
+    let mut w = [0u32; SENSOR_WORDS];
+    for (i, x) in imu.iter().enumerate() {
+        w[i] = x.to_bits();
+    }
+    w[6] = dt.to_bits();
+    let mut put = |at: usize, payload: Option<&[f32]>| {
+        if let Some(p) = payload {
+            w[at] = 1;
+            for (i, x) in p.iter().enumerate() {
+                w[at + 1 + i] = x.to_bits();
+            }
+        }
+    };
+    put(7, gnss.as_ref().map(|g| &g.0[..]));
+    put(11, gnss.as_ref().map(|g| &g.1[..]));
+    put(15, baro.as_ref().map(core::slice::from_ref));
+    put(17, mag.as_ref().map(|m| &m[..]));
+    w
+}
 
 /// Host to board (RTT down channel 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Down {
-    /// Start a run: the control period, and the NavState the estimator starts from.
-    Start { period_us: u32, nav0: [f32; 16] },
-    /// The sensor frame of control tick `tick` and the waypoint the controller flies to.
+    /// Start a run: the control period, and the vehicle-state the estimator starts from
+    /// (`aided-ekf#init`).
+    Start {
+        period_us: u32,
+        state0: [f32; STATE_WORDS],
+    },
+    /// The sensor frame of control tick `tick` ([`aiding_frame`]) and the waypoint the
+    /// controller flies to (north, east, down, yaw).
     Sensor {
         tick: u32,
-        frame: [f32; SENSOR_WORDS],
-        waypoint: [f32; 3],
+        frame: [u32; SENSOR_WORDS],
+        waypoint: [f32; 4],
     },
     /// End the run: motors to zero.
     Stop,
@@ -47,12 +89,14 @@ pub enum Up {
     /// What control tick `tick` did.
     Tick {
         tick: u32,
-        /// The NavState the estimator (CM4) computed.
-        nav: [f32; 16],
-        /// The controller's (CM7) motor commands.
+        /// The vehicle-state the estimator (CM4) computed.
+        state: [f32; STATE_WORDS],
+        /// The stages' (CM7) motor commands.
         motors: [f32; 4],
-        /// DWT CYCCNT cycles of the estimator call on the CM4 and the controller call on the
-        /// CM7.
+        /// The attitude-setpoint (5) and rate-setpoint (4) the stages computed.
+        setpoints: [f32; 9],
+        /// DWT CYCCNT cycles of the estimator's calls on the CM4 (allocator and export) and
+        /// of the four stages' on the CM7.
         m4_cycles: u32,
         m7_cycles: u32,
         /// From the CM4's MU write to the CM7's MU interrupt, in ns (GPT2 at 24 MHz).
@@ -193,8 +237,9 @@ mod tests {
     fn tick() -> Up {
         Up::Tick {
             tick: 7,
-            nav: core::array::from_fn(|i| i as f32 * 0.5 - 1.0),
+            state: core::array::from_fn(|i| i as f32 * 0.5 - 1.0),
             motors: [0.5, 0.25, f32::NAN, 0.0],
+            setpoints: core::array::from_fn(|i| i as f32 * -0.25),
             m4_cycles: 91_172,
             m7_cycles: 4_854,
             mu_latency_ns: 2_070,
@@ -224,8 +269,8 @@ mod tests {
     fn frames_round_trip_and_hold_no_zero_inside() {
         let sensor = Down::Sensor {
             tick: 3,
-            frame: [0.0; SENSOR_WORDS],
-            waypoint: [0.0, 0.0, -5.0],
+            frame: [0; SENSOR_WORDS],
+            waypoint: [0.0, 0.0, -5.0, 0.0],
         };
         let mut f = [0u8; MAX_FRAME];
         let n = encode(&sensor, &mut f).unwrap();
@@ -238,6 +283,49 @@ mod tests {
         let (s, len) = frames(&[tick()]);
         let back: Up = decode(&s[..len - 1]).unwrap();
         assert_eq!(bits(&back), bits(&tick()), "NaN motors survive bit for bit");
+    }
+
+    #[test]
+    fn the_largest_messages_fit_a_frame() {
+        // Varints at their longest (5 bytes a u32), every float a NaN.
+        let down = Down::Sensor {
+            tick: u32::MAX,
+            frame: [u32::MAX; SENSOR_WORDS],
+            waypoint: [f32::NAN; 4],
+        };
+        let up = Up::Tick {
+            tick: u32::MAX,
+            state: [f32::NAN; STATE_WORDS],
+            motors: [f32::NAN; 4],
+            setpoints: [f32::NAN; 9],
+            m4_cycles: u32::MAX,
+            m7_cycles: u32::MAX,
+            mu_latency_ns: u32::MAX,
+        };
+        let mut f = [0u8; MAX_FRAME];
+        assert!(encode(&down, &mut f).is_ok());
+        assert!(encode(&up, &mut f).is_ok());
+    }
+
+    #[test]
+    fn the_aiding_frame_puts_each_option_after_its_discriminant() {
+        let w = aiding_frame(
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            0.002,
+            Some(([7.0, 8.0, 9.0], [10.0, 11.0, 12.0])),
+            None,
+            Some([13.0, 14.0, 15.0]),
+        );
+        let f = |x: f32| x.to_bits();
+        assert_eq!(w[..7], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.002].map(f));
+        assert_eq!(w[7..11], [1, f(7.0), f(8.0), f(9.0)]);
+        assert_eq!(w[11..15], [1, f(10.0), f(11.0), f(12.0)]);
+        assert_eq!(
+            w[15..17],
+            [0, 0],
+            "baro absent: discriminant 0, payload zero"
+        );
+        assert_eq!(w[17..21], [1, f(13.0), f(14.0), f(15.0)]);
     }
 
     #[test]

@@ -108,6 +108,13 @@ pub struct Layout {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Arena {
     pub next: BTreeMap<String, u32>,
+    /// One call stack per core for every module linked on it, as one runtime calling the
+    /// modules' exports one at a time has (falcon's leaves on the CM7): the first module's
+    /// stack serves the next ones on that core (one asking for a larger stack is refused).
+    /// Off: each module gets its own.
+    pub share_stacks: bool,
+    /// Each core's shared stack: (bottom, top).
+    stacks: BTreeMap<usize, (u32, u32)>,
 }
 
 impl Arena {
@@ -206,6 +213,20 @@ enum Target {
     Runtime(runtime::Helper),
     /// A table entry's function that synth left out of the object (wasm function index).
     Missing(u32),
+}
+
+/// The offset of the first 4-byte word of `bytes` that is not [`PAINT`] (whole words only).
+fn first_unpainted(bytes: &[u8]) -> Option<usize> {
+    let pair = u64::from(PAINT) << 32 | u64::from(PAINT);
+    let eights = bytes.chunks_exact(8);
+    let at = eights
+        .clone()
+        .position(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) != pair)
+        .map_or(bytes.len() / 8 * 8, |i| i * 8);
+    bytes[at..]
+        .chunks_exact(4)
+        .position(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")) != PAINT)
+        .map(|i| at + 4 * i)
 }
 
 /// Everything a trampoline needs, shared with the code hook.
@@ -464,6 +485,8 @@ pub struct Module {
     options: Options,
     /// Linear memory as the embedder init left it (for [`Module::memory_touched`]).
     initial_memory: Vec<u8>,
+    /// The stack as read back after a call, kept for the next (the high-water scan).
+    scan: Vec<u8>,
 }
 
 impl Module {
@@ -659,12 +682,23 @@ impl Module {
                 let globals = a.at(&d0);
                 let after_globals = (globals + globals_size).next_multiple_of(8);
                 let stack_bytes = options.stack_bytes.next_multiple_of(8);
+                let shared = a.stacks.get(&core).copied().filter(|_| a.share_stacks);
+                if let Some((b, t)) = shared {
+                    if t - b < stack_bytes {
+                        return Err(usage(format!(
+                            "a {} byte stack: core {core_name}'s shared stack, set by the first module linked on it, has {} bytes",
+                            options.stack_bytes,
+                            t - b
+                        )));
+                    }
+                }
+                let need = if shared.is_some() { 0 } else { stack_bytes };
                 let in_d0 = fits(
                     after_globals,
-                    region.next_multiple_of(8).saturating_add(stack_bytes),
+                    region.next_multiple_of(8).saturating_add(need),
                     &d0,
                 );
-                let (linmem, stack_bottom) = if in_d0 {
+                let (linmem, next) = if in_d0 {
                     (after_globals, after_globals + region.next_multiple_of(8))
                 } else {
                     let (at, reached) = place_linmem(&later, Some(a), region)
@@ -675,14 +709,23 @@ impl Module {
                     }
                     (at, after_globals)
                 };
-                if !fits(stack_bottom, stack_bytes, &d0) {
-                    return Err(usage(format!(
-                        "a {} byte stack does not fit what is left of {}",
-                        options.stack_bytes, d0.name
-                    )));
-                }
-                let stack_top = stack_bottom + stack_bytes;
-                a.take_to(&d0, stack_top);
+                let (stack_bottom, stack_top) = match shared {
+                    Some(s) => {
+                        a.take_to(&d0, next);
+                        s
+                    }
+                    None => {
+                        if !fits(next, stack_bytes, &d0) {
+                            return Err(usage(format!(
+                                "a {} byte stack does not fit what is left of {}",
+                                options.stack_bytes, d0.name
+                            )));
+                        }
+                        a.take_to(&d0, next + stack_bytes);
+                        a.stacks.insert(core, (next, next + stack_bytes));
+                        (next, next + stack_bytes)
+                    }
+                };
                 a.take_to(&code_w, code_end.next_multiple_of(8));
                 (globals, linmem, stack_bottom, stack_top)
             }
@@ -747,6 +790,7 @@ impl Module {
             symbols: symbols.clone(),
             options,
             initial_memory: Vec::new(),
+            scan: Vec::new(),
         };
         hosted.init_data(machine, &slots, &linked.symbols, &stubs, type_ids)?;
         // Exports synth left out (it says so with --allow-skipped-exports) are kept apart; an
@@ -921,6 +965,7 @@ impl Module {
             symbols,
             options,
             initial_memory: Vec::new(),
+            scan: Vec::new(),
         };
         module.initial_memory = module.memory(machine);
         Ok(module)
@@ -1180,13 +1225,13 @@ impl Module {
                 )))
             }
         };
-        // High-water mark: the lowest word below the entry SP that is no longer paint.
-        let mut painted = vec![0u8; (sp - l.stack_bottom) as usize];
-        let _ = uc.mem_read(u64::from(l.stack_bottom), &mut painted);
-        let lowest = painted
-            .chunks(4)
-            .position(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) != PAINT)
-            .map(|i| l.stack_bottom + 4 * i as u32)
+        // High-water mark: the lowest word below the entry SP that is no longer paint (read
+        // into a buffer kept between calls, compared eight bytes at a time).
+        let painted = &mut self.scan;
+        painted.resize((sp - l.stack_bottom) as usize, 0);
+        let _ = uc.mem_read(u64::from(l.stack_bottom), painted);
+        let lowest = first_unpainted(painted)
+            .map(|i| l.stack_bottom + i as u32)
             .unwrap_or(sp);
         uc.get_data_mut().stack_paint = (l.stack_bottom, lowest);
         Ok(CallOutcome {
@@ -1414,5 +1459,28 @@ impl Hosted {
     /// The module as a canonical-ABI guest.
     pub fn guest(&mut self) -> OnCore<'_> {
         OnCore::new(&mut self.module, &mut self.machine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_high_water_scan_finds_the_first_word_that_is_not_paint() {
+        let paint = |words: usize| PAINT.to_le_bytes().repeat(words);
+        assert_eq!(
+            first_unpainted(&paint(9)),
+            None,
+            "all paint, odd word count"
+        );
+        assert_eq!(first_unpainted(&[]), None);
+        for at in 0..9 {
+            let mut b = paint(9);
+            b[4 * at + 3] ^= 1; // one byte of word `at` written
+            assert_eq!(first_unpainted(&b), Some(4 * at), "word {at}");
+            b[35] ^= 0x80; // a later word written too: the first one counts
+            assert_eq!(first_unpainted(&b), Some(4 * at.min(8)), "word {at}");
+        }
     }
 }

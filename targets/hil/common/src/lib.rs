@@ -49,30 +49,30 @@ pub const SRC_SCR: u32 = 0x40C0_4000;
 pub const LPSR_GPR0: u32 = 0x40C0_C000;
 pub const LPSR_GPR1: u32 = 0x40C0_C004;
 
-/// The NavState mailbox in OCRAM2 (the SDK's shared memory, rt1176.md 1.1), the same place
-/// and layout the hosted runtime uses (sim/src/flightloop.rs): ready word, sequence, 16 x f32,
-/// then what the HIL firmware adds: the CM4's cycles for the call and its GPT2 stamp at the
-/// doorbell.
+/// The vehicle-state mailbox in OCRAM2 (the SDK's shared memory, rt1176.md 1.1), the same
+/// place and layout the hosted runtime uses (sim/flight/src/flightloop.rs): ready word,
+/// sequence, 14 x f32, then what the HIL firmware adds: the CM4's cycles for the call and its
+/// GPT2 stamp at the doorbell.
 pub mod nav {
     pub const BASE: u32 = 0x202C_0000;
-    pub const READY: u32 = 0x4E41_5653; // "NAVS"
+    pub const READY: u32 = 0x5653_5441; // "ATSV"
     pub const SEQ: u32 = BASE + 4;
     pub const WORDS: u32 = BASE + 8;
-    pub const M4_CYCLES: u32 = BASE + 72;
-    pub const STAMP: u32 = BASE + 76;
+    pub const M4_CYCLES: u32 = BASE + 64;
+    pub const STAMP: u32 = BASE + 68;
 }
 
 /// The CM7's requests to the CM4, beside the mailbox: ready word (written last), command,
-/// sequence, then up to 22 words (a sensor frame, or the initial NavState).
+/// sequence, then up to 21 words (an aiding-frame record, or the initial vehicle-state).
 pub mod request {
     pub const BASE: u32 = 0x202C_0100;
     pub const READY: u32 = 0x5345_4E53; // "SENS"
     pub const CMD: u32 = BASE + 4;
     pub const SEQ: u32 = BASE + 8;
     pub const WORDS: u32 = BASE + 12;
-    /// `ekf#init` with 16 words of NavState.
+    /// `aided-ekf#init` with 14 words of vehicle-state.
     pub const INIT: u32 = 1;
-    /// `ekf#estimate` with a 22-word sensor frame.
+    /// `aided-ekf#estimate` with the 21-word aiding-frame record (hil_proto::aiding_frame).
     pub const ESTIMATE: u32 = 2;
 }
 
@@ -100,6 +100,16 @@ pub fn read_words<const N: usize>(addr: u32) -> [f32; N] {
 pub fn write_words(addr: u32, w: &[f32]) {
     for (i, x) in w.iter().enumerate() {
         write(addr + 4 * i as u32, x.to_bits());
+    }
+}
+
+pub fn read_u32s<const N: usize>(addr: u32) -> [u32; N] {
+    core::array::from_fn(|i| read(addr + 4 * i as u32))
+}
+
+pub fn write_u32s(addr: u32, w: &[u32]) {
+    for (i, x) in w.iter().enumerate() {
+        write(addr + 4 * i as u32, *x);
     }
 }
 
@@ -161,6 +171,8 @@ pub struct Instance {
 extern "C" {
     /// r0: the export's four i32 arguments, r1: the export, r2: [R9, R10, R11].
     fn hil_call_export(args: *const u32, f: u32, regs: *const u32) -> u32;
+    /// r0: the export's sixteen f32 arguments (S0-S15, AAPCS-VFP), r1, r2 as above.
+    fn hil_call_export_f32(args: *const f32, f: u32, regs: *const u32) -> u32;
 }
 
 // Saves r4-r11 (synth's code preserves r4-r8 and never writes r9-r11, but the embedder owns
@@ -182,6 +194,25 @@ core::arch::global_asm!(
     "  ldr r1, [r4, #4]",
     "  ldr r2, [r4, #8]",
     "  ldr r3, [r4, #12]",
+    "  blx r12",
+    "  pop {{r3-r11, pc}}",
+);
+
+// The same for exports whose parameters are all f32 (up to sixteen): S0-S15 from the array
+// (caller-saved under AAPCS-VFP, so nothing to restore).
+core::arch::global_asm!(
+    ".section .text.hil_call_export_f32,\"ax\",%progbits",
+    ".global hil_call_export_f32",
+    ".type hil_call_export_f32,%function",
+    ".fpu fpv4-sp-d16",
+    ".thumb_func",
+    "hil_call_export_f32:",
+    "  push {{r3-r11, lr}}",
+    "  mov r12, r1",
+    "  ldr r9, [r2, #0]",
+    "  ldr r10, [r2, #4]",
+    "  ldr r11, [r2, #8]",
+    "  vldmia r0, {{s0-s15}}",
     "  blx r12",
     "  pop {{r3-r11, pc}}",
 );
@@ -218,6 +249,20 @@ impl Instance {
         // SAFETY: `export` is a function of synth's object, which follows AAPCS and the
         // embedder ABI; the registers it expects are set by the trampoline.
         unsafe { hil_call_export(args.as_ptr(), export as usize as u32, self.regs.as_ptr()) }
+    }
+
+    /// Call an export whose parameters are up to sixteen f32 (S0-S15); its i32 result (R0).
+    pub fn call_f32(&self, export: unsafe extern "C" fn(), args: &[f32]) -> u32 {
+        let mut s = [0.0f32; 16];
+        s[..args.len()].copy_from_slice(args);
+        // SAFETY: as for `call`; the trampoline loads S0-S15 from `s`.
+        unsafe { hil_call_export_f32(s.as_ptr(), export as usize as u32, self.regs.as_ptr()) }
+    }
+
+    /// Write 32-bit words at linear-memory offset `off`.
+    pub fn put_u32s(&self, off: u32, w: &[u32]) {
+        assert!(off as usize + 4 * w.len() <= self.memory_bytes() as usize);
+        write_u32s(self.addr(off), w);
     }
 
     /// `cabi_realloc(0, 0, align, size)`: a buffer in linear memory, as a canonical-ABI host

@@ -4,28 +4,32 @@
 //!
 //! 1. the CM7 writes a request (command, sequence, words) beside the NavState mailbox in
 //!    OCRAM2, its ready word last, and rings MU channel 1 (MUA TR1 -> MUB RR1, IRQ 118);
-//! 2. here, from thread mode: `ekf#init` with 16 words of NavState, or `ekf#estimate` with a
-//!    22-word sensor frame, timed with DWT CYCCNT;
-//! 3. the NavState goes to the mailbox exactly as the hosted runtime writes it (ready word,
-//!    sequence, 16 x f32, sim/src/flightloop.rs), plus the cycles and a GPT2 stamp; the ready
-//!    word last, then the sequence number on MU channel 0 (MUB TR0 -> MUA RR0).
+//! 2. here, from thread mode: `aided-ekf#init` with 14 words of vehicle-state (S0-S13), or
+//!    `aided-ekf#estimate` with the 21-word aiding-frame record copied into a buffer from the
+//!    module's `cabi_realloc` (as the hosted runtime lowers it), the allocator and the export
+//!    timed with DWT CYCCNT;
+//! 3. the vehicle-state goes to the mailbox exactly as the hosted runtime writes it (ready
+//!    word, sequence, 14 x f32, sim/flight/src/flightloop.rs), plus the cycles and a GPT2
+//!    stamp; the ready word last, then the sequence number on MU channel 0 (MUB TR0 -> MUA
+//!    RR0).
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use hil_common::{
-    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, MUB, MU_CR,
-    MU_IRQ, MU_RR, MU_SR, MU_TR,
+    m4_status, mu_rf, mu_te, nav, read, read_u32s, read_words, request, write, write_words, Flags,
+    MUB, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR,
 };
+use hil_proto::{SENSOR_WORDS, STATE_WORDS};
 
 include!(concat!(env!("OUT_DIR"), "/wasm_init.rs"));
 
 extern "C" {
     #[link_name = "cabi_realloc"]
     fn cabi_realloc();
-    #[link_name = "pulseengine:falcon-cascade/ekf@0.10.0#init"]
+    #[link_name = "rt-twin:stack/aided-ekf@0.1.0#init"]
     fn ekf_init();
-    #[link_name = "pulseengine:falcon-cascade/ekf@0.10.0#estimate"]
+    #[link_name = "rt-twin:stack/aided-ekf@0.1.0#estimate"]
     fn ekf_estimate();
 }
 
@@ -45,7 +49,6 @@ fn main() -> ! {
     hil_common::fpu_default_nan();
     hil_common::cycles_enable();
     let inst = hil_common::flight_instance!();
-    let input = inst.alloc(cabi_realloc, 4, 96);
     write(m4_status::BOOTS, read(m4_status::BOOTS).wrapping_add(1));
     write(MUB + MU_CR, mu_rf(1)); // CR.RIE1
     hil_common::nvic_enable(MU_IRQ);
@@ -57,19 +60,21 @@ fn main() -> ! {
         }
         let (cmd, seq) = (read(request::CMD), read(request::SEQ));
         write(request::BASE, 0);
-        let (words, cycles): ([f32; 16], u32) = match cmd {
+        let (words, cycles): ([f32; STATE_WORDS], u32) = match cmd {
             request::INIT => {
-                let n: [f32; 16] = read_words(request::WORDS);
-                inst.put(input, &n);
-                inst.call(ekf_init, [input, 0, 0, 0]);
-                (n, 0)
+                let s: [f32; STATE_WORDS] = read_words(request::WORDS);
+                inst.call_f32(ekf_init, &s);
+                (s, 0)
             }
             request::ESTIMATE => {
-                let frame: [f32; 22] = read_words(request::WORDS);
-                inst.put(input, &frame);
+                let frame: [u32; SENSOR_WORDS] = read_u32s(request::WORDS);
                 let c0 = hil_common::cycles();
-                let out = inst.call(ekf_estimate, [input, 0, 0, 0]);
+                let p = inst.alloc(cabi_realloc, 4, 4 * SENSOR_WORDS as u32);
                 let c = hil_common::cycles().wrapping_sub(c0);
+                inst.put_u32s(p, &frame);
+                let c0 = hil_common::cycles();
+                let out = inst.call(ekf_estimate, [p, 0, 0, 0]);
+                let c = c + hil_common::cycles().wrapping_sub(c0);
                 (inst.get(out), c)
             }
             _ => continue,

@@ -1,7 +1,7 @@
-//! HIL firmware, CM7 image: the controller, the link to the host, and the CM4's boot.
+//! HIL firmware, CM7 image: the controller stages, the link to the host, and the CM4's boot.
 //!
 //! At reset: default-NaN FPU mode and DWT CYCCNT, RTT (up channel 0 to the host, down channel
-//! 0 from it), the controller instance (synth's object under the embedder ABI), GPT2 as the
+//! 0 from it), the stages' instance (synth's object under the embedder ABI), GPT2 as the
 //! shared 24 MHz time base, then the CM4 image copied into the CM4's TCMs and the CM4 released
 //! through SRC (rt1176.md 1.3). `Up::Hello` says whether the CM4 came up and which flight
 //! module this image hosts.
@@ -9,9 +9,11 @@
 //! The loop is paced by GPT1 (restart mode at the control period, IRQ 119). At each tick the
 //! down channel is read; `Down::Start` initialises the estimator (a request to the CM4) and
 //! sets the period; the tick's `Down::Sensor` frame goes to the CM4 (request block in OCRAM2
-//! and MU channel 1); the CM4's NavState comes back through the mailbox and MU channel 0
-//! (IRQ 118, stamped with GPT2); the controller runs on it, timed with DWT CYCCNT; and
-//! `Up::Tick` carries NavState, motor commands, both cores' cycles and the MU latency. No frame
+//! and MU channel 1); the CM4's vehicle-state comes back through the mailbox and MU channel 0
+//! (IRQ 118, stamped with GPT2); falcon-cascade's stages run on it (position, attitude, rate
+//! through spilled records, the mixer with its four f32 in S0-S3), timed with DWT CYCCNT; and
+//! `Up::Tick` carries the vehicle-state, motor commands, the attitude and rate setpoints, both
+//! cores' cycles and the MU latency. No frame
 //! for `STALL_TICKS` periods: the motors are commanded to zero and `LinkStalled` reported.
 #![no_std]
 #![no_main]
@@ -19,12 +21,13 @@
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use cortex_m_rt::entry;
+use hil_common::Instance;
 use hil_common::{
-    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_words, Flags, GPT1,
+    m4_status, mu_rf, mu_te, nav, read, read_words, request, write, write_u32s, Flags, GPT1,
     GPT1_IRQ, GPT_CR, GPT_CR_CLK_ROOT, GPT_CR_EN, GPT_CR_ENMOD, GPT_HZ, GPT_IR, GPT_OCR1, GPT_PR,
     GPT_SR, LPSR_GPR0, LPSR_GPR1, MUA, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR, SRC_SCR,
 };
-use hil_proto::{Decoder, Down, Event, Up, MAX_FRAME, SENSOR_WORDS};
+use hil_proto::{Decoder, Down, Event, Up, MAX_FRAME, SENSOR_WORDS, STATE_WORDS};
 use rtt_target::{rtt_init, ChannelMode, DownChannel, UpChannel};
 
 include!(concat!(env!("OUT_DIR"), "/wasm_init.rs"));
@@ -33,8 +36,37 @@ include!(concat!(env!("OUT_DIR"), "/m4_image.rs"));
 extern "C" {
     #[link_name = "cabi_realloc"]
     fn cabi_realloc();
-    #[link_name = "pulseengine:falcon-cascade/controller@0.10.0#step"]
-    fn controller_step();
+    #[link_name = "pulseengine:falcon-cascade/position@0.10.0#tick"]
+    fn position_tick();
+    #[link_name = "pulseengine:falcon-cascade/attitude@0.10.0#tick"]
+    fn attitude_tick();
+    #[link_name = "pulseengine:falcon-cascade/rate@0.10.0#tick"]
+    fn rate_tick();
+    #[link_name = "pulseengine:falcon-cascade/mixer@0.10.0#mix"]
+    fn mixer_mix();
+}
+
+/// A stage whose parameters (the vehicle-state and one more record) spill to linear memory, as
+/// the hosted runtime lowers them: a buffer from `cabi_realloc`, the records in it, the export
+/// called with its address. Its result's address; the allocator's and the export's cycles
+/// are added to `cycles`.
+fn spilled(
+    inst: &Instance,
+    export: unsafe extern "C" fn(),
+    state: &[f32; STATE_WORDS],
+    rest: &[f32],
+    cycles: &mut u32,
+) -> u32 {
+    let bytes = 4 * (STATE_WORDS + rest.len()) as u32;
+    let c0 = hil_common::cycles();
+    let p = inst.alloc(cabi_realloc, 4, bytes);
+    *cycles += hil_common::cycles().wrapping_sub(c0);
+    inst.put(p, state);
+    inst.put(p + 4 * STATE_WORDS as u32, rest);
+    let c0 = hil_common::cycles();
+    let out = inst.call(export, [p, 0, 0, 0]);
+    *cycles += hil_common::cycles().wrapping_sub(c0);
+    out
 }
 
 static FLAGS: Flags = Flags::new();
@@ -124,13 +156,13 @@ impl Link {
     }
 }
 
-/// The CM7's side of one request to the CM4; the mailbox's NavState, the CM4's cycles, and
-/// the MU latency in ns, or None when no valid answer came within `limit` GPT2 ticks.
-fn ask_m4(cmd: u32, seq: u32, words: &[f32], limit: u32) -> Option<([f32; 16], u32, u32)> {
+/// The CM7's side of one request to the CM4; the mailbox's vehicle-state, the CM4's cycles,
+/// and the MU latency in ns, or None when no valid answer came within `limit` GPT2 ticks.
+fn ask_m4(cmd: u32, seq: u32, words: &[u32], limit: u32) -> Option<([f32; STATE_WORDS], u32, u32)> {
     write(request::BASE, 0);
     write(request::CMD, cmd);
     write(request::SEQ, seq);
-    write_words(request::WORDS, words);
+    write_u32s(request::WORDS, words);
     cortex_m::asm::dmb();
     write(request::BASE, request::READY);
     cortex_m::asm::dsb();
@@ -175,7 +207,6 @@ fn main() -> ! {
         decoder: Decoder::default(),
     };
     let inst = hil_common::flight_instance!();
-    let input = inst.alloc(cabi_realloc, 4, 96);
     hil_common::timebase_start();
     write(MUA + MU_CR, mu_rf(0)); // CR.RIE0
     hil_common::nvic_enable(MU_IRQ);
@@ -196,8 +227,8 @@ fn main() -> ! {
     });
 
     let mut running = false;
-    let mut frame: Option<(u32, [f32; SENSOR_WORDS], [f32; 3])> = None;
-    let mut start: Option<[f32; 16]> = None;
+    let mut frame: Option<(u32, [u32; SENSOR_WORDS], [f32; 4])> = None;
+    let mut start: Option<[f32; STATE_WORDS]> = None;
     let mut stop = false;
     let mut idle = 0u32;
     let mut seq = 0u32;
@@ -205,9 +236,12 @@ fn main() -> ! {
     loop {
         FLAGS.wait(TICK);
         link.receive(last_tick, |_, m| match m {
-            Down::Start { period_us: p, nav0 } => {
+            Down::Start {
+                period_us: p,
+                state0,
+            } => {
                 period_us = p;
-                start = Some(nav0);
+                start = Some(state0);
             }
             Down::Sensor {
                 tick,
@@ -226,9 +260,9 @@ fn main() -> ! {
             });
         }
         let limit = 2 * period_us * (GPT_HZ / 1_000_000);
-        if let Some(nav0) = start.take() {
+        if let Some(state0) = start.take() {
             seq = seq.wrapping_add(1);
-            running = ask_m4(request::INIT, seq, &nav0, limit).is_some();
+            running = ask_m4(request::INIT, seq, &state0.map(f32::to_bits), limit).is_some();
             if !running {
                 link.send(&Up::Event {
                     tick: 0,
@@ -254,7 +288,7 @@ fn main() -> ! {
         idle = 0;
         last_tick = tick;
         seq = seq.wrapping_add(1);
-        let Some((nav, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
+        let Some((state, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
         else {
             link.send(&Up::Event {
                 tick,
@@ -262,20 +296,29 @@ fn main() -> ! {
             });
             continue;
         };
-        let mut ctl = [0.0f32; 24];
-        ctl[..16].copy_from_slice(&nav);
-        ctl[16..19].copy_from_slice(&f[3..6]);
-        ctl[19..22].copy_from_slice(&waypoint);
-        ctl[22] = 1.0;
-        inst.put(input, &ctl);
+        // The stages, every tick: position -> attitude -> rate -> mixer.
+        let mut m7_cycles = 0;
+        let att: [f32; 5] = inst.get(spilled(
+            &inst,
+            position_tick,
+            &state,
+            &waypoint,
+            &mut m7_cycles,
+        ));
+        let rate: [f32; 4] = inst.get(spilled(&inst, attitude_tick, &state, &att, &mut m7_cycles));
+        let torque: [f32; 4] = inst.get(spilled(&inst, rate_tick, &state, &rate, &mut m7_cycles));
         let c0 = hil_common::cycles();
-        let out = inst.call(controller_step, [input, 0, 0, 0]);
-        let m7_cycles = hil_common::cycles().wrapping_sub(c0);
+        let out = inst.call_f32(mixer_mix, &torque);
+        m7_cycles += hil_common::cycles().wrapping_sub(c0);
         let motors: [f32; 4] = inst.get(out);
+        let mut setpoints = [0.0f32; 9];
+        setpoints[..5].copy_from_slice(&att);
+        setpoints[5..].copy_from_slice(&rate);
         link.send(&Up::Tick {
             tick,
-            nav,
+            state,
             motors,
+            setpoints,
             m4_cycles,
             m7_cycles,
             mu_latency_ns,
