@@ -453,3 +453,70 @@ fn stage_dividers_run_each_stage_on_its_ticks() {
         );
     }
 }
+
+/// Whole-run SIL files: the shipped `scenarios/sil` files pass through `sim --scenario`, with
+/// results bit-identical on both cores and to the same Rust built natively; a gate below the
+/// run's error fails it, a budget too small stops it, and a bad file or export is refused.
+#[test]
+fn whole_run_files_fly_the_sil_module_and_judge_its_gate() {
+    flight_demo();
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let (code, out, err) = sim(&[
+        "--scenario",
+        "scenarios/sil/sil-stabilization.ron",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("whole run sil-stabilization: PASS"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let native = flight::sil::run_stabilization();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{report}");
+    for r in runs {
+        let v = r["value"].as_f64().unwrap() as f32;
+        assert_eq!(v.to_bits(), native.to_bits(), "{r}");
+        assert!(r["cycles"].as_u64().unwrap() > 10_000_000, "{r}");
+        assert!(r["stack_bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 2, "{xml}");
+
+    let wasm = flight_demo().display().to_string();
+    let file = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(
+            &p,
+            format!("WholeRun(name: \"{name}\", wasm: {wasm:?}, {body})"),
+        )
+        .unwrap();
+        p.display().to_string()
+    };
+    let tight = file("tight.ron", "export: \"run-stabilization\", below: 0.001");
+    let (code, out, _) = sim(&["--scenario", &tight]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("is not below 0.001"),
+        "{out}"
+    );
+    let short = file(
+        "short.ron",
+        "export: \"run-stabilization\", below: 0.1, max_cycles: 100000",
+    );
+    let (code, out, _) = sim(&["--scenario", &short]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAIL") && out.contains("trapped"), "{out}");
+    let missing = file("missing.ron", "export: \"run-hover\", below: 0.1");
+    let (code, _, err) = sim(&["--scenario", &missing]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("run-hover"), "{err}");
+    let bad = file("bad.ron", "export: 3, below: 0.1");
+    let (code, _, err) = sim(&["check", &bad]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.ron:1:"), "{err}");
+}

@@ -1,5 +1,7 @@
 //! `sim`: the headless front end of rt-twin.
 
+mod wholerun;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -595,6 +597,9 @@ fn compare(
 }
 
 fn check(file: &std::path::Path) -> Result<ExitCode> {
+    if wholerun::is_whole_run_file(file) {
+        return wholerun::check(file);
+    }
     let s = twin_flight::scenario::Scenario::load(file)?;
     println!(
         "{}: ok ({} s of flight at {} Hz, {} waypoints, {} gates)",
@@ -615,8 +620,15 @@ fn list() -> Result<ExitCode> {
     for (f, s) in twin_flight::scenario::list(&dir)? {
         let shown = f.strip_prefix(&cwd).unwrap_or(&f).display().to_string();
         match s {
-            Ok(s) => println!("{shown:<30} {}", s.description),
-            Err(e) => println!("{shown:<30} INVALID: {e}"),
+            Ok(s) => println!("{shown:<36} {}", s.description),
+            Err(e) => println!("{shown:<36} INVALID: {e}"),
+        }
+    }
+    for (f, w) in twin_flight::wholerun::list(&dir.join("sil"))? {
+        let shown = f.strip_prefix(&cwd).unwrap_or(&f).display().to_string();
+        match w {
+            Ok(w) => println!("{shown:<36} whole run: {}", w.description),
+            Err(e) => println!("{shown:<36} INVALID: {e}"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -665,6 +677,14 @@ fn open_session(
 
 fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
     let file = args.scenario.as_ref().expect("checked by the caller");
+    if wholerun::is_whole_run_file(file) {
+        return wholerun::run(
+            file,
+            args.backend.is_some() || args.target.is_some(),
+            args.out.as_deref(),
+            args.junit.as_deref(),
+        );
+    }
     let mut s = twin_flight::scenario::Scenario::load(file)?;
     if let Some(spec) = &args.backend {
         apply_backend(&mut s, spec)?;

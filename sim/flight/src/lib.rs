@@ -4,7 +4,8 @@
 //! ([`flightloop`]: the components hosted on the emulated cores, or anything else implementing
 //! [`flightloop::FlightComputer`]); per-tick records and their CSV form ([`trace`]); plots
 //! ([`plot`]); scenario files and their gates ([`scenario`]); a scenario stepped tick by tick
-//! ([`session`], the API `sim --scenario` and `twin-ui` drive); two runs compared ([`compare`]).
+//! ([`session`], the API `sim --scenario` and `twin-ui` drive); two runs compared ([`compare`]);
+//! whole-run SIL exports judged on the cores ([`wholerun`]).
 //!
 //! Depends on: `twin-machine`, `twin-hosting` (the backends the loop calls). Target mode
 //! (`twin-target`) builds on this crate, never the other way round.
@@ -19,5 +20,6 @@ pub mod scenario;
 pub mod session;
 pub mod trace;
 pub mod vehicle;
+pub mod wholerun;
 
 pub use error::{Error, Result};

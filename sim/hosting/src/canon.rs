@@ -533,6 +533,23 @@ fn from_f32s(
     }
 }
 
+/// A value of a WIT number type as f64 (None for any other type).
+pub fn number(v: &Value) -> Option<f64> {
+    Some(match v.kind() {
+        WasmTypeKind::F32 => f64::from(v.unwrap_f32()),
+        WasmTypeKind::F64 => v.unwrap_f64(),
+        WasmTypeKind::S8 => f64::from(v.unwrap_s8()),
+        WasmTypeKind::U8 => f64::from(v.unwrap_u8()),
+        WasmTypeKind::S16 => f64::from(v.unwrap_s16()),
+        WasmTypeKind::U16 => f64::from(v.unwrap_u16()),
+        WasmTypeKind::S32 => f64::from(v.unwrap_s32()),
+        WasmTypeKind::U32 => f64::from(v.unwrap_u32()),
+        WasmTypeKind::S64 => v.unwrap_s64() as f64,
+        WasmTypeKind::U64 => v.unwrap_u64() as f64,
+        _ => return None,
+    })
+}
+
 /// The f32s of a value made of records, tuples and f32s, in flat order (a falcon-cascade
 /// record as words).
 pub fn f32s(v: &Value) -> std::result::Result<Vec<f32>, String> {
