@@ -520,3 +520,36 @@ fn whole_run_files_fly_the_sil_module_and_judge_its_gate() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bad.ron:1:"), "{err}");
 }
+
+/// A falcon ekf leaf (falcon's `ekf` world alone: no `aided-ekf`) gets `ekf#estimate` with the
+/// IMU sample and nothing else, over the module's own period: its vehicle-state every tick is
+/// exactly what the `flight` crate's estimator gives, run natively on the trace's IMU columns
+/// from a fresh start (no init, no aiding).
+#[test]
+fn a_falcon_ekf_leaf_is_fed_the_imu_alone() {
+    flight_module();
+    let mut modules = vec![falcon_ekf_leaf().to_path_buf()];
+    modules.extend_from_slice(&flight_leaves()[1..]);
+    let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
+    s.steps = 300;
+    s.gates = vec![twin_flight::scenario::Gate::NoOverrun];
+    s.flight.modules = modules;
+    let objects = tempfile::tempdir().unwrap();
+    let (r, t) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
+    assert!(r.stopped.is_none(), "{:?}", r.stopped);
+    let mut ekf =
+        flight::estimator::Estimator::new(flight::estimator::EstimatorConfig::default_sensors());
+    let dt = flight::controller::VehicleConfig::quad_x_default().loop_dt;
+    for (k, row) in t.iter().enumerate() {
+        ekf.predict(row.accel, row.gyro, dt);
+        assert_eq!(
+            row.nav.map(f32::to_bits),
+            ekf.vehicle_state().to_words().map(f32::to_bits),
+            "tick {k}"
+        );
+    }
+    assert!(
+        t.iter().any(|row| row.gnss[0].is_finite()),
+        "GNSS was sampled (and not given to this estimator)"
+    );
+}

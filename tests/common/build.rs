@@ -50,31 +50,49 @@ pub fn build_wasm_crate(dir: &str, module: &str) -> PathBuf {
 pub fn flight_leaves() -> &'static [PathBuf] {
     static LEAVES: OnceLock<Vec<PathBuf>> = OnceLock::new();
     LEAVES.get_or_init(|| {
+        ["ekf", "position", "attitude", "rate", "mixer"]
+            .iter()
+            .map(|leaf| flight_leaf(leaf))
+            .collect()
+    })
+}
+
+/// An ekf leaf with falcon's world alone (`ekf#estimate(imu)`, no `aided-ekf`), as a falcon
+/// build's ekf leaf offers the host; built once per test binary.
+pub fn falcon_ekf_leaf() -> &'static Path {
+    static LEAF: OnceLock<PathBuf> = OnceLock::new();
+    LEAF.get_or_init(|| flight_leaf("falcon-ekf"))
+}
+
+/// Build the flight stack with feature `<leaf>-leaf` into the leaves' target directory; the
+/// module, copied to `target/leaves/<leaf>.wasm`.
+fn flight_leaf(leaf: &str) -> PathBuf {
+    // One build at a time: they share a target directory and its flight_stack.wasm.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    {
         let dir = workspace().join("targets/flight-stack");
         let out = workspace().join("target/leaves");
         std::fs::create_dir_all(&out).unwrap();
-        ["ekf", "position", "attitude", "rate", "mixer"]
-            .iter()
-            .map(|leaf| {
-                built(
-                    Command::new("cargo")
-                        .args(["build", "--release", "--quiet", "--no-default-features"])
-                        .args(["--features", &format!("{leaf}-leaf")])
-                        .args(["--target-dir", "target/leaf"])
-                        .current_dir(&dir)
-                        .env_remove("CARGO_TARGET_DIR"),
-                    &format!("the {leaf} leaf of {}", dir.display()),
-                );
-                let to = out.join(format!("{leaf}.wasm"));
-                std::fs::copy(
-                    dir.join("target/leaf/wasm32-unknown-unknown/release/flight_stack.wasm"),
-                    &to,
-                )
-                .unwrap();
-                to
-            })
-            .collect()
-    })
+        {
+            built(
+                Command::new("cargo")
+                    .args(["build", "--release", "--quiet", "--no-default-features"])
+                    .args(["--features", &format!("{leaf}-leaf")])
+                    .args(["--target-dir", "target/leaf"])
+                    .current_dir(&dir)
+                    .env_remove("CARGO_TARGET_DIR"),
+                &format!("the {leaf} leaf of {}", dir.display()),
+            );
+            let to = out.join(format!("{leaf}.wasm"));
+            std::fs::copy(
+                dir.join("target/leaf/wasm32-unknown-unknown/release/flight_stack.wasm"),
+                &to,
+            )
+            .unwrap();
+            to
+        }
+    }
 }
 
 /// Build the whole-run SIL module (`targets/flight-demo`, shaped like falcon's flight-demo)

@@ -20,6 +20,14 @@ wit_bindgen::generate!({ path: "../../wit/stack", world: "attitude-leaf", genera
 wit_bindgen::generate!({ path: "../../wit/stack", world: "rate-leaf", generate_all });
 #[cfg(all(feature = "mixer-leaf", not(feature = "stack")))]
 wit_bindgen::generate!({ path: "../../wit/stack", world: "mixer-leaf", generate_all });
+// falcon's own ekf world: `ekf#estimate(imu)` alone, no aided-ekf (what a falcon ekf leaf
+// offers the host).
+#[cfg(all(feature = "falcon-ekf-leaf", not(feature = "stack")))]
+wit_bindgen::generate!({
+    path: "../../wit/stack",
+    world: "pulseengine:falcon-cascade/ekf-component",
+    generate_all
+});
 
 use flight::cascade;
 use flight::controller::VehicleConfig;
@@ -86,14 +94,14 @@ fn state_out(s: &cascade::VehicleState) -> t::VehicleState {
 
 struct Stack;
 
-#[cfg(any(feature = "stack", feature = "ekf-leaf"))]
+#[cfg(any(feature = "stack", feature = "ekf-leaf", feature = "falcon-ekf-leaf"))]
 mod ekf {
     use super::*;
     use exports::pulseengine::falcon_cascade::ekf;
-    use exports::rt_twin::stack::aided_ekf;
     use flight::estimator::{Estimator, EstimatorConfig};
 
-    static EKF: Cell<Estimator> = Cell::new(Estimator::new(EstimatorConfig::default_sensors()));
+    pub(crate) static EKF: Cell<Estimator> =
+        Cell::new(Estimator::new(EstimatorConfig::default_sensors()));
 
     impl ekf::Guest for Stack {
         /// The IMU alone, over the stack's loop period.
@@ -107,6 +115,13 @@ mod ekf {
             state_out(&e.vehicle_state())
         }
     }
+}
+
+#[cfg(any(feature = "stack", feature = "ekf-leaf"))]
+mod aided {
+    use super::*;
+    use ekf::EKF;
+    use exports::rt_twin::stack::aided_ekf;
 
     impl aided_ekf::Guest for Stack {
         fn init(state: t::VehicleState) {
