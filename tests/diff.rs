@@ -851,3 +851,46 @@ fn whole_run_sil_exports_finish_and_gate_on_both_cores() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("equal     3"), "{out}");
 }
+
+/// The flight stack as one module and as its five leaves (falcon's packaging), every interface
+/// through its WIT (generated records, edge floats in each field): bit-identical to wasmtime on
+/// both cores, except the position stage, which synth leaves out of the CM4's object (f64 in
+/// libm's sin/cos) and `sim diff` says so.
+#[test]
+fn the_flight_stack_and_its_leaves_are_bit_identical_to_wasmtime_on_both_cores() {
+    let stack = build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
+    let mut modules = vec![stack];
+    modules.extend_from_slice(flight_leaves());
+    for core in ["m7", "m4"] {
+        for m in &modules {
+            let (code, out, err) = sim(&[
+                "diff",
+                "--wasm",
+                m.to_str().unwrap(),
+                "--core",
+                core,
+                "--cases",
+                "16",
+            ]);
+            let name = m.file_name().unwrap().to_string_lossy();
+            assert_eq!(code, Some(0), "{name} on {core}:\n{out}{err}");
+            let interfaces = out
+                .lines()
+                .filter(|l| l.starts_with("ok") && l.contains("pulseengine:falcon-cascade/"))
+                .count();
+            let skipped = out
+                .lines()
+                .filter(|l| l.starts_with("SKIPPED") && l.contains("position@0.10.0#tick"))
+                .count();
+            let want = match (name.as_ref(), core) {
+                ("flight_stack.wasm", "m7") => (5, 0),
+                ("flight_stack.wasm", "m4") => (4, 1),
+                ("ekf.wasm", _) => (1, 0),
+                ("position.wasm", "m4") => (0, 1),
+                _ => (1, 0),
+            };
+            assert_eq!((interfaces, skipped), want, "{name} on {core}:\n{out}");
+            assert!(out.contains("equal    16"), "{name} on {core}:\n{out}");
+        }
+    }
+}
