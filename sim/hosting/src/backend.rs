@@ -445,6 +445,9 @@ pub struct Part {
     exports: BTreeMap<Iface, String>,
     /// The contracts its exports are called by (None natively).
     wit: Option<Wit>,
+    /// The interfaces whose records are made of f32 alone, with their worked-out lowering
+    /// (`canon::call_f32`: no WIT values built per call) and whether a `cabi_post_` follows.
+    plans: BTreeMap<Iface, (canon::F32Plan, bool)>,
     realloc: Option<String>,
     imp: Imp,
 }
@@ -483,10 +486,21 @@ fn trap(iface: Iface, side: &str, tick: u64, e: impl std::fmt::Display) -> TwinE
 
 impl Part {
     fn new(wasm: &WasmModule, names: &[String], imp: Imp) -> TwinResult<Part> {
+        let exports = interfaces(names);
+        let wit = wit_of(wasm)?;
+        let plans = exports
+            .iter()
+            .filter_map(|(i, e)| {
+                let plan = wit.function(e)?.f32_plan()?;
+                let post = names.iter().any(|n| *n == format!("cabi_post_{e}"));
+                Some((*i, (plan, post)))
+            })
+            .collect();
         Ok(Part {
             file: wasm.path.clone(),
-            exports: interfaces(names),
-            wit: Some(wit_of(wasm)?),
+            exports,
+            wit: Some(wit),
+            plans,
             realloc: crate::canon::realloc_in(names),
             imp,
         })
@@ -524,6 +538,7 @@ impl Part {
             file: "the native flight crate".into(),
             exports: Iface::ALL.iter().map(|i| (*i, i.export())).collect(),
             wit: None,
+            plans: BTreeMap::new(),
             realloc: None,
             imp: Imp::Native(Box::default()),
         }
@@ -571,22 +586,38 @@ impl Part {
             ))
             .into());
         };
-        let values = match &self.wit {
-            Some(wit) => Some(lower_args(wit, &export, args)?),
-            None => None,
+        // Records of f32 alone (every falcon-cascade interface but a frame with options) go
+        // through the worked-out plan; anything else through WIT values.
+        let words: Option<Vec<&[f32]>> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Words(w) => Some(*w),
+                Arg::Frame(_) => None,
+            })
+            .collect();
+        let fast = words.and_then(|w| self.plans.get(&iface).map(|p| (p, w)));
+        let values = match (&self.wit, &fast) {
+            (Some(wit), None) => Some(lower_args(wit, &export, args)?),
+            _ => None,
         };
         let realloc = self.realloc.as_deref();
+        let wit = self.wit.as_ref();
+        // One call on a guest: the plan, or lower, call and lift through the WIT.
+        let call = |g: &mut dyn canon::Guest| -> TwinResult<std::result::Result<Vec<f32>, String>> {
+            Ok(match &fast {
+                Some(((plan, post), w)) => canon::call_f32(plan, g, &export, realloc, *post, w)?,
+                None => {
+                    let func = wit
+                        .and_then(|w| w.function(&export))
+                        .expect("checked by lower_args");
+                    let v = values.as_deref().unwrap_or(&[]);
+                    words_of(canon::call(func, g, &export, realloc, v)?)
+                }
+            })
+        };
         let call_arm = |m: &mut Module, machine: &mut Machine| -> TwinResult<_> {
-            let wit = self.wit.as_ref().expect("a module has its WIT");
-            let func = wit.function(&export).expect("checked by lower_args");
             let mut g = OnCore::new(m, machine);
-            let r = canon::call(
-                func,
-                &mut g,
-                &export,
-                realloc,
-                values.as_deref().unwrap_or(&[]),
-            )?;
+            let r = call(&mut g)?;
             let cycles = g.calls.iter().map(|(_, o)| o.cycles).sum();
             let stack = g
                 .calls
@@ -594,14 +625,9 @@ impl Part {
                 .map(|(_, o)| o.stack_bytes)
                 .max()
                 .unwrap_or(0);
-            Ok((words_of(r), cycles, stack))
+            Ok((r, cycles, stack))
         };
-        let call_wasm = |r: &mut Reference| -> TwinResult<_> {
-            let wit = self.wit.as_ref().expect("a module has its WIT");
-            let func = wit.function(&export).expect("checked by lower_args");
-            let out = canon::call(func, r, &export, realloc, values.as_deref().unwrap_or(&[]))?;
-            Ok(words_of(out))
-        };
+        let call_wasm = |r: &mut Reference| call(r);
         match &mut self.imp {
             Imp::Arm(m) => {
                 let (words, cycles, stack_bytes) = call_arm(m, machine)?;

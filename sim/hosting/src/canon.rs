@@ -652,7 +652,7 @@ fn coerce_out(v: Val, to: Flat) -> Val {
 }
 
 /// Lowering into one guest: its realloc serves every byte put into its memory.
-struct Lower<'g, G: Guest> {
+struct Lower<'g, G: Guest + ?Sized> {
     wit: &'g Wit,
     guest: &'g mut G,
     realloc: &'g str,
@@ -661,7 +661,7 @@ struct Lower<'g, G: Guest> {
 /// A trap inside the guest's allocator ends the lowering: the call's outcome is that trap.
 type Lowered<T> = Result<std::result::Result<T, Trap>>;
 
-impl<G: Guest> Lower<'_, G> {
+impl<G: Guest + ?Sized> Lower<'_, G> {
     fn alloc(&mut self, align: usize, size: usize) -> Lowered<u32> {
         let args = [
             Val::I32(0),
@@ -932,7 +932,7 @@ pub fn realloc_in(exports: &[String]) -> Option<String> {
 
 /// Lower `args` for `func` into `guest` (its allocator `realloc` serves memory): the core
 /// arguments of the export, or the trap the allocator hit.
-pub fn lower<G: Guest>(
+pub fn lower<G: Guest + ?Sized>(
     func: Func<'_>,
     guest: &mut G,
     realloc: Option<&str>,
@@ -1017,7 +1017,7 @@ fn uses_memory(r: &Resolve, t: &Type) -> bool {
 }
 
 /// Lifting from one guest's memory.
-struct Lift<'g, G: Guest> {
+struct Lift<'g, G: Guest + ?Sized> {
     wit: &'g Wit,
     guest: &'g mut G,
 }
@@ -1050,7 +1050,7 @@ fn bad(what: impl std::fmt::Display) -> Fail {
     Fail::Invalid(what.to_string())
 }
 
-impl<G: Guest> Lift<'_, G> {
+impl<G: Guest + ?Sized> Lift<'_, G> {
     /// Guest memory the result points at; outside the memory is the guest's fault.
     fn read(&mut self, ptr: u32, len: usize) -> LResult<Vec<u8>> {
         self.guest
@@ -1311,7 +1311,7 @@ fn make_case(kind: &TypeDefKind, wt: &WType, i: usize, payload: Option<Value>) -
 
 /// Lift the export's core results into its WIT result (None for a function without one), or
 /// why they are not a valid value of its type.
-pub fn lift<G: Guest>(
+pub fn lift<G: Guest + ?Sized>(
     func: Func<'_>,
     guest: &mut G,
     results: &[Val],
@@ -1323,7 +1323,11 @@ pub fn lift<G: Guest>(
     }
 }
 
-fn lift_inner<G: Guest>(func: Func<'_>, guest: &mut G, results: &[Val]) -> LResult<Option<Value>> {
+fn lift_inner<G: Guest + ?Sized>(
+    func: Func<'_>,
+    guest: &mut G,
+    results: &[Val],
+) -> LResult<Option<Value>> {
     let sig = func.core()?;
     let Some(t) = func.f.result.as_ref() else {
         return Ok(None);
@@ -1345,7 +1349,7 @@ fn lift_inner<G: Guest>(func: Func<'_>, guest: &mut G, results: &[Val]) -> LResu
 
 /// Call `export` with WIT values on `guest`: lower, call, lift, then `cabi_post_<export>` when
 /// the module has one. The lifted result (None without one), or the trap.
-pub fn call<G: Guest>(
+pub fn call<G: Guest + ?Sized>(
     func: Func<'_>,
     guest: &mut G,
     export: &str,
@@ -1372,6 +1376,138 @@ pub fn call<G: Guest>(
         }
     }
     Ok(Ok(value))
+}
+
+/// The canonical ABI of a function whose parameters and result are made of f32 alone
+/// (records, tuples and f32: falcon-cascade's records), worked out once ([`Func::f32_plan`]): a
+/// record of n f32 fields flattens to n f32 values and lies in memory as n little-endian words,
+/// 4-byte aligned, so [`call_f32`] lowers and lifts words directly, without building values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct F32Plan {
+    /// Each parameter's f32 count.
+    pub params: Vec<usize>,
+    /// More than 16 flat values: the parameters go as one record through `cabi_realloc`.
+    pub indirect: bool,
+    /// The result's f32 count (None: no result).
+    pub result: Option<usize>,
+    /// More than one flat result: it comes through the return area the export returns.
+    pub retptr: bool,
+    /// The function's name (messages).
+    pub name: String,
+}
+
+impl Func<'_> {
+    /// The function's [`F32Plan`], when its parameters and result are made of f32 alone.
+    pub fn f32_plan(&self) -> Option<F32Plan> {
+        let r = &self.wit.resolve;
+        let sig = self.core().ok()?;
+        let params = self
+            .f
+            .params
+            .iter()
+            .map(|p| f32_count(r, &p.ty).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let result = match &self.f.result {
+            Some(t) => Some(f32_count(r, t).ok()?),
+            None => None,
+        };
+        Some(F32Plan {
+            params,
+            indirect: sig.indirect_params,
+            result,
+            retptr: sig.retptr,
+            name: self.f.name.clone(),
+        })
+    }
+}
+
+/// [`call`] for a function with an [`F32Plan`], on its arguments as f32 words: the same core
+/// calls (the allocator for spilled parameters, the export, `cabi_post_<export>` when `post`)
+/// and the same bytes in memory. The result's f32s, or the trap.
+pub fn call_f32<G: Guest + ?Sized>(
+    plan: &F32Plan,
+    guest: &mut G,
+    export: &str,
+    realloc: Option<&str>,
+    post: bool,
+    args: &[&[f32]],
+) -> Result<std::result::Result<Vec<f32>, Trap>> {
+    let counts: Vec<usize> = args.iter().map(|a| a.len()).collect();
+    if counts != plan.params {
+        return Err(Error::Usage(format!(
+            "{} takes parameters of {:?} f32s, given {counts:?}",
+            plan.name, plan.params
+        )));
+    }
+    let words = args.iter().flat_map(|a| a.iter());
+    let core: Vec<Val> = if plan.indirect {
+        let Some(realloc) = realloc else {
+            return Err(Error::Usage(format!(
+                "{}: its arguments go to linear memory, but the module exports no cabi_realloc",
+                plan.name
+            )));
+        };
+        let bytes: Vec<u8> = words.flat_map(|x| x.to_le_bytes()).collect();
+        let alloc = [
+            Val::I32(0),
+            Val::I32(0),
+            Val::I32(4),
+            Val::I32(bytes.len() as u32),
+        ];
+        let ptr = match guest.call(realloc, &alloc, 1)? {
+            Ok(r) => match r.first() {
+                Some(Val::I32(p)) => *p,
+                _ => return Ok(Err(format!("{realloc} returned no pointer"))),
+            },
+            Err(t) => return Ok(Err(format!("{realloc} trapped: {t}"))),
+        };
+        guest.write(ptr, &bytes)?;
+        vec![Val::I32(ptr)]
+    } else {
+        words.map(|x| Val::F32(x.to_bits())).collect()
+    };
+    let nres = match plan.result {
+        None => 0,
+        Some(_) if plan.retptr => 1,
+        Some(n) => n,
+    };
+    let results = match guest.call(export, &core, nres)? {
+        Ok(r) => r,
+        Err(t) => return Ok(Err(t)),
+    };
+    let invalid = |m: String| format!("returned an invalid {}: {m}", plan.name);
+    let out = match plan.result {
+        None => Vec::new(),
+        Some(n) if plan.retptr => {
+            let Some(Val::I32(ptr)) = results.first() else {
+                return Ok(Err(invalid("no return-area pointer".into())));
+            };
+            match guest.read(*ptr, 4 * n as u32) {
+                Ok(b) => b
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                Err(e) => return Ok(Err(invalid(format!("{} bytes at {ptr:#x}: {e}", 4 * n)))),
+            }
+        }
+        Some(_) => {
+            let mut v = Vec::new();
+            for r in &results {
+                match r {
+                    Val::F32(b) => v.push(f32::from_bits(*b)),
+                    other => return Ok(Err(invalid(format!("a {} result", other.ty())))),
+                }
+            }
+            v
+        }
+    };
+    if post {
+        let post = format!("cabi_post_{export}");
+        if let Err(t) = guest.call(&post, &results, 0)? {
+            return Ok(Err(format!("{post} trapped: {t}")));
+        }
+    }
+    Ok(Ok(out))
 }
 
 /// Float values tried in every float field before random ones: zeros, ones, the extremes,

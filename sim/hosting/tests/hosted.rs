@@ -466,3 +466,63 @@ fn canonical_abi_agrees_with_wasmtimes_component_model() {
     let expected: std::collections::BTreeSet<String> = ["mix", "pick"].map(String::from).into();
     assert_eq!(arm_diverged, expected);
 }
+
+/// The f32 fast path (`canon::call_f32`, what the flight loop calls falcon-cascade's records
+/// through) against the general canonical ABI (`canon::call` with WIT values): on two fresh
+/// wasmtime instances of the flight stack, each interface called with the same generated
+/// records (edge floats first) gives the same result bits and leaves the same linear memory,
+/// allocations and return areas included.
+#[test]
+fn the_f32_fast_path_lowers_and_lifts_as_the_canonical_abi_does() {
+    use twin_hosting::canon::{self, Wit};
+    use twin_hosting::hosted::host::HostFns;
+    use twin_hosting::reference::Reference;
+    let path = build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
+    let wasm = twin_hosting::wasm::WasmModule::load(&path).unwrap();
+    let wit = Wit::embedded(&wasm.bytes, &wasm.path).unwrap().unwrap();
+    let names: Vec<String> = wasm.exports.iter().map(|e| e.name.clone()).collect();
+    let realloc = canon::realloc_in(&names);
+    let mut general = Reference::new(&wasm, &HostFns::builtin()).unwrap();
+    let mut fast = Reference::new(&wasm, &HostFns::builtin()).unwrap();
+    let mut rng = twin_hosting::rng::Rng::new(7);
+    let mut planned = 0;
+    for export in wit.exports().map(str::to_string).collect::<Vec<_>>() {
+        let func = wit.function(&export).unwrap();
+        let Some(plan) = func.f32_plan() else {
+            assert!(
+                export.contains("aided-ekf@0.1.0#estimate"),
+                "{export}: no plan"
+            );
+            continue;
+        };
+        planned += 1;
+        for k in 0..24 {
+            let args = canon::generate(func, k, &mut rng).unwrap();
+            let words: Vec<Vec<f32>> = args.iter().map(|v| canon::f32s(v).unwrap()).collect();
+            let slices: Vec<&[f32]> = words.iter().map(Vec::as_slice).collect();
+            let a = canon::call(func, &mut general, &export, realloc.as_deref(), &args)
+                .unwrap()
+                .map(|v| v.map_or(vec![], |v| canon::f32s(&v).unwrap()));
+            let b = canon::call_f32(
+                &plan,
+                &mut fast,
+                &export,
+                realloc.as_deref(),
+                false,
+                &slices,
+            )
+            .unwrap();
+            let bits = |r: &Result<Vec<f32>, String>| {
+                r.as_ref()
+                    .map(|w| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+                    .map_err(Clone::clone)
+            };
+            assert_eq!(bits(&a), bits(&b), "{export} case {k}");
+            assert!(
+                general.memory() == fast.memory(),
+                "{export} case {k}: linear memories differ"
+            );
+        }
+    }
+    assert_eq!(planned, 6, "every interface but the aided estimate's frame");
+}
