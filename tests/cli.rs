@@ -73,7 +73,7 @@ fn timeout_lockup_and_twin_error_have_distinct_codes() {
     assert_eq!(out.status.code(), Some(126));
     let err = text(&out.stderr);
     assert!(err.contains("twin error on m7"), "{err}");
-    assert!(err.contains("0x4007c000 in LPUART1"), "{err}");
+    assert!(err.contains("0x40114000 in LPSPI1"), "{err}");
     assert!(err.contains("pc=0x"), "{err}");
     assert!(err.contains("unmodelled::"), "names the function: {err}");
 }
@@ -200,5 +200,50 @@ fn wasm_run_runs_wasi_commands_and_reports_bad_modules() {
     assert!(
         err.contains("bad.wasm: not a loadable wasm module"),
         "{err}"
+    );
+}
+
+/// A bare-metal image printing through LPUART1 shows its text in `sim run` (each line behind
+/// the UART's name, control bytes escaped), `--uart NAME=FILE` keeps the raw bytes, and a UART
+/// the board does not have is refused.
+#[test]
+fn sim_run_shows_and_records_what_the_uarts_send() {
+    let image = fw("m7", "uart");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("console.log");
+    let out = sim(&[
+        "run",
+        "--m7",
+        image.to_str().unwrap(),
+        "--uart",
+        &format!("LPUART1={}", log.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("[LPUART1] rt-twin: LPUART1 at 115200 baud\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[LPUART1] \\x01\\x02\\x03\\x04\\x05\\x10 0"),
+        "{stdout}"
+    );
+    let raw = std::fs::read(&log).unwrap();
+    assert!(
+        raw.starts_with(b"rt-twin: LPUART1 at 115200 baud\n\x01\x02"),
+        "{raw:?}"
+    );
+    let out = sim(&[
+        "run",
+        "--m7",
+        image.to_str().unwrap(),
+        "--uart",
+        "LPUART2=x.log",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no UART \"LPUART2\""),
+        "{}",
+        text(&out.stderr)
     );
 }

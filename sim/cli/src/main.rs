@@ -116,6 +116,10 @@ enum Command {
         /// Lockstep quantum (default 10us).
         #[arg(long)]
         quantum: Option<String>,
+        /// Also write what a UART sends to a file, raw (repeatable), e.g. LPUART1=console.log.
+        /// Every UART's lines are echoed on stdout as `[LPUART1] text` either way.
+        #[arg(long = "uart", value_name = "NAME=FILE")]
+        uarts: Vec<String>,
         /// Print the summary as JSON (on stderr) instead of text.
         #[arg(long)]
         json: bool,
@@ -806,8 +810,9 @@ fn run_bare(command: Command) -> ExitCode {
             m4_running,
             board,
             quantum,
+            uarts,
             json,
-        } => match run(m7, m4, &duration, m4_running, board, quantum, json) {
+        } => match run(m7, m4, &duration, m4_running, board, quantum, &uarts, json) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("sim: error: {e}");
@@ -1127,6 +1132,7 @@ fn report_call(
     })
 }
 
+#[allow(clippy::too_many_arguments)] // the command's options, one each
 fn run(
     m7: Option<PathBuf>,
     m4: Option<PathBuf>,
@@ -1134,6 +1140,7 @@ fn run(
     m4_running: bool,
     board: Option<PathBuf>,
     quantum: Option<String>,
+    uarts: &[String],
     json: bool,
 ) -> Result<ExitCode> {
     if m7.is_none() && m4.is_none() {
@@ -1161,6 +1168,18 @@ fn run(
             let image = Image::load(p)?;
             machine.load(core, &image)?;
         }
+    }
+    for spec in uarts {
+        let (name, file) = spec.split_once('=').ok_or_else(|| {
+            TwinError::Usage(format!(
+                "--uart {spec}: expected NAME=FILE, e.g. LPUART1=console.log"
+            ))
+        })?;
+        let f = std::fs::File::create(file).map_err(|e| TwinError::Io {
+            path: file.to_string(),
+            source: e,
+        })?;
+        machine.connect_uart(name, f)?;
     }
     machine.power_on()?;
     let stop = machine.run_for(limit);

@@ -109,6 +109,11 @@ pub enum Model {
     Pit {
         clock: String,
     },
+    Lpuart {
+        clock: String,
+    },
+    /// Pin mux and pad control: plain storage.
+    PadMux,
     /// Reads as zero, writes ignored (the board says so explicitly).
     Ignore,
     /// Exists on silicon, not modelled: an access is a twin error.

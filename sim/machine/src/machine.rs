@@ -8,6 +8,7 @@
 //! effects (MU) are applied: every cross-core effect lands at a deterministic virtual time. When
 //! no core is running, time jumps straight to the next event.
 
+use crate::console::Console;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -124,6 +125,7 @@ pub struct Machine {
     now: Ps,
     quantum: Ps,
     wall_s: f64,
+    console: Console,
 }
 
 impl Machine {
@@ -181,6 +183,7 @@ impl Machine {
             now: 0,
             quantum,
             wall_s: 0.0,
+            console: Console::new(config.echo),
         })
     }
 
@@ -299,13 +302,55 @@ impl Machine {
         String::from_utf8_lossy(&self.cores[core].uc.get_data().semihost.stdout).into_owned()
     }
 
+    /// Everything UART `name` (an LPUART of the board) has sent so far, as text.
+    pub fn uart_text(&self, name: &str) -> String {
+        self.console.text(name)
+    }
+
+    /// Write what UART `name` sends to `file` as well (raw bytes).
+    pub fn connect_uart(&mut self, name: &str, file: std::fs::File) -> Result<()> {
+        if !self.soc.borrow_mut().uart_input(name, self.now, &[]) {
+            return Err(Error::Usage(format!(
+                "no UART {name:?} on board {} (the board's LPUARTs are its UARTs)",
+                self.board.name
+            )));
+        }
+        self.console.connect(name, file);
+        Ok(())
+    }
+
+    /// Bytes arriving on UART `name`'s RX line now, back to back at its baud.
+    pub fn uart_send(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        if !self.soc.borrow_mut().uart_input(name, self.now, bytes) {
+            return Err(Error::Usage(format!(
+                "no UART {name:?} on board {}",
+                self.board.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Run for `duration` of virtual time, or until a stop.
     pub fn run_for(&mut self, duration: Ps) -> Stop {
         let wall = Instant::now();
         let end = self.now.saturating_add(duration);
         let stop = self.run_until(end);
+        self.drain_uarts();
+        self.console.flush();
         self.wall_s += wall.elapsed().as_secs_f64();
         stop
+    }
+
+    /// Hand the UARTs' output to the console (a write error on a connected file is reported
+    /// once on stderr: the run goes on).
+    fn drain_uarts(&mut self) {
+        let words = self.soc.borrow_mut().uart_output();
+        if words.is_empty() {
+            return;
+        }
+        if let Err(e) = self.console.take(words) {
+            eprintln!("sim: writing UART output: {e}");
+        }
     }
 
     fn run_until(&mut self, end: Ps) -> Stop {
@@ -339,6 +384,7 @@ impl Machine {
                 soc.apply_cross_core();
                 std::mem::take(&mut soc.actions)
             };
+            self.drain_uarts();
             for a in actions {
                 match a {
                     Action::BootCore { core, vtor } => {

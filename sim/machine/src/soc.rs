@@ -11,7 +11,9 @@ use crate::events::{EventQueue, Source};
 use crate::exc::{self, FIRST_IRQ};
 use crate::periph::ccm::Ccm;
 use crate::periph::gpt::Gpt;
+use crate::periph::lpuart::Lpuart;
 use crate::periph::mu::{self, Mu};
+use crate::periph::padmux::PadMux;
 use crate::periph::pit::Pit;
 use crate::periph::scs::{Clocks, Scs};
 use crate::periph::src::{LpsrGpr, Src, SrcAction};
@@ -26,6 +28,8 @@ pub enum Dev {
     Ccm(Box<Ccm>),
     Gpt(Box<Gpt>),
     Pit(Box<Pit>),
+    Lpuart(Box<Lpuart>),
+    PadMux(Box<PadMux>),
     Ignore,
     Unmodelled,
 }
@@ -155,6 +159,8 @@ impl Soc {
                         Dev::Gpt(Box::new(Gpt::new(clock(c), clock("osc24m"))))
                     }
                     Model::Pit { clock: c } => Dev::Pit(Box::new(Pit::new(clock(c)))),
+                    Model::Lpuart { clock: c } => Dev::Lpuart(Box::new(Lpuart::new(clock(c)))),
+                    Model::PadMux => Dev::PadMux(Box::default()),
                     Model::Ignore => Dev::Ignore,
                     Model::Unmodelled => Dev::Unmodelled,
                 },
@@ -247,6 +253,8 @@ impl Soc {
             Dev::Ccm(c) => c.read(off),
             Dev::Gpt(g) => g.read(off, now),
             Dev::Pit(p) => p.read(off, now),
+            Dev::Lpuart(u) => u.read(off, now),
+            Dev::PadMux(p) => p.read(off),
             Dev::Ignore => Ok(0),
             Dev::Unmodelled => Err(RegError {
                 offset: off,
@@ -289,6 +297,8 @@ impl Soc {
             Dev::Ccm(c) => c.write(off, value, mask),
             Dev::Gpt(g) => g.write(off, value, mask, now),
             Dev::Pit(p) => p.write(off, value, mask, now),
+            Dev::Lpuart(u) => u.write(off, value, mask, now),
+            Dev::PadMux(p) => p.write(off, value, mask),
             Dev::Ignore => Ok(()),
             Dev::Unmodelled => Err(RegError {
                 offset: off,
@@ -355,6 +365,7 @@ impl Soc {
             Dev::Mu(side) => self.mu.irq_level(*side),
             Dev::Gpt(g) => g.irq_level(),
             Dev::Pit(p) => p.irq_level(),
+            Dev::Lpuart(u) => u.irq_level(),
             _ => false,
         }
     }
@@ -363,6 +374,7 @@ impl Soc {
         match &self.periphs[i].dev {
             Dev::Gpt(g) => g.next_event(),
             Dev::Pit(p) => p.next_event(),
+            Dev::Lpuart(u) => u.next_event(),
             _ => None,
         }
     }
@@ -433,6 +445,7 @@ impl Soc {
                     match &mut self.periphs[i].dev {
                         Dev::Gpt(g) => g.sync(t),
                         Dev::Pit(p) => p.sync(t),
+                        Dev::Lpuart(u) => u.sync(t),
                         _ => {}
                     }
                     self.refresh(i);
@@ -449,6 +462,36 @@ impl Soc {
                 }
             }
         }
+    }
+
+    /// Every UART's words sent since the last call: (UART name, the time the stop bit ended,
+    /// the word), in time order per UART.
+    pub fn uart_output(&mut self) -> Vec<(String, Ps, u16)> {
+        let mut out = Vec::new();
+        for p in &mut self.periphs {
+            if let Dev::Lpuart(u) = &mut p.dev {
+                out.extend(
+                    u.take_output()
+                        .into_iter()
+                        .map(|(t, w)| (p.name.clone(), t, w)),
+                );
+            }
+        }
+        out
+    }
+
+    /// Bytes arriving on UART `name`'s RX line from `at`, back to back at its baud; false when
+    /// the board has no such UART.
+    pub fn uart_input(&mut self, name: &str, at: Ps, bytes: &[u8]) -> bool {
+        let Some(i) = self.periphs.iter().position(|p| p.name == name) else {
+            return false;
+        };
+        let Dev::Lpuart(u) = &mut self.periphs[i].dev else {
+            return false;
+        };
+        u.receive(at, bytes);
+        self.refresh(i);
+        true
     }
 
     /// Apply the cross-core effects queued since the last sync point.

@@ -346,3 +346,38 @@ fn cpu_models_cm7_has_double_precision_cm4_does_not() {
         "the CM4 must take a fault on vmul.f64"
     );
 }
+
+/// LPUART1 (rt1176.md 3.6, the firmware's own comment has the arithmetic): the banner appears
+/// on the UART, each byte a 10-bit frame of 2080 clocks of the 24 MHz root; the FIFO of four
+/// holds four words in loopback and flags the fifth as an overrun; RIE raises NVIC line 20.
+#[test]
+fn lpuart_sends_at_the_programmed_baud_and_receives_in_loopback() {
+    let r = run(Some("uart"), None, PS_PER_S);
+    exited_ok(&r);
+    let banner = "rt-twin: LPUART1 at 115200 baud\n";
+    assert_eq!(
+        r.machine.uart_text("LPUART1"),
+        format!("{banner}\u{1}\u{2}\u{3}\u{4}\u{5}\u{10}\u{20}\u{30}")
+    );
+    // The first line: from the first write to TC, one frame per byte (+ the polling loop's
+    // few cycles at each end). 32 bytes x 2080 clocks at 24 MHz = 2 773 333.3 ns.
+    let line = r.output.lines().next().unwrap();
+    let cycles: u64 = line
+        .strip_prefix("uart tx_bytes=32 cycles=")
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    let frames_ns = 32.0 * 2080.0 / 24e6 * 1e9;
+    assert!(
+        (frames_ns..frames_ns + 100.0).contains(&(cycles as f64)),
+        "{cycles} cycles for {frames_ns} ns"
+    );
+    assert!(
+        r.output
+            .contains("uart loop rx=[1, 2, 3, 4] or=1 then_empty=true"),
+        "{}",
+        r.output
+    );
+    assert!(r.output.contains("uart irq rx=3 sum=0x60"), "{}", r.output);
+    assert!(r.machine.summary()[0].irqs_taken >= 1);
+}

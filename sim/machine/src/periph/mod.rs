@@ -7,7 +7,9 @@
 
 pub mod ccm;
 pub mod gpt;
+pub mod lpuart;
 pub mod mu;
+pub mod padmux;
 pub mod pit;
 pub mod scs;
 pub mod src;
