@@ -114,6 +114,7 @@ pub enum Model {
     },
     /// Pin mux and pad control: plain storage.
     PadMux,
+    Gpio,
     /// Reads as zero, writes ignored (the board says so explicitly).
     Ignore,
     /// Exists on silicon, not modelled: an access is a twin error.
@@ -129,6 +130,9 @@ pub struct Periph {
     /// IRQ line per core name.
     #[serde(default)]
     pub irqs: BTreeMap<String, u32>,
+    /// A second IRQ line per core name (GPIO1-5: pins 16-31; `irqs` then serves pins 0-15).
+    #[serde(default)]
+    pub irqs_high: BTreeMap<String, u32>,
 }
 
 /// Number of external interrupts of the RT1176 NVIC (rt1176.md section 4).
@@ -223,7 +227,7 @@ impl Board {
                     u64::from(p.base) + u64::from(p.size),
                     &p.name,
                 ));
-                for (cname, irq) in &p.irqs {
+                for (cname, irq) in p.irqs.iter().chain(&p.irqs_high) {
                     if self.core_index(cname).is_none() {
                         return Err(bad(format!(
                             "peripheral {}: IRQ for unknown core {cname:?}",
@@ -237,7 +241,9 @@ impl Board {
                         )));
                     }
                 }
-                if let Model::Gpt { clock } | Model::Pit { clock } = &p.model {
+                if let Model::Gpt { clock } | Model::Pit { clock } | Model::Lpuart { clock } =
+                    &p.model
+                {
                     if !self.clock_roots.contains_key(clock) {
                         return Err(bad(format!(
                             "peripheral {}: unknown clock root {clock:?}",

@@ -10,6 +10,7 @@ use crate::board::{Board, Model, MuSide};
 use crate::events::{EventQueue, Source};
 use crate::exc::{self, FIRST_IRQ};
 use crate::periph::ccm::Ccm;
+use crate::periph::gpio::Gpio;
 use crate::periph::gpt::Gpt;
 use crate::periph::lpuart::Lpuart;
 use crate::periph::mu::{self, Mu};
@@ -30,6 +31,7 @@ pub enum Dev {
     Pit(Box<Pit>),
     Lpuart(Box<Lpuart>),
     PadMux(Box<PadMux>),
+    Gpio(Box<Gpio>),
     Ignore,
     Unmodelled,
 }
@@ -41,6 +43,8 @@ pub struct PeriphInst {
     pub size: u32,
     /// IRQ line per core index.
     pub irqs: Vec<Option<u32>>,
+    /// A second line per core (GPIO1-5: pins 16-31 apart from pins 0-15).
+    pub irqs_high: Vec<Option<u32>>,
     pub dev: Dev,
     gen: u64,
     scheduled: Option<Ps>,
@@ -147,6 +151,11 @@ impl Soc {
                     .iter()
                     .map(|c| p.irqs.get(&c.name).copied())
                     .collect(),
+                irqs_high: board
+                    .cores
+                    .iter()
+                    .map(|c| p.irqs_high.get(&c.name).copied())
+                    .collect(),
                 dev: match &p.model {
                     Model::Mu { side } => Dev::Mu(match side {
                         MuSide::A => 0,
@@ -161,6 +170,7 @@ impl Soc {
                     Model::Pit { clock: c } => Dev::Pit(Box::new(Pit::new(clock(c)))),
                     Model::Lpuart { clock: c } => Dev::Lpuart(Box::new(Lpuart::new(clock(c)))),
                     Model::PadMux => Dev::PadMux(Box::default()),
+                    Model::Gpio => Dev::Gpio(Box::default()),
                     Model::Ignore => Dev::Ignore,
                     Model::Unmodelled => Dev::Unmodelled,
                 },
@@ -255,6 +265,7 @@ impl Soc {
             Dev::Pit(p) => p.read(off, now),
             Dev::Lpuart(u) => u.read(off, now),
             Dev::PadMux(p) => p.read(off),
+            Dev::Gpio(g) => g.read(off),
             Dev::Ignore => Ok(0),
             Dev::Unmodelled => Err(RegError {
                 offset: off,
@@ -299,6 +310,7 @@ impl Soc {
             Dev::Pit(p) => p.write(off, value, mask, now),
             Dev::Lpuart(u) => u.write(off, value, mask, now),
             Dev::PadMux(p) => p.write(off, value, mask),
+            Dev::Gpio(g) => g.write(off, value, mask),
             Dev::Ignore => Ok(()),
             Dev::Unmodelled => Err(RegError {
                 offset: off,
@@ -360,13 +372,20 @@ impl Soc {
         Ok(())
     }
 
-    fn irq_level(&self, i: usize) -> bool {
+    /// The level of the peripheral's line, and of its second line when it has one (GPIO:
+    /// pins 0-15, pins 16-31).
+    fn irq_levels(&self, i: usize) -> (bool, Option<bool>) {
+        let one = |l| (l, None);
         match &self.periphs[i].dev {
-            Dev::Mu(side) => self.mu.irq_level(*side),
-            Dev::Gpt(g) => g.irq_level(),
-            Dev::Pit(p) => p.irq_level(),
-            Dev::Lpuart(u) => u.irq_level(),
-            _ => false,
+            Dev::Mu(side) => one(self.mu.irq_level(*side)),
+            Dev::Gpt(g) => one(g.irq_level()),
+            Dev::Pit(p) => one(p.irq_level()),
+            Dev::Lpuart(u) => one(u.irq_level()),
+            Dev::Gpio(g) => {
+                let (lo, hi) = g.irq_levels();
+                (lo, Some(hi))
+            }
+            _ => one(false),
         }
     }
 
@@ -381,9 +400,19 @@ impl Soc {
 
     /// After any change to peripheral `i`: drive its IRQ lines and reschedule its event.
     fn refresh(&mut self, i: usize) {
-        let level = self.irq_level(i);
-        for (core, line) in self.periphs[i].irqs.clone().into_iter().enumerate() {
-            if let Some(line) = line {
+        let (level, second) = self.irq_levels(i);
+        let lines: Vec<(usize, Option<u32>, Option<u32>)> = (0..self.cores.len())
+            .map(|c| (c, self.periphs[i].irqs[c], self.periphs[i].irqs_high[c]))
+            .collect();
+        for (core, line, high) in lines {
+            // One line for both halves when the core has no second line: their OR.
+            let drives = match (line, high, second) {
+                (Some(l), Some(h), Some(s)) => vec![(l, level), (h, s)],
+                (Some(l), None, s) => vec![(l, level || s.unwrap_or(false))],
+                (None, Some(h), s) => vec![(h, s.unwrap_or(false))],
+                _ => vec![],
+            };
+            for (line, level) in drives {
                 let c = &mut self.cores[core];
                 let n = FIRST_IRQ + line;
                 let was = c.scs.exc.pending[n as usize];
@@ -490,6 +519,20 @@ impl Soc {
             return false;
         };
         u.receive(at, bytes);
+        self.refresh(i);
+        true
+    }
+
+    /// Drive input `pin` of GPIO `name` from outside (a device's line, the host); false when
+    /// the board has no such GPIO.
+    pub fn gpio_drive(&mut self, name: &str, pin: u32, high: bool) -> bool {
+        let Some(i) = self.periphs.iter().position(|p| p.name == name) else {
+            return false;
+        };
+        let Dev::Gpio(g) = &mut self.periphs[i].dev else {
+            return false;
+        };
+        g.drive(pin % 32, high);
         self.refresh(i);
         true
     }

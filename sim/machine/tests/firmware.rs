@@ -381,3 +381,14 @@ fn lpuart_sends_at_the_programmed_baud_and_receives_in_loopback() {
     assert!(r.output.contains("uart irq rx=3 sum=0x60"), "{}", r.output);
     assert!(r.machine.summary()[0].irqs_taken >= 1);
 }
+
+/// GPIO1 edges (rt1176.md 3.5; the firmware's comment has the counts): a rising-edge pin
+/// toggled four times from low interrupts twice, a both-edges pin four times, each on its
+/// half's line (100 for pins 0-15, 101 for pins 16-31).
+#[test]
+fn gpio_interrupts_follow_the_configured_edges() {
+    let r = run(Some("gpio"), None, PS_PER_S);
+    exited_ok(&r);
+    assert_eq!(r.output, "gpio rising=2 both=4 psr20_before=0\n");
+    assert_eq!(r.machine.summary()[0].irqs_taken, 6);
+}
