@@ -16,15 +16,26 @@ pub fn synth_object(src: &Path, target: &str) -> PathBuf {
         OnceLock::new();
     let done = DONE.get_or_init(Default::default);
     let key = (src.to_path_buf(), target.to_string());
-    if let Some(p) = done.lock().unwrap().get(&key) {
+    // Held while compiling: two tests of one binary asking for the same object wait for one
+    // compile rather than read a half-written file.
+    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = done.get(&key) {
         return p.clone();
     }
     let dir = workspace().join("target/corpus").join(target);
     std::fs::create_dir_all(&dir).unwrap();
     let stem = src.file_stem().unwrap().to_string_lossy().replace('.', "_");
     let out = dir.join(format!("{stem}.o"));
-    twin_hosting::synth::compile(src, target, "software", &out).expect("synth compile");
-    done.lock().unwrap().insert(key, out.clone());
+    // Other test binaries may compile the same file at the same time: each writes its own and
+    // renames it into place (object and stack sidecar), so a reader sees a whole one.
+    let tmp = dir.join(format!("{stem}.o.{}", std::process::id()));
+    twin_hosting::synth::compile(src, target, "software", &tmp).expect("synth compile");
+    let sidecar = |p: &Path| PathBuf::from(format!("{}.stack.json", p.display()));
+    if sidecar(&tmp).exists() {
+        std::fs::rename(sidecar(&tmp), sidecar(&out)).unwrap();
+    }
+    std::fs::rename(&tmp, &out).unwrap();
+    done.insert(key, out.clone());
     out
 }
 

@@ -1,5 +1,6 @@
 //! `sim`: the headless front end of rt-twin.
 
+mod junit;
 mod wholerun;
 
 use std::path::PathBuf;
@@ -771,27 +772,12 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
         twin_flight::plot::render_png(&dir.join("plot.png"), &panels, &markers)?;
     }
     if let Some(path) = &args.junit {
-        let mut suites = quick_junit::Report::new("rt-twin");
-        let mut suite = quick_junit::TestSuite::new(report.scenario.clone());
-        for g in &report.gates {
-            let status = if g.pass {
-                quick_junit::TestCaseStatus::success()
-            } else {
-                let mut st =
-                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
-                st.set_message(g.detail.clone());
-                st
-            };
-            suite.add_test_case(quick_junit::TestCase::new(g.gate.clone(), status));
-        }
-        suites.add_test_suite(suite);
-        let xml = suites
-            .to_string()
-            .map_err(|e| TwinError::Usage(format!("JUnit report: {e}")))?;
-        std::fs::write(path, xml).map_err(|e| TwinError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let cases: Vec<(String, Option<String>)> = report
+            .gates
+            .iter()
+            .map(|g| (g.gate.clone(), (!g.pass).then(|| g.detail.clone())))
+            .collect();
+        junit::write(path, &report.scenario, &cases)?;
     }
     Ok(if report.pass {
         ExitCode::SUCCESS

@@ -76,30 +76,18 @@ pub fn run(
         std::fs::write(dir.join("report.json"), json).map_err(io)?;
     }
     if let Some(path) = junit {
-        let mut suites = quick_junit::Report::new("rt-twin");
-        let mut suite = quick_junit::TestSuite::new(report.name.clone());
-        for r in &report.runs {
-            let status = if r.pass {
-                quick_junit::TestCaseStatus::success()
-            } else {
-                let mut st =
-                    quick_junit::TestCaseStatus::non_success(quick_junit::NonSuccessKind::Failure);
-                st.set_message(format!("{} = {}", report.export, r.result));
-                st
-            };
-            suite.add_test_case(quick_junit::TestCase::new(
-                format!("{} on {} below {}", report.export, r.core, report.below),
-                status,
-            ));
-        }
-        suites.add_test_suite(suite);
-        let xml = suites
-            .to_string()
-            .map_err(|e| TwinError::Usage(format!("JUnit report: {e}")))?;
-        std::fs::write(path, xml).map_err(|e| TwinError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let cases: Vec<(String, Option<String>)> = report
+            .runs
+            .iter()
+            .map(|r| {
+                let name = format!("{} on {} below {}", report.export, r.core, report.below);
+                (
+                    name,
+                    (!r.pass).then(|| format!("{} = {}", report.export, r.result)),
+                )
+            })
+            .collect();
+        crate::junit::write(path, &report.name, &cases)?;
     }
     Ok(if report.pass {
         ExitCode::SUCCESS

@@ -197,6 +197,19 @@ pub struct Scenario {
     pub tolerances: std::collections::BTreeMap<String, f64>,
 }
 
+/// A RON file of the twin's (a scenario, a whole run): optional fields take a bare value
+/// (`until: 4.0`, no `Some(...)`); an error names the file, line and column.
+pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> TwinResult<T> {
+    let options =
+        ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    options.from_str(text).map_err(|e| TwinError::Ron {
+        file: file.to_string(),
+        line: e.position.line,
+        column: e.position.col,
+        message: e.code.to_string(),
+    })
+}
+
 impl Scenario {
     pub fn load(path: &Path) -> TwinResult<Scenario> {
         let name = path.display().to_string();
@@ -208,15 +221,7 @@ impl Scenario {
     }
 
     pub fn parse(text: &str, file: &str) -> TwinResult<Scenario> {
-        // Optional fields take a bare value (`until: 4.0`), no `Some(...)` needed.
-        let options = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-        let s: Scenario = options.from_str(text).map_err(|e| TwinError::Ron {
-            file: file.to_string(),
-            line: e.position.line,
-            column: e.position.col,
-            message: e.code.to_string(),
-        })?;
+        let s: Scenario = parse_ron(text, file)?;
         s.validate().map_err(|m| TwinError::Image {
             file: file.to_string(),
             message: format!("invalid scenario: {m}"),

@@ -112,14 +112,7 @@ impl WholeRun {
     }
 
     pub fn parse(text: &str, file: &str) -> TwinResult<WholeRun> {
-        let options = ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-        let w: WholeRun = options.from_str(text).map_err(|e| TwinError::Ron {
-            file: file.to_string(),
-            line: e.position.line,
-            column: e.position.col,
-            message: e.code.to_string(),
-        })?;
+        let w: WholeRun = crate::scenario::parse_ron(text, file)?;
         let invalid = |m: String| TwinError::Image {
             file: file.to_string(),
             message: format!("invalid whole run: {m}"),
