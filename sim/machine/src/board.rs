@@ -22,6 +22,28 @@ pub struct Board {
     #[serde(default)]
     pub spaces: Vec<Space>,
     pub peripherals: Vec<Periph>,
+    /// Devices on the SPI buses, each selected by a GPIO pin (active low).
+    #[serde(default)]
+    pub spi_devices: Vec<SpiDev>,
+}
+
+/// A device on an LPSPI bus (rt1176.md 5.1: chip selects and data-ready lines are GPIOs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SpiDev {
+    /// The LPSPI peripheral's name.
+    pub bus: String,
+    pub part: Part,
+    /// Chip select: (GPIO peripheral, pin), active low, pulled up on the board.
+    pub cs: (String, u32),
+}
+
+/// The parts the twin models (`twin_machine::devices`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Part {
+    /// TDK ICM-42688-P (WHO_AM_I 0x47).
+    Icm42688p,
+    /// TDK ICM-42686-P: the same register map, WHO_AM_I 0x44.
+    Icm42686p,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +132,9 @@ pub enum Model {
         clock: String,
     },
     Lpuart {
+        clock: String,
+    },
+    Lpspi {
         clock: String,
     },
     /// Pin mux and pad control: plain storage.
@@ -241,8 +266,10 @@ impl Board {
                         )));
                     }
                 }
-                if let Model::Gpt { clock } | Model::Pit { clock } | Model::Lpuart { clock } =
-                    &p.model
+                if let Model::Gpt { clock }
+                | Model::Pit { clock }
+                | Model::Lpuart { clock }
+                | Model::Lpspi { clock } = &p.model
                 {
                     if !self.clock_roots.contains_key(clock) {
                         return Err(bad(format!(
@@ -270,6 +297,26 @@ impl Board {
                         core.name, pair[0].2, pair[1].2
                     )));
                 }
+            }
+        }
+        for d in &self.spi_devices {
+            let model = |name: &str| {
+                self.peripherals
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| &p.model)
+            };
+            if !matches!(model(&d.bus), Some(Model::Lpspi { .. })) {
+                return Err(bad(format!(
+                    "SPI device {:?}: {} is not an LPSPI of this board",
+                    d.part, d.bus
+                )));
+            }
+            if !matches!(model(&d.cs.0), Some(Model::Gpio)) || d.cs.1 >= 32 {
+                return Err(bad(format!(
+                    "SPI device {:?} on {}: chip select {} pin {} is not a GPIO pin of this board",
+                    d.part, d.bus, d.cs.0, d.cs.1
+                )));
             }
         }
         for s in &self.spaces {

@@ -17,6 +17,7 @@
 pub mod board;
 mod console;
 pub mod core;
+pub mod devices;
 pub mod error;
 mod events;
 pub mod exc;

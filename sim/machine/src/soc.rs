@@ -12,6 +12,7 @@ use crate::exc::{self, FIRST_IRQ};
 use crate::periph::ccm::Ccm;
 use crate::periph::gpio::Gpio;
 use crate::periph::gpt::Gpt;
+use crate::periph::lpspi::Lpspi;
 use crate::periph::lpuart::Lpuart;
 use crate::periph::mu::{self, Mu};
 use crate::periph::padmux::PadMux;
@@ -30,6 +31,7 @@ pub enum Dev {
     Gpt(Box<Gpt>),
     Pit(Box<Pit>),
     Lpuart(Box<Lpuart>),
+    Lpspi(Box<Lpspi>),
     PadMux(Box<PadMux>),
     Gpio(Box<Gpio>),
     Ignore,
@@ -103,6 +105,8 @@ pub struct Soc {
     pub actions: Vec<Action>,
     /// Index of the CM4 core (the one SRC releases), if the board has two cores.
     pub m4: Option<usize>,
+    /// SPI chip selects: (LPSPI index, device index on it, GPIO index, pin).
+    spi_cs: Vec<(usize, usize, usize, u32)>,
 }
 
 fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
@@ -169,6 +173,7 @@ impl Soc {
                     }
                     Model::Pit { clock: c } => Dev::Pit(Box::new(Pit::new(clock(c)))),
                     Model::Lpuart { clock: c } => Dev::Lpuart(Box::new(Lpuart::new(clock(c)))),
+                    Model::Lpspi { clock: c } => Dev::Lpspi(Box::new(Lpspi::new(clock(c)))),
                     Model::PadMux => Dev::PadMux(Box::default()),
                     Model::Gpio => Dev::Gpio(Box::default()),
                     Model::Ignore => Dev::Ignore,
@@ -179,6 +184,30 @@ impl Soc {
             })
             .collect();
         periphs.sort_by_key(|p| p.base);
+        // The SPI devices, on their buses; each chip select pulled up (deselected) at reset.
+        let index = |ps: &[PeriphInst], name: &str| ps.iter().position(|p| p.name == name);
+        let mut spi_cs = Vec::new();
+        for d in &board.spi_devices {
+            let (Some(bus), Some(gpio)) = (index(&periphs, &d.bus), index(&periphs, &d.cs.0))
+            else {
+                continue; // the board was validated
+            };
+            let device: Box<dyn crate::periph::lpspi::SpiDevice> = match d.part {
+                crate::board::Part::Icm42688p => {
+                    Box::new(crate::devices::icm42688::Icm42688::new())
+                }
+                crate::board::Part::Icm42686p => {
+                    Box::new(crate::devices::icm42688::Icm42688::with_id(0x44))
+                }
+            };
+            if let Dev::Lpspi(l) = &mut periphs[bus].dev {
+                l.devices.push((device, false));
+                spi_cs.push((bus, l.devices.len() - 1, gpio, d.cs.1));
+            }
+            if let Dev::Gpio(g) = &mut periphs[gpio].dev {
+                g.drive(d.cs.1, true);
+            }
+        }
         Soc {
             m4: board.core_index("m4"),
             cores,
@@ -194,6 +223,7 @@ impl Soc {
             events: EventQueue::default(),
             mu_effects: Vec::new(),
             actions: Vec::new(),
+            spi_cs,
         }
     }
 
@@ -264,6 +294,7 @@ impl Soc {
             Dev::Gpt(g) => g.read(off, now),
             Dev::Pit(p) => p.read(off, now),
             Dev::Lpuart(u) => u.read(off, now),
+            Dev::Lpspi(l) => l.read(off, now),
             Dev::PadMux(p) => p.read(off),
             Dev::Gpio(g) => g.read(off),
             Dev::Ignore => Ok(0),
@@ -309,8 +340,18 @@ impl Soc {
             Dev::Gpt(g) => g.write(off, value, mask, now),
             Dev::Pit(p) => p.write(off, value, mask, now),
             Dev::Lpuart(u) => u.write(off, value, mask, now),
+            Dev::Lpspi(l) => l.write(off, value, mask, now),
             Dev::PadMux(p) => p.write(off, value, mask),
-            Dev::Gpio(g) => g.write(off, value, mask),
+            Dev::Gpio(_) => {
+                // Frames that end before a chip select moves go to the device it selected.
+                self.sync_spi(now);
+                let Dev::Gpio(g) = &mut self.periphs[i].dev else {
+                    unreachable!("matched above")
+                };
+                let r = g.write(off, value, mask);
+                self.chip_selects(i);
+                r
+            }
             Dev::Ignore => Ok(()),
             Dev::Unmodelled => Err(RegError {
                 offset: off,
@@ -381,6 +422,7 @@ impl Soc {
             Dev::Gpt(g) => one(g.irq_level()),
             Dev::Pit(p) => one(p.irq_level()),
             Dev::Lpuart(u) => one(u.irq_level()),
+            Dev::Lpspi(l) => one(l.irq_level()),
             Dev::Gpio(g) => {
                 let (lo, hi) = g.irq_levels();
                 (lo, Some(hi))
@@ -394,6 +436,7 @@ impl Soc {
             Dev::Gpt(g) => g.next_event(),
             Dev::Pit(p) => p.next_event(),
             Dev::Lpuart(u) => u.next_event(),
+            Dev::Lpspi(l) => l.next_event(),
             _ => None,
         }
     }
@@ -475,6 +518,7 @@ impl Soc {
                         Dev::Gpt(g) => g.sync(t),
                         Dev::Pit(p) => p.sync(t),
                         Dev::Lpuart(u) => u.sync(t),
+                        Dev::Lpspi(l) => l.sync(t),
                         _ => {}
                     }
                     self.refresh(i);
@@ -523,6 +567,51 @@ impl Soc {
         true
     }
 
+    /// Bring every SPI bus with a device up to `now`.
+    fn sync_spi(&mut self, now: Ps) {
+        let buses: Vec<usize> = self.spi_cs.iter().map(|c| c.0).collect();
+        for b in buses {
+            if let Dev::Lpspi(l) = &mut self.periphs[b].dev {
+                l.sync(now);
+            }
+            self.refresh(b);
+        }
+    }
+
+    /// After GPIO `gpio` changed: tell each SPI device whose chip select is on it.
+    fn chip_selects(&mut self, gpio: usize) {
+        let pads = match &self.periphs[gpio].dev {
+            Dev::Gpio(g) => g.pad_state(),
+            _ => return,
+        };
+        for (bus, dev, _, pin) in self.spi_cs.clone().into_iter().filter(|c| c.2 == gpio) {
+            if let Dev::Lpspi(l) = &mut self.periphs[bus].dev {
+                l.chip_select(dev, pads >> pin & 1 == 0);
+            }
+        }
+    }
+
+    /// A new sample for the IMU on bus `bus` (the first device there that is one); false when
+    /// there is none.
+    pub fn imu_sample(&mut self, bus: &str, sample: &crate::devices::icm42688::ImuSample) -> bool {
+        let Some(i) = self.periphs.iter().position(|p| p.name == bus) else {
+            return false;
+        };
+        let Dev::Lpspi(l) = &mut self.periphs[i].dev else {
+            return false;
+        };
+        for (d, _) in &mut l.devices {
+            if let Some(imu) = d
+                .as_any_mut()
+                .downcast_mut::<crate::devices::icm42688::Icm42688>()
+            {
+                imu.sample(sample);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Drive input `pin` of GPIO `name` from outside (a device's line, the host); false when
     /// the board has no such GPIO.
     pub fn gpio_drive(&mut self, name: &str, pin: u32, high: bool) -> bool {
@@ -534,6 +623,7 @@ impl Soc {
         };
         g.drive(pin % 32, high);
         self.refresh(i);
+        self.chip_selects(i);
         true
     }
 
@@ -585,8 +675,8 @@ mod tests {
     fn unmodelled_peripheral_is_named() {
         let board = Board::rt1176();
         let mut soc = Soc::new(&board, false);
-        let e = soc.periph_read(0, 0x4011_4010, 4, 0).unwrap_err();
-        assert_eq!(e.peripheral, "LPSPI1");
+        let e = soc.periph_read(0, 0x4010_4010, 4, 0).unwrap_err();
+        assert_eq!(e.peripheral, "LPI2C1");
         let e = soc.periph_read(0, 0x4000_0000, 4, 0).unwrap_err();
         assert!(e.peripheral.contains("AIPS"), "{e}");
     }

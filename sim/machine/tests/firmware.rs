@@ -392,3 +392,17 @@ fn gpio_interrupts_follow_the_configured_edges() {
     assert_eq!(r.output, "gpio rising=2 both=4 psr20_before=0\n");
     assert_eq!(r.machine.summary()[0].irqs_taken, 6);
 }
+
+/// LPSPI2 and the ICM-42688-P behind its GPIO chip select (the firmware's comment has the
+/// known answers): identity 0x47 (rt1176.md 6), a register kept, a floating bus, and two 8-bit
+/// frames at 4 MHz in 4 us (plus the polling loop's few cycles).
+#[test]
+fn lpspi_reaches_the_imu_through_its_gpio_chip_select() {
+    let r = run(Some("spi"), None, PS_PER_S);
+    exited_ok(&r);
+    let line = r.output.trim();
+    let (head, cycles) = line.rsplit_once(" cycles=").unwrap();
+    assert_eq!(head, "spi whoami=0x47 pwr_mgmt0=0xf floating=0xff");
+    let cycles: u64 = cycles.parse().unwrap();
+    assert!((4000..4100).contains(&cycles), "{cycles} cycles for 4 us");
+}

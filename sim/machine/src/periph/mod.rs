@@ -8,6 +8,7 @@
 pub mod ccm;
 pub mod gpio;
 pub mod gpt;
+pub mod lpspi;
 pub mod lpuart;
 pub mod mu;
 pub mod padmux;

@@ -1,4 +1,4 @@
-//! Reads LPSPI1's VERID: LPSPI1 exists on silicon but has no model yet, so the twin must stop
+//! Reads LPI2C1's VERID: LPI2C1 exists on silicon but has no model yet, so the twin must stop
 //! with an error naming the core, the PC and the peripheral (not fault the guest).
 #![no_std]
 #![no_main]
@@ -7,7 +7,7 @@ use fw_common::{exit, hprintln, read};
 
 #[entry]
 fn main() -> ! {
-    let verid = read(0x4011_4000);
-    hprintln!("read LPSPI1 VERID = {:#x}", verid);
+    let verid = read(0x4010_4000);
+    hprintln!("read LPI2C1 VERID = {:#x}", verid);
     exit(false)
 }

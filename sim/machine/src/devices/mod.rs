@@ -1,0 +1,4 @@
+//! Devices on the SoC's buses (sensors, companion chips): one file each, with the registers it
+//! implements and where the semantics come from (rt1176.md section 6, the parts' datasheets).
+
+pub mod icm42688;
