@@ -35,6 +35,9 @@ pub struct SpiDev {
     pub part: Part,
     /// Chip select: (GPIO peripheral, pin), active low, pulled up on the board.
     pub cs: (String, u32),
+    /// The device's data-ready output, when the board wires it: (GPIO peripheral, pin).
+    #[serde(default)]
+    pub drdy: Option<(String, u32)>,
 }
 
 /// The parts the twin models (`twin_machine::devices`).
@@ -312,10 +315,14 @@ impl Board {
                     d.part, d.bus
                 )));
             }
-            if !matches!(model(&d.cs.0), Some(Model::Gpio)) || d.cs.1 >= 32 {
+            let pins = std::iter::once(&d.cs).chain(d.drdy.as_ref());
+            if pins
+                .into_iter()
+                .any(|(g, pin)| !matches!(model(g), Some(Model::Gpio)) || *pin >= 32)
+            {
                 return Err(bad(format!(
-                    "SPI device {:?} on {}: chip select {} pin {} is not a GPIO pin of this board",
-                    d.part, d.bus, d.cs.0, d.cs.1
+                    "SPI device {:?} on {}: its chip select or data-ready pin is not a GPIO pin of this board",
+                    d.part, d.bus
                 )));
             }
         }

@@ -107,6 +107,8 @@ pub struct Soc {
     pub m4: Option<usize>,
     /// SPI chip selects: (LPSPI index, device index on it, GPIO index, pin).
     spi_cs: Vec<(usize, usize, usize, u32)>,
+    /// SPI devices' data-ready outputs: (LPSPI index, device index, GPIO index, pin).
+    spi_drdy: Vec<(usize, usize, usize, u32)>,
 }
 
 fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
@@ -187,6 +189,7 @@ impl Soc {
         // The SPI devices, on their buses; each chip select pulled up (deselected) at reset.
         let index = |ps: &[PeriphInst], name: &str| ps.iter().position(|p| p.name == name);
         let mut spi_cs = Vec::new();
+        let mut spi_drdy = Vec::new();
         for d in &board.spi_devices {
             let (Some(bus), Some(gpio)) = (index(&periphs, &d.bus), index(&periphs, &d.cs.0))
             else {
@@ -200,9 +203,17 @@ impl Soc {
                     Box::new(crate::devices::icm42688::Icm42688::with_id(0x44))
                 }
             };
+            let drdy = d
+                .drdy
+                .as_ref()
+                .and_then(|(g, pin)| Some((index(&periphs, g)?, *pin)));
             if let Dev::Lpspi(l) = &mut periphs[bus].dev {
                 l.devices.push((device, false));
-                spi_cs.push((bus, l.devices.len() - 1, gpio, d.cs.1));
+                let n = l.devices.len() - 1;
+                spi_cs.push((bus, n, gpio, d.cs.1));
+                if let Some((g, pin)) = drdy {
+                    spi_drdy.push((bus, n, g, pin));
+                }
             }
             if let Dev::Gpio(g) = &mut periphs[gpio].dev {
                 g.drive(d.cs.1, true);
@@ -224,6 +235,7 @@ impl Soc {
             mu_effects: Vec::new(),
             actions: Vec::new(),
             spi_cs,
+            spi_drdy,
         }
     }
 
@@ -441,8 +453,40 @@ impl Soc {
         }
     }
 
+    /// The data-ready outputs of bus `bus`'s devices onto their GPIO pins.
+    fn data_ready(&mut self, bus: usize) {
+        let wires: Vec<(usize, usize, u32)> = self
+            .spi_drdy
+            .iter()
+            .filter(|w| w.0 == bus)
+            .map(|w| (w.1, w.2, w.3))
+            .collect();
+        for (dev, gpio, pin) in wires {
+            let level = match &self.periphs[bus].dev {
+                Dev::Lpspi(l) => l.devices[dev].0.irq_out(),
+                _ => continue,
+            };
+            let changed = match &mut self.periphs[gpio].dev {
+                Dev::Gpio(g) => {
+                    let was = g.pad_state() >> pin & 1 != 0;
+                    if was != level {
+                        g.drive(pin, level);
+                    }
+                    was != level
+                }
+                _ => false,
+            };
+            if changed {
+                self.refresh(gpio);
+            }
+        }
+    }
+
     /// After any change to peripheral `i`: drive its IRQ lines and reschedule its event.
     fn refresh(&mut self, i: usize) {
+        if matches!(self.periphs[i].dev, Dev::Lpspi(_)) && !self.spi_drdy.is_empty() {
+            self.data_ready(i);
+        }
         let (level, second) = self.irq_levels(i);
         let lines: Vec<(usize, Option<u32>, Option<u32>)> = (0..self.cores.len())
             .map(|c| (c, self.periphs[i].irqs[c], self.periphs[i].irqs_high[c]))
@@ -606,6 +650,7 @@ impl Soc {
                 .downcast_mut::<crate::devices::icm42688::Icm42688>()
             {
                 imu.sample(sample);
+                self.refresh(i);
                 return true;
             }
         }

@@ -406,3 +406,61 @@ fn lpspi_reaches_the_imu_through_its_gpio_chip_select() {
     let cycles: u64 = cycles.parse().unwrap();
     assert!((4000..4100).contains(&cycles), "{cycles} cycles for 4 us");
 }
+
+/// The IMU's data-ready line wakes the firmware (rt1176.md 5.1 wiring; the firmware's comment):
+/// each sample the twin feeds raises GPIO2 pin 7, the firmware reads the data registers over
+/// LPSPI2 and INT_STATUS, which lowers the line again. The words are the sample at the reset
+/// full scales (+-16 g: 2048 LSB/g; +-2000 dps: 16.384 LSB/dps; 132.48 LSB/degC from 25 degC);
+/// the first INT_STATUS also carries RESET_DONE from power-on (rt1176.md 6).
+#[test]
+fn imu_data_ready_interrupts_and_the_sample_reads_back_scaled() {
+    use twin_machine::devices::icm42688::ImuSample;
+    let mut m = twin_machine::machine::Machine::new(
+        twin_machine::board::Board::rt1176(),
+        &twin_machine::machine::Config::default(),
+    )
+    .unwrap();
+    m.load(
+        "m7",
+        &twin_machine::image::Image::load(&fw("m7", "imu")).unwrap(),
+    )
+    .unwrap();
+    m.power_on().unwrap();
+    let g = 9.806_65;
+    let samples = [
+        ImuSample {
+            accel: [0.0, 0.0, -g],
+            gyro: [100f64.to_radians(), 0.0, 0.0],
+            temp: 35.0,
+        },
+        ImuSample {
+            accel: [g / 2.0, -g, 0.0],
+            gyro: [0.0, -1f64.to_radians(), 250f64.to_radians()],
+            temp: 25.0,
+        },
+    ];
+    for s in &samples {
+        assert!(matches!(m.run_for(PS_PER_MS), Stop::Timeout));
+        assert!(m.soc.borrow_mut().imu_sample("LPSPI2", s));
+    }
+    let stop = m.run_for(PS_PER_MS);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        },
+        "{}",
+        m.output(0)
+    );
+    assert_eq!(
+        m.output(0),
+        "imu 0 temp=1325 accel=[0, 0, -2048] gyro=[1638, 0, 0] int_status=0x18 drdy_now=0\n\
+         imu 1 temp=0 accel=[1024, -2048, 0] gyro=[0, -16, 4096] int_status=0x8 drdy_now=0\n"
+    );
+    assert_eq!(
+        m.summary()[0].irqs_taken,
+        2,
+        "one data-ready interrupt per sample"
+    );
+}

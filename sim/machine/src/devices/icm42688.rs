@@ -22,9 +22,11 @@
 //! | 0x76 REG_BANK_SEL | selects the bank every other address refers to                   |
 //! | everything else, every bank | keeps what was written (drivers read their configuration back) |
 //!
-//! Not modelled: the FIFO, the interrupt pins' configuration (data-ready is a level the twin
-//! raises on the board's DRDY GPIO), low-noise/low-power modes (data is available whatever
-//! PWR_MGMT0 says), filters and sample timing (a sample is what the vehicle gives it).
+//! INT1 drives the board's data-ready GPIO: high from a new sample until INT_STATUS is read.
+//!
+//! Not modelled: the FIFO, the interrupt pins' configuration (INT1 is always latched, active-high
+//! data-ready), low-noise/low-power modes (data is available whatever PWR_MGMT0 says), filters
+//! and sample timing (a sample is what the twin gives it).
 
 use crate::periph::lpspi::SpiDevice;
 use crate::time::Ps;
@@ -178,6 +180,12 @@ impl SpiDevice for Icm42688 {
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+
+    /// INT1 as data-ready: high from a new sample until INT_STATUS is read (latched,
+    /// active high; INT_CONFIG and the interrupt routing registers are kept but not applied).
+    fn irq_out(&self) -> bool {
+        self.banks[0][INT_STATUS] & DATA_RDY != 0
     }
 }
 

@@ -65,6 +65,10 @@ pub trait SpiDevice: std::fmt::Debug {
     fn transfer(&mut self, word: u32, bits: u32, t: Ps) -> u32;
     /// The device as `Any` (to feed a sensor its samples).
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+    /// The level of its interrupt (data-ready) output.
+    fn irq_out(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
