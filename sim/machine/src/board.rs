@@ -25,6 +25,19 @@ pub struct Board {
     /// Devices on the SPI buses, each selected by a GPIO pin (active low).
     #[serde(default)]
     pub spi_devices: Vec<SpiDev>,
+    /// Devices on the I2C buses, by address.
+    #[serde(default)]
+    pub i2c_devices: Vec<I2cDev>,
+}
+
+/// A device on an LPI2C bus.
+#[derive(Debug, Clone, Deserialize)]
+pub struct I2cDev {
+    /// The LPI2C peripheral's name.
+    pub bus: String,
+    pub part: Part,
+    /// Its 7-bit address.
+    pub address: u8,
 }
 
 /// A device on an LPSPI bus (rt1176.md 5.1: chip selects and data-ready lines are GPIOs).
@@ -47,6 +60,8 @@ pub enum Part {
     Icm42688p,
     /// TDK ICM-42686-P: the same register map, WHO_AM_I 0x44.
     Icm42686p,
+    /// Bosch BMP388 barometer (I2C).
+    Bmp388,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +153,9 @@ pub enum Model {
         clock: String,
     },
     Lpspi {
+        clock: String,
+    },
+    Lpi2c {
         clock: String,
     },
     /// Pin mux and pad control: plain storage.
@@ -272,7 +290,8 @@ impl Board {
                 if let Model::Gpt { clock }
                 | Model::Pit { clock }
                 | Model::Lpuart { clock }
-                | Model::Lpspi { clock } = &p.model
+                | Model::Lpspi { clock }
+                | Model::Lpi2c { clock } = &p.model
                 {
                     if !self.clock_roots.contains_key(clock) {
                         return Err(bad(format!(
@@ -309,9 +328,9 @@ impl Board {
                     .find(|p| p.name == name)
                     .map(|p| &p.model)
             };
-            if !matches!(model(&d.bus), Some(Model::Lpspi { .. })) {
+            if !matches!(model(&d.bus), Some(Model::Lpspi { .. })) || d.part == Part::Bmp388 {
                 return Err(bad(format!(
-                    "SPI device {:?}: {} is not an LPSPI of this board",
+                    "SPI device {:?}: {} is not an LPSPI of this board, or the part is not an SPI part",
                     d.part, d.bus
                 )));
             }
@@ -323,6 +342,18 @@ impl Board {
                 return Err(bad(format!(
                     "SPI device {:?} on {}: its chip select or data-ready pin is not a GPIO pin of this board",
                     d.part, d.bus
+                )));
+            }
+        }
+        for d in &self.i2c_devices {
+            let on_lpi2c = self
+                .peripherals
+                .iter()
+                .any(|p| p.name == d.bus && matches!(p.model, Model::Lpi2c { .. }));
+            if !on_lpi2c || d.address > 0x7F || d.part != Part::Bmp388 {
+                return Err(bad(format!(
+                    "I2C device {:?} at {:#04x}: {} is not an LPI2C of this board, the address is not 7-bit, or the part is not an I2C part",
+                    d.part, d.address, d.bus
                 )));
             }
         }

@@ -12,6 +12,7 @@ use crate::exc::{self, FIRST_IRQ};
 use crate::periph::ccm::Ccm;
 use crate::periph::gpio::Gpio;
 use crate::periph::gpt::Gpt;
+use crate::periph::lpi2c::Lpi2c;
 use crate::periph::lpspi::Lpspi;
 use crate::periph::lpuart::Lpuart;
 use crate::periph::mu::{self, Mu};
@@ -32,6 +33,7 @@ pub enum Dev {
     Pit(Box<Pit>),
     Lpuart(Box<Lpuart>),
     Lpspi(Box<Lpspi>),
+    Lpi2c(Box<Lpi2c>),
     PadMux(Box<PadMux>),
     Gpio(Box<Gpio>),
     Ignore,
@@ -176,6 +178,7 @@ impl Soc {
                     Model::Pit { clock: c } => Dev::Pit(Box::new(Pit::new(clock(c)))),
                     Model::Lpuart { clock: c } => Dev::Lpuart(Box::new(Lpuart::new(clock(c)))),
                     Model::Lpspi { clock: c } => Dev::Lpspi(Box::new(Lpspi::new(clock(c)))),
+                    Model::Lpi2c { clock: c } => Dev::Lpi2c(Box::new(Lpi2c::new(clock(c)))),
                     Model::PadMux => Dev::PadMux(Box::default()),
                     Model::Gpio => Dev::Gpio(Box::default()),
                     Model::Ignore => Dev::Ignore,
@@ -196,12 +199,10 @@ impl Soc {
                 continue; // the board was validated
             };
             let device: Box<dyn crate::periph::lpspi::SpiDevice> = match d.part {
-                crate::board::Part::Icm42688p => {
-                    Box::new(crate::devices::icm42688::Icm42688::new())
-                }
                 crate::board::Part::Icm42686p => {
                     Box::new(crate::devices::icm42688::Icm42688::with_id(0x44))
                 }
+                _ => Box::new(crate::devices::icm42688::Icm42688::new()),
             };
             let drdy = d
                 .drdy
@@ -217,6 +218,12 @@ impl Soc {
             }
             if let Dev::Gpio(g) = &mut periphs[gpio].dev {
                 g.drive(d.cs.1, true);
+            }
+        }
+        for d in &board.i2c_devices {
+            if let Some(Dev::Lpi2c(l)) = index(&periphs, &d.bus).map(|i| &mut periphs[i].dev) {
+                l.devices
+                    .push(Box::new(crate::devices::bmp388::Bmp388::new(d.address)));
             }
         }
         Soc {
@@ -307,6 +314,7 @@ impl Soc {
             Dev::Pit(p) => p.read(off, now),
             Dev::Lpuart(u) => u.read(off, now),
             Dev::Lpspi(l) => l.read(off, now),
+            Dev::Lpi2c(l) => l.read(off, now),
             Dev::PadMux(p) => p.read(off),
             Dev::Gpio(g) => g.read(off),
             Dev::Ignore => Ok(0),
@@ -353,6 +361,7 @@ impl Soc {
             Dev::Pit(p) => p.write(off, value, mask, now),
             Dev::Lpuart(u) => u.write(off, value, mask, now),
             Dev::Lpspi(l) => l.write(off, value, mask, now),
+            Dev::Lpi2c(l) => l.write(off, value, mask, now),
             Dev::PadMux(p) => p.write(off, value, mask),
             Dev::Gpio(_) => {
                 // Frames that end before a chip select moves go to the device it selected.
@@ -435,6 +444,7 @@ impl Soc {
             Dev::Pit(p) => one(p.irq_level()),
             Dev::Lpuart(u) => one(u.irq_level()),
             Dev::Lpspi(l) => one(l.irq_level()),
+            Dev::Lpi2c(l) => one(l.irq_level()),
             Dev::Gpio(g) => {
                 let (lo, hi) = g.irq_levels();
                 (lo, Some(hi))
@@ -449,6 +459,7 @@ impl Soc {
             Dev::Pit(p) => p.next_event(),
             Dev::Lpuart(u) => u.next_event(),
             Dev::Lpspi(l) => l.next_event(),
+            Dev::Lpi2c(l) => l.next_event(),
             _ => None,
         }
     }
@@ -563,6 +574,7 @@ impl Soc {
                         Dev::Pit(p) => p.sync(t),
                         Dev::Lpuart(u) => u.sync(t),
                         Dev::Lpspi(l) => l.sync(t),
+                        Dev::Lpi2c(l) => l.sync(t),
                         _ => {}
                     }
                     self.refresh(i);
@@ -657,6 +669,26 @@ impl Soc {
         false
     }
 
+    /// A new barometer reading (degC, Pa) for the BMP388 on bus `bus`; false when there is none.
+    pub fn baro_sample(&mut self, bus: &str, temp: f64, press: f64) -> bool {
+        let Some(i) = self.periphs.iter().position(|p| p.name == bus) else {
+            return false;
+        };
+        let Dev::Lpi2c(l) = &mut self.periphs[i].dev else {
+            return false;
+        };
+        for d in &mut l.devices {
+            if let Some(b) = d
+                .as_any_mut()
+                .downcast_mut::<crate::devices::bmp388::Bmp388>()
+            {
+                b.sample(temp, press);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Drive input `pin` of GPIO `name` from outside (a device's line, the host); false when
     /// the board has no such GPIO.
     pub fn gpio_drive(&mut self, name: &str, pin: u32, high: bool) -> bool {
@@ -720,8 +752,8 @@ mod tests {
     fn unmodelled_peripheral_is_named() {
         let board = Board::rt1176();
         let mut soc = Soc::new(&board, false);
-        let e = soc.periph_read(0, 0x4010_4010, 4, 0).unwrap_err();
-        assert_eq!(e.peripheral, "LPI2C1");
+        let e = soc.periph_read(0, 0x4018_C010, 4, 0).unwrap_err();
+        assert_eq!(e.peripheral, "FlexPWM1");
         let e = soc.periph_read(0, 0x4000_0000, 4, 0).unwrap_err();
         assert!(e.peripheral.contains("AIPS"), "{e}");
     }

@@ -1,4 +1,5 @@
 //! Devices on the SoC's buses (sensors, companion chips): one file each, with the registers it
 //! implements and where the semantics come from (rt1176.md section 6, the parts' datasheets).
 
+pub mod bmp388;
 pub mod icm42688;

@@ -8,6 +8,7 @@
 pub mod ccm;
 pub mod gpio;
 pub mod gpt;
+pub mod lpi2c;
 pub mod lpspi;
 pub mod lpuart;
 pub mod mu;

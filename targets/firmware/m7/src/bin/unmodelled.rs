@@ -1,5 +1,6 @@
-//! Reads LPI2C1's VERID: LPI2C1 exists on silicon but has no model yet, so the twin must stop
-//! with an error naming the core, the PC and the peripheral (not fault the guest).
+//! Reads FlexPWM1's first register: FlexPWM1 exists on silicon but has no model yet, so the
+//! twin must stop with an error naming the core, the PC and the peripheral (not fault the
+//! guest).
 #![no_std]
 #![no_main]
 use cortex_m_rt::entry;
@@ -7,7 +8,7 @@ use fw_common::{exit, hprintln, read};
 
 #[entry]
 fn main() -> ! {
-    let verid = read(0x4010_4000);
-    hprintln!("read LPI2C1 VERID = {:#x}", verid);
+    let verid = read(0x4018_C000);
+    hprintln!("read FlexPWM1 SM0CNT = {:#x}", verid);
     exit(false)
 }
