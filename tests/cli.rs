@@ -73,7 +73,7 @@ fn timeout_lockup_and_twin_error_have_distinct_codes() {
     assert_eq!(out.status.code(), Some(126));
     let err = text(&out.stderr);
     assert!(err.contains("twin error on m7"), "{err}");
-    assert!(err.contains("0x4018c000 in FlexPWM1"), "{err}");
+    assert!(err.contains("0x40070000 in eDMA0"), "{err}");
     assert!(err.contains("pc=0x"), "{err}");
     assert!(err.contains("unmodelled::"), "names the function: {err}");
 }

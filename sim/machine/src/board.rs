@@ -158,6 +158,10 @@ pub enum Model {
     Lpi2c {
         clock: String,
     },
+    /// FlexPWM: `irqs` is submodule 0's line, submodules 1-3 the next ones.
+    FlexPwm {
+        clock: String,
+    },
     /// Pin mux and pad control: plain storage.
     PadMux,
     Gpio,
@@ -291,7 +295,8 @@ impl Board {
                 | Model::Pit { clock }
                 | Model::Lpuart { clock }
                 | Model::Lpspi { clock }
-                | Model::Lpi2c { clock } = &p.model
+                | Model::Lpi2c { clock }
+                | Model::FlexPwm { clock } = &p.model
                 {
                     if !self.clock_roots.contains_key(clock) {
                         return Err(bad(format!(

@@ -10,6 +10,7 @@ use crate::board::{Board, Model, MuSide};
 use crate::events::{EventQueue, Source};
 use crate::exc::{self, FIRST_IRQ};
 use crate::periph::ccm::Ccm;
+use crate::periph::flexpwm::FlexPwm;
 use crate::periph::gpio::Gpio;
 use crate::periph::gpt::Gpt;
 use crate::periph::lpi2c::Lpi2c;
@@ -34,6 +35,7 @@ pub enum Dev {
     Lpuart(Box<Lpuart>),
     Lpspi(Box<Lpspi>),
     Lpi2c(Box<Lpi2c>),
+    FlexPwm(Box<FlexPwm>),
     PadMux(Box<PadMux>),
     Gpio(Box<Gpio>),
     Ignore,
@@ -179,6 +181,7 @@ impl Soc {
                     Model::Lpuart { clock: c } => Dev::Lpuart(Box::new(Lpuart::new(clock(c)))),
                     Model::Lpspi { clock: c } => Dev::Lpspi(Box::new(Lpspi::new(clock(c)))),
                     Model::Lpi2c { clock: c } => Dev::Lpi2c(Box::new(Lpi2c::new(clock(c)))),
+                    Model::FlexPwm { clock: c } => Dev::FlexPwm(Box::new(FlexPwm::new(clock(c)))),
                     Model::PadMux => Dev::PadMux(Box::default()),
                     Model::Gpio => Dev::Gpio(Box::default()),
                     Model::Ignore => Dev::Ignore,
@@ -315,6 +318,7 @@ impl Soc {
             Dev::Lpuart(u) => u.read(off, now),
             Dev::Lpspi(l) => l.read(off, now),
             Dev::Lpi2c(l) => l.read(off, now),
+            Dev::FlexPwm(p) => p.read(off, now),
             Dev::PadMux(p) => p.read(off),
             Dev::Gpio(g) => g.read(off),
             Dev::Ignore => Ok(0),
@@ -362,6 +366,7 @@ impl Soc {
             Dev::Lpuart(u) => u.write(off, value, mask, now),
             Dev::Lpspi(l) => l.write(off, value, mask, now),
             Dev::Lpi2c(l) => l.write(off, value, mask, now),
+            Dev::FlexPwm(p) => p.write(off, value, mask, now),
             Dev::PadMux(p) => p.write(off, value, mask),
             Dev::Gpio(_) => {
                 // Frames that end before a chip select moves go to the device it selected.
@@ -460,6 +465,7 @@ impl Soc {
             Dev::Lpuart(u) => u.next_event(),
             Dev::Lpspi(l) => l.next_event(),
             Dev::Lpi2c(l) => l.next_event(),
+            Dev::FlexPwm(p) => p.next_event(),
             _ => None,
         }
     }
@@ -499,15 +505,21 @@ impl Soc {
             self.data_ready(i);
         }
         let (level, second) = self.irq_levels(i);
+        // FlexPWM: one line per submodule, from the board's line up.
+        let per_sub = match &self.periphs[i].dev {
+            Dev::FlexPwm(p) => Some(p.irq_levels()),
+            _ => None,
+        };
         let lines: Vec<(usize, Option<u32>, Option<u32>)> = (0..self.cores.len())
             .map(|c| (c, self.periphs[i].irqs[c], self.periphs[i].irqs_high[c]))
             .collect();
         for (core, line, high) in lines {
             // One line for both halves when the core has no second line: their OR.
-            let drives = match (line, high, second) {
-                (Some(l), Some(h), Some(s)) => vec![(l, level), (h, s)],
-                (Some(l), None, s) => vec![(l, level || s.unwrap_or(false))],
-                (None, Some(h), s) => vec![(h, s.unwrap_or(false))],
+            let drives = match (line, high, second, per_sub) {
+                (Some(l), _, _, Some(subs)) => (0..4).map(|n| (l + n as u32, subs[n])).collect(),
+                (Some(l), Some(h), Some(s), None) => vec![(l, level), (h, s)],
+                (Some(l), None, s, None) => vec![(l, level || s.unwrap_or(false))],
+                (None, Some(h), s, None) => vec![(h, s.unwrap_or(false))],
                 _ => vec![],
             };
             for (line, level) in drives {
@@ -575,6 +587,7 @@ impl Soc {
                         Dev::Lpuart(u) => u.sync(t),
                         Dev::Lpspi(l) => l.sync(t),
                         Dev::Lpi2c(l) => l.sync(t),
+                        Dev::FlexPwm(p) => p.sync(t),
                         _ => {}
                     }
                     self.refresh(i);
@@ -669,6 +682,17 @@ impl Soc {
         false
     }
 
+    /// PWM_A of submodule `sm` of FlexPWM `name`: (period, high time) in seconds while it runs
+    /// with its output enabled.
+    pub fn pwm_output(&mut self, name: &str, sm: usize, now: Ps) -> Option<(f64, f64)> {
+        let i = self.periphs.iter().position(|p| p.name == name)?;
+        let Dev::FlexPwm(p) = &mut self.periphs[i].dev else {
+            return None;
+        };
+        p.sync(now);
+        p.output_a(sm % 4)
+    }
+
     /// A new barometer reading (degC, Pa) for the BMP388 on bus `bus`; false when there is none.
     pub fn baro_sample(&mut self, bus: &str, temp: f64, press: f64) -> bool {
         let Some(i) = self.periphs.iter().position(|p| p.name == bus) else {
@@ -752,8 +776,8 @@ mod tests {
     fn unmodelled_peripheral_is_named() {
         let board = Board::rt1176();
         let mut soc = Soc::new(&board, false);
-        let e = soc.periph_read(0, 0x4018_C010, 4, 0).unwrap_err();
-        assert_eq!(e.peripheral, "FlexPWM1");
+        let e = soc.periph_read(0, 0x4007_0010, 4, 0).unwrap_err();
+        assert_eq!(e.peripheral, "eDMA0");
         let e = soc.periph_read(0, 0x4000_0000, 4, 0).unwrap_err();
         assert!(e.peripheral.contains("AIPS"), "{e}");
     }

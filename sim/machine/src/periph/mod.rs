@@ -6,6 +6,7 @@
 //! `(old & !mask) | (value & mask)`, write-1-to-clear registers use `value & mask`.
 
 pub mod ccm;
+pub mod flexpwm;
 pub mod gpio;
 pub mod gpt;
 pub mod lpi2c;

@@ -1,4 +1,4 @@
-//! Reads FlexPWM1's first register: FlexPWM1 exists on silicon but has no model yet, so the
+//! Reads eDMA0's first register: eDMA0 exists on silicon but has no model yet, so the
 //! twin must stop with an error naming the core, the PC and the peripheral (not fault the
 //! guest).
 #![no_std]
@@ -8,7 +8,7 @@ use fw_common::{exit, hprintln, read};
 
 #[entry]
 fn main() -> ! {
-    let verid = read(0x4018_C000);
-    hprintln!("read FlexPWM1 SM0CNT = {:#x}", verid);
+    let verid = read(0x4007_0000);
+    hprintln!("read eDMA0 CSR = {:#x}", verid);
     exit(false)
 }
