@@ -28,6 +28,9 @@ pub struct Board {
     /// Devices on the I2C buses, by address.
     #[serde(default)]
     pub i2c_devices: Vec<I2cDev>,
+    /// The UART the GNSS receiver sends its UBX frames into (an LPUART's name).
+    #[serde(default)]
+    pub gnss_uart: Option<String>,
 }
 
 /// A device on an LPI2C bus.
@@ -347,6 +350,17 @@ impl Board {
                 return Err(bad(format!(
                     "SPI device {:?} on {}: its chip select or data-ready pin is not a GPIO pin of this board",
                     d.part, d.bus
+                )));
+            }
+        }
+        if let Some(u) = &self.gnss_uart {
+            let is_uart = self
+                .peripherals
+                .iter()
+                .any(|p| &p.name == u && matches!(p.model, Model::Lpuart { .. }));
+            if !is_uart {
+                return Err(bad(format!(
+                    "gnss_uart {u:?} is not an LPUART of this board"
                 )));
             }
         }

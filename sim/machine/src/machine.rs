@@ -330,6 +330,15 @@ impl Machine {
         Ok(())
     }
 
+    /// A GNSS fix: its UBX NAV-PVT frame starts arriving now on the board's GNSS UART.
+    pub fn gnss_fix(&mut self, fix: &crate::devices::ublox::NavPvt) -> Result<()> {
+        let uart =
+            self.board.gnss_uart.clone().ok_or_else(|| {
+                Error::Usage(format!("board {} has no gnss_uart", self.board.name))
+            })?;
+        self.uart_send(&uart, &crate::devices::ublox::nav_pvt_frame(fix))
+    }
+
     /// Run for `duration` of virtual time, or until a stop.
     pub fn run_for(&mut self, duration: Ps) -> Stop {
         let wall = Instant::now();

@@ -538,3 +538,60 @@ fn flexpwm_runs_an_esc_output_at_its_period_and_pulse() {
         .unwrap();
     assert!((period - 0.0025).abs() < 1e-12 && (high - 0.0015).abs() < 1e-12);
 }
+
+/// A GNSS fix the twin gives arrives on LPUART3 as a UBX NAV-PVT frame (the firmware's comment):
+/// the firmware checks the checksum and decodes the fields back; the frame's 99 bytes after the
+/// first sync byte take 99 frames of 2080 clocks at 24 MHz.
+#[test]
+fn a_gnss_fix_arrives_as_ubx_nav_pvt_on_the_gps_uart() {
+    use twin_machine::devices::ublox::NavPvt;
+    let mut m = twin_machine::machine::Machine::new(
+        twin_machine::board::Board::rt1176(),
+        &twin_machine::machine::Config::default(),
+    )
+    .unwrap();
+    m.load(
+        "m7",
+        &twin_machine::image::Image::load(&fw("m7", "gnss")).unwrap(),
+    )
+    .unwrap();
+    m.power_on().unwrap();
+    assert!(matches!(m.run_for(PS_PER_MS), Stop::Timeout));
+    m.gnss_fix(&NavPvt {
+        itow_ms: 1000,
+        lat: 47.397_742,
+        lon: 8.545_594,
+        h_msl: 488.25,
+        height: 535.0,
+        vel_ned: [1.5, -0.25, 0.1],
+        h_acc: 0.8,
+        v_acc: 1.2,
+        s_acc: 0.2,
+        fix_type: 3,
+        num_sv: 14,
+    })
+    .unwrap();
+    let stop = m.run_for(PS_PER_S);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        },
+        "{}",
+        m.output(0)
+    );
+    let out = m.output(0);
+    let (head, cycles) = out.trim().rsplit_once(" cycles=").unwrap();
+    assert_eq!(
+        head,
+        "gnss lat=473977420 lon=85455940 hmsl=488250 vel=[1500, -250, 100] fix=3 sv=14"
+    );
+    // From the stop bit of 0xB5 to that of the last checksum byte: 99 frames.
+    let want = 99.0 * 2080.0 / 24e6 * 1e9;
+    let cycles: f64 = cycles.parse().unwrap();
+    assert!(
+        (want - 50.0..want + 50.0).contains(&cycles),
+        "{cycles} vs {want}"
+    );
+}

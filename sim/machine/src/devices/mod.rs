@@ -3,3 +3,4 @@
 
 pub mod bmp388;
 pub mod icm42688;
+pub mod ublox;
