@@ -37,6 +37,33 @@ pub struct Run {
     pub machine: Machine,
 }
 
+/// The CM7 test firmware `name` loaded on the built-in board and powered on, not yet run: for
+/// tests that give devices their input between slices of the run.
+pub fn powered(name: &str) -> Machine {
+    let mut machine = Machine::new(Board::rt1176(), &Config::default()).unwrap();
+    machine
+        .load("m7", &Image::load(&fw("m7", name)).unwrap())
+        .unwrap();
+    machine.power_on().unwrap();
+    machine
+}
+
+/// Run `machine` until the CM7 firmware exits; its semihosting output, or a panic with it
+/// unless it exited with 0.
+pub fn finish(machine: &mut Machine, limit: Ps) -> String {
+    let stop = machine.run_for(limit);
+    let output = machine.output(0);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 0
+        },
+        "output:\n{output}"
+    );
+    output
+}
+
 /// Run bare-metal images on the built-in board for at most `limit` of virtual time.
 pub fn run(m7: Option<&str>, m4: Option<&str>, limit: Ps) -> Run {
     let mut machine = Machine::new(Board::rt1176(), &Config::default()).unwrap();

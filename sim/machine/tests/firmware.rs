@@ -415,17 +415,7 @@ fn lpspi_reaches_the_imu_through_its_gpio_chip_select() {
 #[test]
 fn imu_data_ready_interrupts_and_the_sample_reads_back_scaled() {
     use twin_machine::devices::icm42688::ImuSample;
-    let mut m = twin_machine::machine::Machine::new(
-        twin_machine::board::Board::rt1176(),
-        &twin_machine::machine::Config::default(),
-    )
-    .unwrap();
-    m.load(
-        "m7",
-        &twin_machine::image::Image::load(&fw("m7", "imu")).unwrap(),
-    )
-    .unwrap();
-    m.power_on().unwrap();
+    let mut m = powered("imu");
     let g = 9.806_65;
     let samples = [
         ImuSample {
@@ -443,18 +433,9 @@ fn imu_data_ready_interrupts_and_the_sample_reads_back_scaled() {
         assert!(matches!(m.run_for(PS_PER_MS), Stop::Timeout));
         assert!(m.soc.borrow_mut().imu_sample("LPSPI2", s));
     }
-    let stop = m.run_for(PS_PER_MS);
+    let out = finish(&mut m, PS_PER_MS);
     assert_eq!(
-        stop,
-        Stop::Exit {
-            core: "m7".into(),
-            code: 0
-        },
-        "{}",
-        m.output(0)
-    );
-    assert_eq!(
-        m.output(0),
+        out,
         "imu 0 temp=1325 accel=[0, 0, -2048] gyro=[1638, 0, 0] int_status=0x18 drdy_now=0\n\
          imu 1 temp=0 accel=[1024, -2048, 0] gyro=[0, -16, 4096] int_status=0x8 drdy_now=0\n"
     );
@@ -471,34 +452,14 @@ fn imu_data_ready_interrupts_and_the_sample_reads_back_scaled() {
 /// back into that reading.
 #[test]
 fn lpi2c_reads_the_barometer_and_its_compensation_gives_the_truth() {
-    let mut m = twin_machine::machine::Machine::new(
-        twin_machine::board::Board::rt1176(),
-        &twin_machine::machine::Config::default(),
-    )
-    .unwrap();
-    m.load(
-        "m7",
-        &twin_machine::image::Image::load(&fw("m7", "baro")).unwrap(),
-    )
-    .unwrap();
-    m.power_on().unwrap();
+    let mut m = powered("baro");
     assert!(
         matches!(m.run_for(5 * PS_PER_MS), Stop::Timeout),
         "{}",
         m.output(0)
     );
     assert!(m.soc.borrow_mut().baro_sample("LPI2C3", 25.0, 101_325.0));
-    let stop = m.run_for(PS_PER_S);
-    assert_eq!(
-        stop,
-        Stop::Exit {
-            core: "m7".into(),
-            code: 0
-        },
-        "{}",
-        m.output(0)
-    );
-    let out = m.output(0);
+    let out = finish(&mut m, PS_PER_S);
     let field = |name: &str| -> i64 {
         out.split_whitespace()
             .find_map(|w| w.strip_prefix(&format!("{name}=")))
@@ -545,17 +506,7 @@ fn flexpwm_runs_an_esc_output_at_its_period_and_pulse() {
 #[test]
 fn a_gnss_fix_arrives_as_ubx_nav_pvt_on_the_gps_uart() {
     use twin_machine::devices::ublox::NavPvt;
-    let mut m = twin_machine::machine::Machine::new(
-        twin_machine::board::Board::rt1176(),
-        &twin_machine::machine::Config::default(),
-    )
-    .unwrap();
-    m.load(
-        "m7",
-        &twin_machine::image::Image::load(&fw("m7", "gnss")).unwrap(),
-    )
-    .unwrap();
-    m.power_on().unwrap();
+    let mut m = powered("gnss");
     assert!(matches!(m.run_for(PS_PER_MS), Stop::Timeout));
     m.gnss_fix(&NavPvt {
         itow_ms: 1000,
@@ -571,17 +522,7 @@ fn a_gnss_fix_arrives_as_ubx_nav_pvt_on_the_gps_uart() {
         num_sv: 14,
     })
     .unwrap();
-    let stop = m.run_for(PS_PER_S);
-    assert_eq!(
-        stop,
-        Stop::Exit {
-            core: "m7".into(),
-            code: 0
-        },
-        "{}",
-        m.output(0)
-    );
-    let out = m.output(0);
+    let out = finish(&mut m, PS_PER_S);
     let (head, cycles) = out.trim().rsplit_once(" cycles=").unwrap();
     assert_eq!(
         head,
