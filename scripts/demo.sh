@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo: set up the machine, build the twin and the reference flight module, then fly the
+# The demo: set up the machine, build the twin and the reference flight stack, then fly the
 # falcon SIL gate `stabilization` on the emulated RT1176: synth's ARM code for the estimator on
-# the CM4 and the controller on the CM7, NavState through OCRAM and the MU.
+# the CM4 and the controller stages on the CM7, the vehicle-state through OCRAM and the MU.
 # Extra arguments go to `sim` (e.g. --out DIR, --junit FILE); SCENARIO picks another scenario.
 set -euo pipefail
 cd "$(dirname "$0")/.."

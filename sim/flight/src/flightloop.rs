@@ -498,8 +498,17 @@ impl FlightComputer for Hosted {
 
     fn describe(&self) -> String {
         let (e, c) = self.backends();
+        // The modules by file name (their paths are in the scenario).
         let files = |s: &Stack| {
-            let mut f: Vec<&str> = s.parts().iter().map(|p| p.file.as_str()).collect();
+            let mut f: Vec<String> = s
+                .parts()
+                .iter()
+                .map(|p| {
+                    std::path::Path::new(&p.file)
+                        .file_name()
+                        .map_or(p.file.clone(), |n| n.to_string_lossy().into_owned())
+                })
+                .collect();
             f.dedup();
             f.join(", ")
         };
