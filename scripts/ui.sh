@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The desktop app: set up the machine, build the reference flight module and twin-ui, and open
+# The desktop app: set up the machine, build the reference flight stack and twin-ui, and open
 # it (the scenario list; pick `stabilization` and press Run). Arguments go to twin-ui, e.g.
 # --scenario scenarios/hover-gusts.ron, --overlay OUT_DIR, --screenshot OUT.png --frames N.
 # Without a display, run it under Xvfb: xvfb-run -a bash scripts/ui.sh --scenario ... --screenshot ...
