@@ -65,6 +65,15 @@ pub enum Part {
     Icm42686p,
     /// Bosch BMP388 barometer (I2C).
     Bmp388,
+    /// Bosch BMM150 magnetometer (I2C).
+    Bmm150,
+}
+
+impl Part {
+    /// Whether the part sits on an I2C bus (else SPI).
+    pub fn is_i2c(self) -> bool {
+        matches!(self, Part::Bmp388 | Part::Bmm150)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -336,7 +345,7 @@ impl Board {
                     .find(|p| p.name == name)
                     .map(|p| &p.model)
             };
-            if !matches!(model(&d.bus), Some(Model::Lpspi { .. })) || d.part == Part::Bmp388 {
+            if !matches!(model(&d.bus), Some(Model::Lpspi { .. })) || d.part.is_i2c() {
                 return Err(bad(format!(
                     "SPI device {:?}: {} is not an LPSPI of this board, or the part is not an SPI part",
                     d.part, d.bus
@@ -369,7 +378,7 @@ impl Board {
                 .peripherals
                 .iter()
                 .any(|p| p.name == d.bus && matches!(p.model, Model::Lpi2c { .. }));
-            if !on_lpi2c || d.address > 0x7F || d.part != Part::Bmp388 {
+            if !on_lpi2c || d.address > 0x7F || !d.part.is_i2c() {
                 return Err(bad(format!(
                     "I2C device {:?} at {:#04x}: {} is not an LPI2C of this board, the address is not 7-bit, or the part is not an I2C part",
                     d.part, d.address, d.bus

@@ -225,8 +225,12 @@ impl Soc {
         }
         for d in &board.i2c_devices {
             if let Some(Dev::Lpi2c(l)) = index(&periphs, &d.bus).map(|i| &mut periphs[i].dev) {
-                l.devices
-                    .push(Box::new(crate::devices::bmp388::Bmp388::new(d.address)));
+                l.devices.push(match d.part {
+                    crate::board::Part::Bmm150 => {
+                        Box::new(crate::devices::bmm150::Bmm150::new(d.address))
+                    }
+                    _ => Box::new(crate::devices::bmp388::Bmp388::new(d.address)),
+                });
             }
         }
         Soc {
@@ -693,24 +697,29 @@ impl Soc {
         p.output_a(sm % 4)
     }
 
+    /// The first device of type `T` on I2C bus `bus`.
+    fn i2c_device<T: 'static>(&mut self, bus: &str) -> Option<&mut T> {
+        let i = self.periphs.iter().position(|p| p.name == bus)?;
+        let Dev::Lpi2c(l) = &mut self.periphs[i].dev else {
+            return None;
+        };
+        l.devices
+            .iter_mut()
+            .find_map(|d| d.as_any_mut().downcast_mut::<T>())
+    }
+
     /// A new barometer reading (degC, Pa) for the BMP388 on bus `bus`; false when there is none.
     pub fn baro_sample(&mut self, bus: &str, temp: f64, press: f64) -> bool {
-        let Some(i) = self.periphs.iter().position(|p| p.name == bus) else {
-            return false;
-        };
-        let Dev::Lpi2c(l) = &mut self.periphs[i].dev else {
-            return false;
-        };
-        for d in &mut l.devices {
-            if let Some(b) = d
-                .as_any_mut()
-                .downcast_mut::<crate::devices::bmp388::Bmp388>()
-            {
-                b.sample(temp, press);
-                return true;
-            }
-        }
-        false
+        self.i2c_device::<crate::devices::bmp388::Bmp388>(bus)
+            .map(|b| b.sample(temp, press))
+            .is_some()
+    }
+
+    /// A new magnetometer measurement (microtesla, the part's axes) for the BMM150 on bus
+    /// `bus`; false when there is none or it is not measuring (suspended, asleep).
+    pub fn mag_sample(&mut self, bus: &str, field_ut: [f64; 3]) -> bool {
+        self.i2c_device::<crate::devices::bmm150::Bmm150>(bus)
+            .is_some_and(|m| m.sample(field_ut))
     }
 
     /// Drive input `pin` of GPIO `name` from outside (a device's line, the host); false when

@@ -473,6 +473,36 @@ fn lpi2c_reads_the_barometer_and_its_compensation_gives_the_truth() {
     assert!((field("press_cpa") - 10_132_500).abs() <= 5, "{out}");
 }
 
+/// The BMM150 on LPI2C3: suspended (reads 0) until powered, then CHIP_ID 0x32 in sleep mode;
+/// in normal mode a field fed by the twin (21, -7.5, 43 uT) comes back through Bosch's
+/// compensation, which the firmware applies in f32 from the trim it reads (one count is
+/// ~0.35 uT, so the rounding costs up to ~0.18 uT).
+#[test]
+fn lpi2c_reads_the_magnetometer_and_boschs_compensation_gives_the_field() {
+    let mut m = powered("mag");
+    assert!(
+        matches!(m.run_for(10 * PS_PER_MS), Stop::Timeout),
+        "{}",
+        m.output(0)
+    );
+    assert!(m.soc.borrow_mut().mag_sample("LPI2C3", [21.0, -7.5, 43.0]));
+    let out = finish(&mut m, PS_PER_S);
+    let field = |name: &str| -> i64 {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        out.starts_with("mag suspended_id=0 chip_id=0x32 mode=0x6 drdy_after=0 "),
+        "{out}"
+    );
+    for (name, truth) in [("x_nt", 21_000), ("y_nt", -7_500), ("z_nt", 43_000)] {
+        assert!((field(name) - truth).abs() <= 190, "{name}: {out}");
+    }
+}
+
 /// FlexPWM1 SM0 as a 400 Hz ESC output with a 1500 us pulse (the firmware's comment has the
 /// arithmetic): reload interrupts ten periods apart take 25 ms, and the output reads back as
 /// a 2.5 ms period with a 1.5 ms high time.

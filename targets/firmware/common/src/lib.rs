@@ -110,6 +110,58 @@ pub mod dwt {
     }
 }
 
+/// LPI2C master transfers (rt1176.md 3.8): commands into MTDR (bits 10:8 the command: 0 send
+/// the byte, 1 receive data[7:0]+1 bytes, 2 STOP, 4 START with the address byte), bytes out of
+/// MRDR (bit 14 RXEMPTY).
+pub mod lpi2c {
+    use super::{read, write};
+
+    pub struct Bus(pub u32);
+
+    impl Bus {
+        /// Enable the master with SCL from CLKLO/CLKHI = `half` and PRESCALE `prescale`.
+        pub fn enable(&self, half: u32, prescale: u32) {
+            write(self.0 + 0x48, half | (half << 8)); // MCCR0
+            write(self.0 + 0x24, prescale); // MCFGR1
+            write(self.0 + 0x10, 1); // MCR.MEN
+        }
+
+        /// One command, once the 4-word FIFO has room (MFSR.TXCOUNT).
+        pub fn cmd(&self, c: u32, data: u32) {
+            while read(self.0 + 0x5C) & 7 >= 4 {}
+            write(self.0 + 0x60, (c << 8) | data);
+        }
+
+        /// Read `out.len()` registers from `reg` of the device at `addr`.
+        pub fn read_regs(&self, addr: u32, reg: u32, out: &mut [u8]) {
+            self.cmd(4, addr << 1);
+            self.cmd(0, reg);
+            self.cmd(4, (addr << 1) | 1);
+            self.cmd(1, out.len() as u32 - 1);
+            self.cmd(2, 0);
+            for b in out.iter_mut() {
+                loop {
+                    let v = read(self.0 + 0x70);
+                    if v & (1 << 14) == 0 {
+                        *b = v as u8;
+                        break;
+                    }
+                }
+            }
+        }
+
+        /// Write `v` to register `reg` of the device at `addr`, and wait for the STOP.
+        pub fn write_reg(&self, addr: u32, reg: u32, v: u8) {
+            self.cmd(4, addr << 1);
+            self.cmd(0, reg);
+            self.cmd(0, u32::from(v));
+            self.cmd(2, 0);
+            while read(self.0 + 0x14) & (1 << 9) == 0 {} // MSR.SDF
+            write(self.0 + 0x14, 1 << 9);
+        }
+    }
+}
+
 pub fn barrier() {
     cortex_m::asm::dsb();
     cortex_m::asm::isb();

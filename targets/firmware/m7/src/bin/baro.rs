@@ -2,48 +2,21 @@
 //! PRESCALE 1 (x2), CLKLO 28 and CLKHI 28: (28 + 28 + 2) x 2 = 116 clocks a period.
 //! Known answers: CHIP_ID reads 0x50 after START + address (10 periods), the register byte
 //! (9), a repeated START + address (10) and one byte received (9): 38 periods = 4408 clocks =
-//! 183.67 us to the byte (the STOP follows); an address nobody answers (0x10) sets NDF; after
+//! 183.67 us to the byte (the STOP follows); an address nobody answers (0x12) sets NDF; after
 //! the twin feeds a reading,
 //! the data registers compensate through the datasheet's formula (applied here, from the
 //! calibration read at 0x31) to that reading.
 #![no_std]
 #![no_main]
 use cortex_m_rt::entry;
+use fw_common::lpi2c::Bus;
 use fw_common::{dwt, exit, hprintln, read, write};
 
-const I2C: u32 = 0x4010_C000;
-const MCR: u32 = I2C + 0x10;
-const MSR: u32 = I2C + 0x14;
-const MCFGR1: u32 = I2C + 0x24;
-const MCCR0: u32 = I2C + 0x48;
-const MFSR: u32 = I2C + 0x5C;
-const MTDR: u32 = I2C + 0x60;
-const MRDR: u32 = I2C + 0x70;
+const I2C: Bus = Bus(0x4010_C000);
+const MSR: u32 = 0x4010_C000 + 0x14;
+const MCR: u32 = 0x4010_C000 + 0x10;
 const ADDR: u32 = 0x77;
 const NDF: u32 = 1 << 10;
-
-fn cmd(c: u32, data: u32) {
-    while read(MFSR) & 7 >= 4 {}
-    write(MTDR, (c << 8) | data);
-}
-
-/// Read `out.len()` registers from `reg`.
-fn read_regs(reg: u32, out: &mut [u8]) {
-    cmd(4, ADDR << 1);
-    cmd(0, reg);
-    cmd(4, (ADDR << 1) | 1);
-    cmd(1, out.len() as u32 - 1);
-    cmd(2, 0);
-    for b in out.iter_mut() {
-        loop {
-            let v = read(MRDR);
-            if v & (1 << 14) == 0 {
-                *b = v as u8;
-                break;
-            }
-        }
-    }
-}
 
 fn le(b: &[u8]) -> f64 {
     b.iter().rev().fold(0u32, |a, &x| (a << 8) | u32::from(x)) as f64
@@ -66,23 +39,21 @@ fn pow2(e: i32) -> f64 {
 #[entry]
 fn main() -> ! {
     dwt::enable_cycle_counter();
-    write(MCCR0, 28 | (28 << 8));
-    write(MCFGR1, 1);
-    write(MCR, 1);
+    I2C.enable(28, 1);
 
     let mut id = [0u8; 1];
     let c0 = dwt::cycles();
-    read_regs(0x00, &mut id);
+    I2C.read_regs(ADDR, 0x00, &mut id);
     let cycles = dwt::cycles().wrapping_sub(c0);
 
-    cmd(4, 0x10 << 1);
+    I2C.cmd(4, 0x12 << 1);
     while read(MSR) & NDF == 0 {}
     write(MCR, 1 | (1 << 8)); // flush the commands left
     write(MSR, NDF);
 
     // The datasheet's compensation (section 9), from the calibration at 0x31.
     let mut n = [0u8; 21];
-    read_regs(0x31, &mut n);
+    I2C.read_regs(ADDR, 0x31, &mut n);
     let t1 = le(&n[0..2]) / pow2(-8);
     let t2 = le(&n[2..4]) / pow2(30);
     let t3 = sle(&n[4..5]) / pow2(48);
@@ -100,13 +71,13 @@ fn main() -> ! {
 
     let mut status = [0u8; 1];
     loop {
-        read_regs(0x03, &mut status);
+        I2C.read_regs(ADDR, 0x03, &mut status);
         if status[0] & 0x60 == 0x60 {
             break;
         }
     }
     let mut d = [0u8; 6];
-    read_regs(0x04, &mut d);
+    I2C.read_regs(ADDR, 0x04, &mut d);
     let (up, ut) = (le(&d[0..3]), le(&d[3..6]));
     let pd1 = ut - t1;
     let t = pd1 * t2 + pd1 * pd1 * t3;
