@@ -31,6 +31,9 @@ pub struct Board {
     /// The UART the GNSS receiver sends its UBX frames into (an LPUART's name).
     #[serde(default)]
     pub gnss_uart: Option<String>,
+    /// The UART whose far end is the IO MCU (PX4IO protocol, `devices::px4io`).
+    #[serde(default)]
+    pub io_uart: Option<String>,
 }
 
 /// A device on an LPI2C bus.
@@ -362,16 +365,18 @@ impl Board {
                 )));
             }
         }
-        if let Some(u) = &self.gnss_uart {
+        for (field, u) in [("gnss_uart", &self.gnss_uart), ("io_uart", &self.io_uart)] {
+            let Some(u) = u else { continue };
             let is_uart = self
                 .peripherals
                 .iter()
                 .any(|p| &p.name == u && matches!(p.model, Model::Lpuart { .. }));
             if !is_uart {
-                return Err(bad(format!(
-                    "gnss_uart {u:?} is not an LPUART of this board"
-                )));
+                return Err(bad(format!("{field} {u:?} is not an LPUART of this board")));
             }
+        }
+        if self.io_uart.is_some() && self.io_uart == self.gnss_uart {
+            return Err(bad("io_uart and gnss_uart are the same UART".to_string()));
         }
         for d in &self.i2c_devices {
             let on_lpi2c = self

@@ -35,6 +35,8 @@ pub struct Console {
     /// The line being assembled per UART (echo).
     line: BTreeMap<String, Vec<u8>>,
     sinks: BTreeMap<String, std::fs::File>,
+    /// UARTs wired to a device (binary links): kept and written to files, not echoed.
+    links: std::collections::BTreeSet<String>,
 }
 
 impl Console {
@@ -43,6 +45,11 @@ impl Console {
             echo,
             ..Console::default()
         }
+    }
+
+    /// `uart` carries a device's binary protocol: do not echo it.
+    pub fn link(&mut self, uart: &str) {
+        self.links.insert(uart.to_string());
     }
 
     pub fn connect(&mut self, uart: &str, file: std::fs::File) {
@@ -57,7 +64,7 @@ impl Console {
             if let Some(f) = self.sinks.get_mut(&uart) {
                 f.write_all(&[b])?;
             }
-            if self.echo {
+            if self.echo && !self.links.contains(&uart) {
                 let line = self.line.entry(uart.clone()).or_default();
                 if b == b'\n' {
                     println!(

@@ -175,6 +175,11 @@ impl Machine {
         } else {
             config.quantum
         };
+        let mut console = Console::new(config.echo);
+        // A device link's bytes are kept, not echoed: they are not text.
+        if let Some(u) = &board.io_uart {
+            console.link(u);
+        }
         Ok(Machine {
             cores,
             _rams: rams,
@@ -183,7 +188,7 @@ impl Machine {
             now: 0,
             quantum,
             wall_s: 0.0,
-            console: Console::new(config.echo),
+            console,
         })
     }
 
@@ -339,6 +344,12 @@ impl Machine {
         self.uart_send(&uart, &crate::devices::ublox::nav_pvt_frame(fix))
     }
 
+    /// What the IO MCU (the board's `io_uart`) drives on its outputs now.
+    pub fn io_outputs(&mut self) -> Option<crate::devices::px4io::IoOutputs> {
+        let now = self.now;
+        self.soc.borrow_mut().io_outputs(now)
+    }
+
     /// Run for `duration` of virtual time, or until a stop.
     pub fn run_for(&mut self, duration: Ps) -> Stop {
         let wall = Instant::now();
@@ -353,7 +364,7 @@ impl Machine {
     /// Hand the UARTs' output to the console (a write error on a connected file is reported
     /// once on stderr: the run goes on).
     fn drain_uarts(&mut self) {
-        let words = self.soc.borrow_mut().uart_output();
+        let words = self.soc.borrow_mut().uart_output(self.now);
         if words.is_empty() {
             return;
         }

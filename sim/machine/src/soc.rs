@@ -113,6 +113,8 @@ pub struct Soc {
     spi_cs: Vec<(usize, usize, usize, u32)>,
     /// SPI devices' data-ready outputs: (LPSPI index, device index, GPIO index, pin).
     spi_drdy: Vec<(usize, usize, usize, u32)>,
+    /// The IO MCU and the index of the LPUART it listens to.
+    pub io: Option<(usize, crate::devices::px4io::Px4Io)>,
 }
 
 fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
@@ -233,6 +235,11 @@ impl Soc {
                 });
             }
         }
+        let io = board
+            .io_uart
+            .as_ref()
+            .and_then(|u| index(&periphs, u))
+            .map(|i| (i, crate::devices::px4io::Px4Io::new()));
         Soc {
             m4: board.core_index("m4"),
             cores,
@@ -250,6 +257,7 @@ impl Soc {
             actions: Vec::new(),
             spi_cs,
             spi_drdy,
+            io,
         }
     }
 
@@ -612,7 +620,7 @@ impl Soc {
 
     /// Every UART's words sent since the last call: (UART name, the time the stop bit ended,
     /// the word), in time order per UART.
-    pub fn uart_output(&mut self) -> Vec<(String, Ps, u16)> {
+    pub fn uart_output(&mut self, now: Ps) -> Vec<(String, Ps, u16)> {
         let mut out = Vec::new();
         for p in &mut self.periphs {
             if let Dev::Lpuart(u) = &mut p.dev {
@@ -623,7 +631,39 @@ impl Soc {
                 );
             }
         }
+        self.serve_io(&out, now);
         out
+    }
+
+    /// Hand the IO MCU what the FMU sent it and put its answers on the UART's RX line (no
+    /// earlier than `now`: the bytes were collected at this sync point).
+    fn serve_io(&mut self, words: &[(String, Ps, u16)], now: Ps) {
+        let Some((i, mut io)) = self.io.take() else {
+            return;
+        };
+        let p = &mut self.periphs[i];
+        if let Dev::Lpuart(u) = &mut p.dev {
+            let name = &p.name;
+            let link = crate::devices::px4io::BAUD as f64;
+            let understood = u.baud().is_some_and(|b| (b - link).abs() <= 0.03 * link);
+            let frame = u.frame_time().unwrap_or(0);
+            let mut answers = Vec::new();
+            for (_, at, w) in words.iter().filter(|(n, ..)| n == name) {
+                if understood {
+                    answers.extend(io.byte(*at, frame, *w as u8));
+                }
+            }
+            for (at, bytes) in answers {
+                u.receive(at.max(now), &bytes);
+            }
+            self.refresh(i);
+        }
+        self.io = Some((i, io));
+    }
+
+    /// The IO MCU's outputs at `now`, when the board has one.
+    pub fn io_outputs(&mut self, now: Ps) -> Option<crate::devices::px4io::IoOutputs> {
+        self.io.as_mut().map(|(_, io)| io.outputs(now))
     }
 
     /// Bytes arriving on UART `name`'s RX line from `at`, back to back at its baud; false when

@@ -503,6 +503,40 @@ fn lpi2c_reads_the_magnetometer_and_boschs_compensation_gives_the_field() {
     }
 }
 
+/// The IO MCU on LPUART6 at 1.5 Mbit/s (the firmware's comment has the packets): a READ of
+/// the protocol version is 6 bytes out, one idle frame and the IO's 10 us turnaround, 6 bytes
+/// back: 12 frames of 6666.67 ns + 16.67 us = 96.67 us; the outputs the firmware armed are
+/// what the host sees, and 500 ms after it falls silent the IO is in failsafe (outputs off).
+#[test]
+fn the_io_mcu_answers_px4io_packets_and_drives_the_outputs() {
+    let mut m = powered("io");
+    assert!(matches!(m.run_for(5 * PS_PER_MS), Stop::Timeout));
+    let out = m.output(0);
+    let cycles: i64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("cycles="))
+        .unwrap_or_else(|| panic!("{out}"))
+        .parse()
+        .unwrap();
+    assert!(out.starts_with("io code=0x0 count=1 version=4 "), "{out}");
+    assert!((96_667..96_900).contains(&cycles), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("corrupt=0x40 servos=1000,1250,1500,1750 flags=0x14c1"),
+        "{out}"
+    );
+    let o = m.io_outputs().unwrap();
+    assert!(o.armed && !o.failsafe);
+    assert_eq!(o.pwm_us, [1000, 1250, 1500, 1750, 0, 0, 0, 0]);
+    assert!(matches!(m.run_for(500 * PS_PER_MS), Stop::Timeout));
+    let o = m.io_outputs().unwrap();
+    assert!(o.armed && o.failsafe && o.pwm_us == [0; 8], "{o:?}");
+    assert!(
+        m.uart_text("LPUART6").len() > 30,
+        "the link's bytes are kept"
+    );
+}
+
 /// FlexPWM1 SM0 as a 400 Hz ESC output with a 1500 us pulse (the firmware's comment has the
 /// arithmetic): reload interrupts ten periods apart take 25 ms, and the output reads back as
 /// a 2.5 ms period with a 1.5 ms high time.

@@ -4,4 +4,5 @@
 pub mod bmm150;
 pub mod bmp388;
 pub mod icm42688;
+pub mod px4io;
 pub mod ublox;

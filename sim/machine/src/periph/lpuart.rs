@@ -146,6 +146,11 @@ impl Lpuart {
         1 + data + parity + stop
     }
 
+    /// The programmed baud (bits per second), or None when the baud clock is off.
+    pub fn baud(&self) -> Option<f64> {
+        Some(self.hz as f64 / self.clocks_per_bit()? as f64)
+    }
+
     /// One frame's duration, or None when the baud clock is off.
     pub fn frame_time(&self) -> Option<Ps> {
         self.frames_time(1)
