@@ -154,3 +154,148 @@ fn firmware_that_is_not_the_hil_firmware_gets_a_clear_error() {
     assert_eq!(code, Some(2), "{out}\n{err}");
     assert!(err.contains("hello") && err.contains("exited"), "{err}");
 }
+
+/// Per-tick bus time from the reference's arithmetic (rt1176.md 3.6-3.8, 5.5 and the drivers'
+/// settings in targets/hil/m7/src/drivers.rs), for `ticks` control ticks with the default
+/// sensors (barometer and magnetometer every 10 ticks, a GNSS fix every 50 from tick 50):
+/// LPSPI2 18 bytes at 12 MHz; LPI2C3 at 400 kHz (2.5 us a period), a one-register status read
+/// of each part every tick (START, address, register, repeated START, address, byte, STOP: 39
+/// periods), then the BMP388's 6 data bytes (84 periods) and the BMM150's 8 (102 periods) when
+/// they have a new measurement; LPUART6 at 1.5 Mbit/s, 10-bit frames, 12 bytes of DIRECT_PWM
+/// out and a 4-byte answer in; LPUART3 a 100-byte NAV-PVT at 24 MHz / 26 per bit.
+fn expected_bus_seconds(ticks: u64) -> Vec<(&'static str, f64)> {
+    let t = ticks as f64;
+    let samples = (ticks / 10) as f64;
+    let fixes = ((ticks - 1) / 50) as f64;
+    vec![
+        ("LPSPI2", t * 18.0 * 8.0 / 12e6),
+        (
+            "LPI2C3",
+            (t * 2.0 * 39.0 + samples * (84.0 + 102.0)) * 2.5e-6,
+        ),
+        ("LPUART6 TX", t * 12.0 * 10.0 / 1.5e6),
+        ("LPUART6 RX", t * 4.0 * 10.0 / 1.5e6),
+        ("LPUART3 RX", fixes * 100.0 * 10.0 * 26.0 / 24e6),
+    ]
+}
+
+#[test]
+fn stabilization_flies_full_system_through_the_modelled_buses_and_devices() {
+    flight_stack();
+    let image = full_system_image();
+    let dir = tempfile::tempdir().unwrap();
+    let (hosted, full) = (dir.path().join("hosted"), dir.path().join("full"));
+    let scenario = "scenarios/stabilization.ron";
+    let (code, out, err) = sim_cli(&["--scenario", scenario, "--out", hosted.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "hosted run:\n{out}\n{err}");
+    let (code, out, err) = sim_cli(&[
+        "--scenario",
+        scenario,
+        "--target",
+        "full-system",
+        "--hil-image",
+        image.to_str().unwrap(),
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "full-system run:\n{out}\n{err}");
+    assert!(
+        out.contains("PASS") && out.contains("full-system firmware") && out.contains("LPI2C3"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("report.json")).unwrap()).unwrap();
+    let fs = &report["full_system"];
+    let buses = fs["buses"].as_array().unwrap();
+    for (bus, want) in expected_bus_seconds(6000) {
+        let got = buses
+            .iter()
+            .find(|b| b["bus"] == bus)
+            .unwrap_or_else(|| panic!("{bus} in {fs}"))["busy_seconds"]
+            .as_f64()
+            .unwrap();
+        // Within four byte times (the IO's answer to the arming packet may straddle the
+        // first tick) and each frame's picosecond rounding.
+        assert!(
+            (got - want).abs() < 30e-6,
+            "{bus}: {got} s, expected {want} s"
+        );
+    }
+    // The drivers wait at least for the two status reads on LPI2C3 every tick (97.5 us at the
+    // CM7's 1 GHz), and finish within the period.
+    let drivers = &fs["driver_cycles_per_tick"];
+    assert!(drivers["min"].as_u64().unwrap() >= 195_000, "{fs}");
+    assert!(drivers["max"].as_u64().unwrap() < 2_000_000, "{fs}");
+    // Each tick at least: the data-ready edge, the CM4's answer on the MU, GPT1's period, an
+    // LPI2C3 interrupt per transfer (two) and the IO MCU's answer.
+    assert!(fs["irqs_per_tick"]["min"].as_u64().unwrap() >= 6, "{fs}");
+    let awake = fs["m7_busy_cycles_per_tick"]["mean"].as_f64().unwrap();
+    let handlers = fs["irq_cycles_per_tick"]["mean"].as_f64().unwrap();
+    let stages = report["controller_cycles_per_tick"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(awake > stages + handlers, "{fs}");
+
+    // The same vehicle, sensors and flight code through another path (quantised by the
+    // parts, later by the buses' time): the flight stays within a few milliradians and
+    // centimetres of the hosted one.
+    let a = read_trace(&hosted).unwrap();
+    let b = read_trace(&full).unwrap();
+    assert_eq!(b.len(), 6000);
+    for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+        for i in 0..3 {
+            assert!((x.attitude[i] - y.attitude[i]).abs() < 0.01, "tick {k}");
+            assert!((x.position[i] - y.position[i]).abs() < 0.05, "tick {k}");
+        }
+    }
+}
+
+#[test]
+fn a_scenario_that_names_its_firmware_flies_position_hold_full_system() {
+    flight_stack();
+    full_system_image();
+    let text = std::fs::read_to_string(workspace().join("scenarios/position-hold.ron")).unwrap();
+    let text = text.replacen(
+        "Scenario(",
+        "Scenario(\n    flight: (firmware: Some(())),",
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("position-hold-full-system.ron");
+    std::fs::write(&file, text).unwrap();
+    let out_dir = dir.path().join("out");
+    let (code, out, err) = sim_cli(&[
+        "--scenario",
+        file.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("PASS") && out.contains("full-system firmware"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("report.json")).unwrap())
+            .unwrap();
+    let ticks = report["ticks"].as_u64().unwrap();
+    let spi = report["full_system"]["buses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bus"] == "LPSPI2")
+        .unwrap()["busy_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (spi - ticks as f64 * 18.0 * 8.0 / 12e6).abs() < 1e-6,
+        "{report}"
+    );
+    // The hosted runtime refuses it by name (the firmware is twin-target's to run).
+    let s = twin_flight::scenario::Scenario::load(&file).unwrap();
+    let objects = tempfile::tempdir().unwrap();
+    let e = twin_flight::session::Session::open(s, &workspace(), objects.path())
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("flight.firmware"), "{e}");
+}

@@ -109,7 +109,8 @@ pub fn flight_stack() -> &'static Path {
 }
 
 /// Build the HIL firmware (`targets/hil/build.sh`) from the reference flight module once per
-/// test binary, into `target/hil` where `sim --target` looks by default; the CM7 image.
+/// test binary, into `target/hil` where `sim --target` looks by default; the CM7 image
+/// (the full-system image, `hil-fs-m7.elf`, lies beside it).
 pub fn hil_image() -> &'static Path {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE.get_or_init(|| {
@@ -121,4 +122,9 @@ pub fn hil_image() -> &'static Path {
             "targets/hil/build.sh",
         ))
     })
+}
+
+/// The full-system firmware's CM7 image, built with the HIL firmware ([`hil_image`]).
+pub fn full_system_image() -> PathBuf {
+    hil_image().with_file_name("hil-fs-m7.elf")
 }

@@ -232,12 +232,10 @@ impl Loop {
         let Some((file, overrides, target)) = self.last_open.clone() else {
             return;
         };
-        let opened = match &target {
-            None => Session::open_file(&file, &overrides, &self.objects),
-            Some(spec) => overrides
-                .load(&file)
-                .and_then(|(s, root)| twin_target::session(s, &root, spec)),
-        };
+        // Hosted, target mode, or full-system when the scenario names its firmware.
+        let opened = overrides.load(&file).and_then(|(s, root)| {
+            twin_target::open_session(s, &root, &self.objects, target.as_ref())
+        });
         match opened {
             Ok(s) => {
                 self.send(Update::Opened {

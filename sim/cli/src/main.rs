@@ -62,12 +62,15 @@ struct ScenarioArgs {
     #[arg(long, value_name = "SPEC")]
     backend: Option<String>,
     /// Target mode: fly the HIL firmware (targets/hil) instead of hosting the components:
-    /// `emulated` runs it on the twin (bare-metal), `probe` on a board through a debug probe.
-    /// Sensor frames go down and motor commands come up over RTT either way (docs/target.md).
-    #[arg(long, value_name = "WHERE", value_parser = ["emulated", "probe"])]
+    /// `emulated` runs it on the twin (bare-metal), `probe` on a board through a debug probe;
+    /// sensor frames go down and motor commands come up over RTT either way (docs/target.md).
+    /// `full-system` runs the full-system build on the twin: its drivers read the modelled
+    /// sensors and command the motors through the IO MCU (docs/full-system.md), as a
+    /// scenario's `flight.firmware` asks.
+    #[arg(long, value_name = "WHERE", value_parser = ["emulated", "probe", "full-system"])]
     target: Option<String>,
-    /// The HIL firmware's CM7 image (default: target/hil/hil-m7.elf under the project root,
-    /// as targets/hil/build.sh writes it).
+    /// The firmware's CM7 image (default: target/hil/hil-m7.elf, or hil-fs-m7.elf for
+    /// `full-system`, under the project root, as targets/hil/build.sh writes them).
     #[arg(long, value_name = "ELF")]
     hil_image: Option<PathBuf>,
     /// With `--target probe`: the probe to use, VID:PID[:SERIAL] (hex); needed only when
@@ -639,7 +642,7 @@ fn list() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scenario's session: hosted, or in target mode.
+/// The scenario's session: hosted, in target mode, or full-system.
 fn open_session(
     args: &ScenarioArgs,
     s: twin_flight::scenario::Scenario,
@@ -652,32 +655,37 @@ fn open_session(
             TwinError::Usage("--hil-image, --probe and --flash need --target".into()).into(),
         );
     }
-    let image = args
-        .hil_image
-        .clone()
-        .unwrap_or_else(|| twin_target::default_image(root));
+    let image = args.hil_image.clone();
     let spec = match args.target.as_deref() {
-        None => return twin_flight::session::Session::open(s, root, objects),
-        Some("emulated") => {
+        None => None,
+        Some(t @ ("emulated" | "full-system")) => {
             if args.probe.is_some() || args.flash {
                 return Err(
                     TwinError::Usage("--probe and --flash are for --target probe".into()).into(),
                 );
             }
-            TargetSpec::Emulated { image }
+            Some(if t == "emulated" {
+                TargetSpec::Emulated {
+                    image: image.unwrap_or_else(|| twin_target::default_image(root)),
+                }
+            } else {
+                TargetSpec::FullSystem {
+                    image: image.unwrap_or_else(|| twin_target::default_full_system_image(root)),
+                }
+            })
         }
-        Some(_) => TargetSpec::Probe {
-            image,
+        Some(_) => Some(TargetSpec::Probe {
+            image: image.unwrap_or_else(|| twin_target::default_image(root)),
             selector: args.probe.clone(),
             flash: args.flash,
-        },
+        }),
     };
-    if args.backend.is_some() {
+    if args.backend.is_some() && (spec.is_some() || s.flight.firmware.is_some()) {
         return Err(TwinError::Usage(
-            "--backend chooses where hosted components run; in target mode the HIL firmware runs them".into(),
+            "--backend chooses where hosted components run; in target and full-system mode the firmware runs them".into(),
         ).into());
     }
-    twin_target::session(s, root, &spec)
+    twin_target::open_session(s, root, objects, spec.as_ref())
 }
 
 fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
@@ -743,6 +751,22 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
         report.overruns,
         c(&report.mu_latency_ns)
     );
+    if let Some(fs) = &report.full_system {
+        println!(
+            "  full system, CM7 per tick min/mean/max: drivers {} cycles (bus waits included), interrupt handlers {} cycles in {} interrupts; awake: CM7 {}, CM4 {} cycles",
+            c(&fs.driver_cycles_per_tick),
+            c(&fs.irq_cycles_per_tick),
+            c(&fs.irqs_per_tick),
+            c(&fs.m7_busy_cycles_per_tick),
+            c(&fs.m4_busy_cycles_per_tick)
+        );
+        let buses: Vec<String> = fs
+            .buses
+            .iter()
+            .map(|b| format!("{} {:.1} %", b.bus, 100.0 * b.share))
+            .collect();
+        println!("  bus time on the wire: {}", buses.join(", "));
+    }
     println!(
         "  {:.1} s virtual in {:.2} s wall: real-time factor {:.2}",
         report.virtual_seconds, report.wall_seconds, report.real_time_factor

@@ -209,6 +209,34 @@ pub trait FlightComputer {
     fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()>;
     /// The run is over (or abandoned): motors to zero on a board.
     fn stop(&mut self) {}
+    /// Full-system firmware: what its drivers, interrupts and buses cost so far.
+    fn full_system(&self) -> Option<FullSystemLoad> {
+        None
+    }
+}
+
+/// What the full-system firmware's drivers, interrupts and buses cost, tick by tick
+/// (`scenario::FullSystemReport` sums it up).
+#[derive(Debug, Clone, Default)]
+pub struct FullSystemLoad {
+    pub ticks: Vec<TickLoad>,
+    /// Each bus's time on the wire from the first tick: (bus, seconds).
+    pub buses: Vec<(String, f64)>,
+    /// The virtual time the bus figures span (s).
+    pub span_s: f64,
+}
+
+/// One full-system tick's cost on the cores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TickLoad {
+    /// CM7 DWT cycles from the IMU's data-ready to the frame built, plus the IO MCU exchange.
+    pub driver_cycles: u64,
+    /// CM7 cycles in interrupt handlers, and the interrupts taken.
+    pub irq_cycles: u64,
+    pub irqs: u64,
+    /// Cycles each core was awake (not in WFI).
+    pub m7_awake_cycles: u64,
+    pub m4_awake_cycles: u64,
 }
 
 /// The modules hosted on the emulated cores (or wasmtime, or native), with the runtimes the

@@ -133,6 +133,28 @@ pub struct Flight {
     /// How often each controller stage runs, in control ticks (default: every tick).
     #[serde(default)]
     pub dividers: Dividers,
+    /// Full-system mode (docs/full-system.md): fly `wasm` inside the project's full-system
+    /// firmware on the twin, which reads the sensors from the modelled devices on the buses and
+    /// commands the motors through the IO MCU, instead of hosting the modules. `Some(())` for
+    /// the image targets/hil/build.sh writes, or `Some((image: "path/to/hil-fs-m7.elf"))`.
+    #[serde(default)]
+    pub firmware: Option<Firmware>,
+}
+
+/// The full-system firmware a scenario flies ([`Flight::firmware`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firmware {
+    /// The CM7 image (the CM4's travels inside it), relative to the project root.
+    #[serde(default = "default_firmware_image")]
+    pub image: PathBuf,
+}
+
+/// Where targets/hil/build.sh writes the full-system image, under the project root.
+pub const DEFAULT_FIRMWARE_IMAGE: &str = "target/hil/hil-fs-m7.elf";
+
+fn default_firmware_image() -> PathBuf {
+    PathBuf::from(DEFAULT_FIRMWARE_IMAGE)
 }
 
 fn default_wasm() -> PathBuf {
@@ -158,6 +180,7 @@ impl Default for Flight {
             estimator_object: None,
             controller_object: None,
             dividers: Dividers::default(),
+            firmware: None,
         }
     }
 }
@@ -373,6 +396,61 @@ pub struct Report {
     pub overruns: u64,
     /// Every event with its time (s).
     pub events: Vec<(f64, String)>,
+    /// Full-system runs: what the drivers, interrupts and buses cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_system: Option<FullSystemReport>,
+}
+
+/// What the full-system firmware's drivers, interrupts and buses cost (docs/full-system.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct FullSystemReport {
+    /// CM7 DWT cycles per tick from the IMU's data-ready to the sensor frame built, plus the
+    /// IO MCU exchange: bus waits included (the core sleeps through them).
+    pub driver_cycles_per_tick: Stats,
+    /// CM7 cycles in interrupt handlers per tick, and the interrupts taken.
+    pub irq_cycles_per_tick: Stats,
+    pub irqs_per_tick: Stats,
+    /// Cycles per tick each core was awake (not in WFI): everything it ran, drivers, handlers
+    /// and flight code.
+    pub m7_busy_cycles_per_tick: Stats,
+    pub m4_busy_cycles_per_tick: Stats,
+    /// Each bus's time on the wire over the run (from the first tick).
+    pub buses: Vec<BusUse>,
+}
+
+impl FullSystemReport {
+    pub fn of(load: &crate::flightloop::FullSystemLoad) -> FullSystemReport {
+        let col = |f: fn(&crate::flightloop::TickLoad) -> u64| {
+            crate::trace::stats(load.ticks.iter().map(f))
+        };
+        FullSystemReport {
+            driver_cycles_per_tick: col(|t| t.driver_cycles),
+            irq_cycles_per_tick: col(|t| t.irq_cycles),
+            irqs_per_tick: col(|t| t.irqs),
+            m7_busy_cycles_per_tick: col(|t| t.m7_awake_cycles),
+            m4_busy_cycles_per_tick: col(|t| t.m4_awake_cycles),
+            buses: load
+                .buses
+                .iter()
+                .filter(|(_, s)| *s > 0.0)
+                .map(|(bus, s)| BusUse {
+                    bus: bus.clone(),
+                    busy_seconds: *s,
+                    share: s / load.span_s.max(1e-12),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One bus's time on the wire ([`FullSystemReport::buses`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BusUse {
+    /// The peripheral (`LPSPI2`, `LPI2C3`, `LPUART6 TX`, ...).
+    pub bus: String,
+    pub busy_seconds: f64,
+    /// busy_seconds over the run's virtual time.
+    pub share: f64,
 }
 
 /// Evaluate the gates on a trace.
@@ -639,6 +717,13 @@ fn tilt(roll: f64, pitch: f64) -> f64 {
 /// Build the closed loop with the flight module hosted on both cores. `root` resolves
 /// relative paths in the scenario; `objects` is where synth's objects go.
 pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<FlightLoop> {
+    if s.flight.firmware.is_some() {
+        return Err(TwinError::Usage(format!(
+            "{}: the scenario flies the full-system firmware (flight.firmware), which twin-target runs (`sim --scenario`, twin-ui), not the hosted runtime",
+            s.name
+        ))
+        .into());
+    }
     let fc = hosted(s, root, objects)?;
     build_with(s, Box::new(fc))
 }

@@ -200,13 +200,6 @@ impl Session {
         }
     }
 
-    /// Load a scenario file, apply `overrides` and open it (paths relative to the file's
-    /// project root, see [`crate::scenario::root_for`]).
-    pub fn open_file(file: &Path, overrides: &Overrides, objects: &Path) -> Result<Session> {
-        let (s, root) = overrides.load(file)?;
-        Session::open(s, &root, objects)
-    }
-
     pub fn info(&self) -> &SessionInfo {
         &self.info
     }
@@ -330,6 +323,11 @@ impl Session {
                 .iter()
                 .flat_map(|t| t.events.iter().map(move |e| (t.t, e.clone())))
                 .collect(),
+            full_system: self
+                .lp
+                .fc
+                .full_system()
+                .map(|l| crate::scenario::FullSystemReport::of(&l)),
         }
     }
 }

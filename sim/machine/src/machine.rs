@@ -335,6 +335,42 @@ impl Machine {
         Ok(())
     }
 
+    /// Give every sensor part the board wires its measurement now (`m`'s absent ones are not
+    /// measured this time); a GNSS solution needs the board's `gnss_uart`.
+    pub fn sense(&mut self, m: &crate::devices::Measurements) -> Result<()> {
+        use crate::board::Part;
+        {
+            let mut soc = self.soc.borrow_mut();
+            if let Some(imu) = &m.imu {
+                for d in &self.board.spi_devices {
+                    if matches!(d.part, Part::Icm42688p | Part::Icm42686p) {
+                        soc.imu_sample(&d.bus, imu);
+                    }
+                }
+            }
+            for d in &self.board.i2c_devices {
+                match (d.part, m.baro, m.mag_ut) {
+                    (Part::Bmp388, Some((t, p)), _) => {
+                        soc.baro_sample(&d.bus, t, p);
+                    }
+                    (Part::Bmm150, _, Some(b)) => {
+                        soc.mag_sample(&d.bus, b);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match &m.gnss {
+            Some(fix) => self.gnss_fix(fix),
+            None => Ok(()),
+        }
+    }
+
+    /// Line time each bus has been busy so far (`Soc::bus_load`).
+    pub fn bus_load(&self) -> Vec<(String, Ps)> {
+        self.soc.borrow().bus_load()
+    }
+
     /// A GNSS fix: its UBX NAV-PVT frame starts arriving now on the board's GNSS UART.
     pub fn gnss_fix(&mut self, fix: &crate::devices::ublox::NavPvt) -> Result<()> {
         let uart =

@@ -661,6 +661,25 @@ impl Soc {
         self.io = Some((i, io));
     }
 
+    /// Line time each bus has been busy so far: LPSPI and LPI2C transfers, LPUART frames sent
+    /// (`NAME TX`) and received (`NAME RX`); buses never used are left out.
+    pub fn bus_load(&self) -> Vec<(String, Ps)> {
+        let mut out = Vec::new();
+        for p in &self.periphs {
+            match &p.dev {
+                Dev::Lpspi(l) => out.push((p.name.clone(), l.busy_ps)),
+                Dev::Lpi2c(l) => out.push((p.name.clone(), l.busy_ps)),
+                Dev::Lpuart(u) => {
+                    out.push((format!("{} TX", p.name), u.tx_busy_ps));
+                    out.push((format!("{} RX", p.name), u.rx_busy_ps));
+                }
+                _ => {}
+            }
+        }
+        out.retain(|(_, busy)| *busy > 0);
+        out
+    }
+
     /// The IO MCU's outputs at `now`, when the board has one.
     pub fn io_outputs(&mut self, now: Ps) -> Option<crate::devices::px4io::IoOutputs> {
         self.io.as_mut().map(|(_, io)| io.outputs(now))

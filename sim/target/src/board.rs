@@ -23,6 +23,14 @@ pub trait Board {
     /// of wall-clock time. An error ends the run (the firmware exited, locked up, the probe
     /// was lost).
     fn advance(&mut self) -> Result<()>;
+    /// Let the twin run until virtual time `at` (full-system mode, where the host feeds the
+    /// devices at each tick's start); a board has no virtual time.
+    fn run_to(&mut self, _at: Ps) -> Result<()> {
+        Err(target_error(format!(
+            "{}: only the twin runs to a virtual time",
+            self.describe()
+        )))
+    }
     /// Seconds on the target's clock: virtual time on the twin, wall-clock time on a board.
     fn now_s(&self) -> f64;
     /// The emulated machine, on the twin.
@@ -46,6 +54,8 @@ pub struct Emulated {
     machine: Machine,
     m7: usize,
     image: String,
+    /// What the image is, in reports: the HIL or the full-system firmware.
+    what: &'static str,
 }
 
 /// Virtual time the twin runs between two looks at the RTT buffers.
@@ -53,6 +63,16 @@ const SLICE: Ps = 100 * PS_PER_US;
 
 impl Emulated {
     pub fn new(image: &Path) -> Result<Emulated> {
+        Emulated::load(image, "HIL firmware")
+    }
+
+    /// The full-system build (feature `devices`): the same CM7/CM4 pair, its sensors read
+    /// from the board's devices.
+    pub fn full_system(image: &Path) -> Result<Emulated> {
+        Emulated::load(image, "full-system firmware")
+    }
+
+    fn load(image: &Path, what: &'static str) -> Result<Emulated> {
         let img = Image::load(image)?;
         let mut machine = Machine::new(BoardDesc::rt1176(), &Config::default())?;
         machine.load("m7", &img)?;
@@ -68,6 +88,7 @@ impl Emulated {
             machine,
             m7,
             image: image.display().to_string(),
+            what,
         })
     }
 }
@@ -89,20 +110,35 @@ impl Memory for Emulated {
     }
 }
 
-impl Board for Emulated {
-    fn memory(&mut self) -> &mut dyn Memory {
-        self
-    }
-
-    fn advance(&mut self) -> Result<()> {
+impl Emulated {
+    /// Run `d` of virtual time; an error names how the firmware stopped.
+    fn run(&mut self, d: Ps) -> Result<()> {
         let fail = |what: String| Err(target_error(format!("{}: {what}", self.image)));
-        match self.machine.run_for(SLICE) {
+        match self.machine.run_for(d) {
             Stop::Timeout => Ok(()),
             Stop::Exit { core, code } => fail(format!("the {core} exited with code {code}")),
             Stop::Lockup { core, detail } => fail(format!("the {core} locked up: {detail}")),
             Stop::TwinError { core, detail } => fail(format!("twin error on the {core}: {detail}")),
             Stop::SystemReset { core } => fail(format!("the {core} requested a system reset")),
         }
+    }
+}
+
+impl Board for Emulated {
+    fn memory(&mut self) -> &mut dyn Memory {
+        self
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        self.run(SLICE)
+    }
+
+    fn run_to(&mut self, at: Ps) -> Result<()> {
+        let now = self.machine.now();
+        if at > now {
+            self.run(at - now)?;
+        }
+        Ok(())
     }
 
     fn now_s(&self) -> f64 {
@@ -133,6 +169,6 @@ impl Board for Emulated {
     }
 
     fn describe(&self) -> String {
-        format!("HIL firmware {} on the twin", self.image)
+        format!("{} {} on the twin", self.what, self.image)
     }
 }

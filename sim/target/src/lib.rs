@@ -27,7 +27,9 @@ use hil_proto::{Down, Event, Up};
 
 use crate::board::{Board, Emulated};
 use crate::rtt::{Link, Rtt};
-use twin_flight::flightloop::{Control, FcTick, FlightComputer, FlightLoop, STATE_WORDS};
+use twin_flight::flightloop::{
+    Control, FcTick, FlightComputer, FlightLoop, FullSystemLoad, TickLoad, STATE_WORDS,
+};
 use twin_flight::scenario::Scenario;
 use twin_flight::session::Session;
 use twin_flight::{Error, Result};
@@ -57,11 +59,20 @@ pub enum TargetSpec {
         selector: Option<String>,
         flash: bool,
     },
+    /// The full-system firmware on the twin (docs/full-system.md): the sensors come from the
+    /// modelled devices, which the host feeds with the vehicle's measurements each tick, and
+    /// the motors from the IO MCU; the link carries the waypoint and the reports.
+    FullSystem { image: PathBuf },
 }
 
 /// The HIL image built by `targets/hil/build.sh` for a project root.
 pub fn default_image(root: &Path) -> PathBuf {
     root.join("target/hil/hil-m7.elf")
+}
+
+/// The full-system image built by `targets/hil/build.sh` for a project root.
+pub fn default_full_system_image(root: &Path) -> PathBuf {
+    root.join(twin_flight::scenario::DEFAULT_FIRMWARE_IMAGE)
 }
 
 /// The HIL firmware's flight computer behind the RTT link.
@@ -72,6 +83,59 @@ pub struct Target {
     cores: (usize, usize),
     stall_s: f64,
     stopped: bool,
+    /// Full-system mode: the devices' side of each tick.
+    devices: Option<Devices>,
+}
+
+/// Full-system mode's bookkeeping: where loop time sits on the twin's clock, and what each
+/// tick cost.
+#[derive(Default)]
+struct Devices {
+    /// The twin's time at loop time 0 (set at the first tick, once `Start` has been taken).
+    offset: Option<Ps>,
+    ticks: Vec<TickLoad>,
+    /// The cores' awake time (ps) at the previous tick's end, and at the first tick's start.
+    awake: [Ps; 2],
+    /// Each bus's time on the wire at the first tick and now, and the time between.
+    buses_at_start: Vec<(String, Ps)>,
+    buses: Vec<(String, Ps)>,
+    span: Ps,
+}
+
+/// The measurements a tick's sensor frame stands for, as the board's parts take them: the
+/// IMU always; barometer, magnetometer and GNSS when the frame has them (the conventions are
+/// `hil_proto::devices`, which the firmware converts back with).
+fn measurements(frame: &SensorFrame, t: Ps) -> twin_machine::devices::Measurements {
+    use hil_proto::devices as conv;
+    use twin_machine::devices::{icm42688::ImuSample, ublox::NavPvt, Measurements};
+    let f64s = |v: [f32; 3]| v.map(f64::from);
+    Measurements {
+        imu: Some(ImuSample {
+            accel: f64s(frame.accel),
+            gyro: f64s(frame.gyro),
+            temp: conv::BARO_TEMP_C,
+        }),
+        baro: frame
+            .baro
+            .map(|alt| (conv::BARO_TEMP_C, conv::pressure(f64::from(alt)))),
+        mag_ut: frame.mag.map(|g| f64s(g).map(|x| x * 100.0)),
+        gnss: frame.gnss.map(|(pos, vel)| {
+            let (lat, lon, alt) = conv::geodetic(f64s(pos));
+            NavPvt {
+                itow_ms: (t / (PS_PER_S / 1000)) as u32,
+                lat,
+                lon,
+                h_msl: alt,
+                height: alt,
+                vel_ned: f64s(vel),
+                h_acc: 0.5,
+                v_acc: 0.8,
+                s_acc: 0.1,
+                fix_type: 3,
+                num_sv: 12,
+            }
+        }),
+    }
 }
 
 fn event_text(tick: u32, code: Event) -> String {
@@ -85,7 +149,29 @@ fn event_text(tick: u32, code: Event) -> String {
         }
         Event::BadFrame => format!("the board dropped a corrupted frame (tick {tick})"),
         Event::Stopped => format!("the board stopped after tick {tick}: motors at zero"),
+        Event::Device { device } => {
+            let part = match device {
+                1 => "the IMU (ICM-42688-P on LPSPI2)",
+                2 => "the barometer (BMP388 on LPI2C3)",
+                3 => "the magnetometer (BMM150 on LPI2C3)",
+                4 => "the IO MCU (LPUART6)",
+                _ => "a device",
+            };
+            format!("{part} did not answer as its part should (tick {tick})")
+        }
     }
+}
+
+/// A tick's report from the firmware.
+struct Report {
+    state: [f32; STATE_WORDS],
+    motors: [f32; 4],
+    setpoints: [f32; 9],
+    m4_cycles: u64,
+    m7_cycles: u64,
+    mu_latency_ns: u64,
+    /// Full-system: driver cycles, handler cycles, interrupts.
+    load: Option<[u64; 3]>,
 }
 
 impl Target {
@@ -98,6 +184,7 @@ impl Target {
         flight_crc: u32,
         period: Ps,
         state0: [f32; STATE_WORDS],
+        devices: bool,
     ) -> Result<Target> {
         let t0 = board.now_s();
         let rtt = loop {
@@ -144,6 +231,7 @@ impl Target {
             version,
             cores,
             flight_crc: crc,
+            devices: fs,
         } = hello
         else {
             unreachable!("only a Hello breaks the loop")
@@ -159,6 +247,19 @@ impl Target {
             return Err(target_error(format!(
                 "{what}: the CM4 did not come up (the firmware reports {cores} core){}",
                 board.diagnose()
+            )));
+        }
+        if fs != devices {
+            let (is, want) = if fs {
+                (
+                    "the full-system build (hil-fs-m7.elf)",
+                    "--target emulated|probe",
+                )
+            } else {
+                ("the HIL build (hil-m7.elf)", "full-system mode")
+            };
+            return Err(target_error(format!(
+                "{what}: the firmware is {is}, which {want} does not fly; give the other image from targets/hil/build.sh"
             )));
         }
         if crc != flight_crc {
@@ -183,6 +284,7 @@ impl Target {
             cores: (index("m4"), index("m7")),
             stall_s: STALL_S,
             stopped: false,
+            devices: devices.then(Devices::default),
         })
     }
 }
@@ -191,31 +293,14 @@ fn rtt_error(e: crate::rtt::RttError) -> Error {
     target_error(format!("RTT: {e}"))
 }
 
-impl FlightComputer for Target {
-    fn tick(
-        &mut self,
-        tick: u64,
-        t_k: Ps,
-        period: Ps,
-        frame: &SensorFrame,
-        waypoint: [f32; 4],
-    ) -> Result<FcTick> {
-        let k = tick as u32;
-        let mut events = Vec::new();
-        let down = Down::Sensor {
-            tick: k,
-            frame: hil_proto::aiding_frame(
-                frame.imu(),
-                frame.dt,
-                frame.gnss,
-                frame.baro,
-                frame.mag,
-            ),
-            waypoint,
-        };
+impl Target {
+    /// Let the target run until tick `k`'s report (and, in full-system mode, its load report)
+    /// arrives; what else came up is in `events`.
+    fn await_report(&mut self, k: u32, events: &mut Vec<String>) -> Result<Report> {
+        let want_load = self.devices.is_some();
         let board = &mut self.board;
-        self.link.send(board.memory(), &down).map_err(rtt_error)?;
         let t0 = board.now_s();
+        let mut got: Option<Report> = None;
         loop {
             board.advance()?;
             self.link.flush(board.memory()).map_err(rtt_error)?;
@@ -230,31 +315,30 @@ impl FlightComputer for Target {
                         m7_cycles,
                         mu_latency_ns,
                     }) if tick == k => {
-                        let (ps4, ps7) = self.ps;
-                        let (m4_cycles, m7_cycles) = (u64::from(m4_cycles), u64::from(m7_cycles));
-                        let mu = u64::from(mu_latency_ns);
-                        let at = t_k + m4_cycles * ps4 + mu * 1000 + m7_cycles * ps7;
-                        let (a, r) = setpoints.split_at(5);
-                        return Ok(FcTick {
+                        got = Some(Report {
                             state,
-                            control: Some(Control {
-                                motors,
-                                at,
-                                setpoints: a.try_into().ok().zip(r.try_into().ok()),
-                            }),
-                            m4_cycles,
-                            m7_cycles,
-                            m4_stack: 0,
-                            m7_stack: 0,
-                            mu_latency_ns: mu,
-                            overrun_m4: m4_cycles * ps4 > period,
-                            overrun_m7: m7_cycles * ps7 > period,
-                            events,
-                        });
+                            motors,
+                            setpoints,
+                            m4_cycles: u64::from(m4_cycles),
+                            m7_cycles: u64::from(m7_cycles),
+                            mu_latency_ns: u64::from(mu_latency_ns),
+                            load: None,
+                        })
                     }
                     Ok(Up::Tick { tick, .. }) => {
                         events.push(format!("a report for tick {tick} while waiting for {k}"))
                     }
+                    Ok(Up::Load {
+                        tick,
+                        driver_cycles,
+                        irq_cycles,
+                        irqs,
+                    }) if tick == k => {
+                        if let Some(r) = got.as_mut() {
+                            r.load = Some([driver_cycles, irq_cycles, irqs].map(u64::from));
+                        }
+                    }
+                    Ok(Up::Load { .. }) => {}
                     Ok(Up::Event { tick, code }) => events.push(event_text(tick, code)),
                     Ok(Up::Hello { .. }) => {
                         return Err(target_error(format!(
@@ -265,6 +349,9 @@ impl FlightComputer for Target {
                     Err(e) => events.push(format!("a corrupted frame from the board: {e}")),
                 }
             }
+            if let Some(r) = got.take_if(|r| !want_load || r.load.is_some()) {
+                return Ok(r);
+            }
             if board.now_s() - t0 > self.stall_s {
                 return Err(target_error(format!(
                     "link stalled: no report for tick {k} within {} s from {}; motors commanded to zero{}",
@@ -274,6 +361,166 @@ impl FlightComputer for Target {
                 )));
             }
         }
+    }
+
+    /// Full-system tick: bring the twin to the tick's start, send the waypoint, give the
+    /// devices the tick's measurements, wait for the reports; the motors are what the IO MCU
+    /// drives.
+    fn tick_devices(
+        &mut self,
+        k: u32,
+        t_k: Ps,
+        frame: &SensorFrame,
+        waypoint: [f32; 4],
+        events: &mut Vec<String>,
+    ) -> Result<(Report, Control)> {
+        let offset = match self.devices.as_ref().and_then(|d| d.offset) {
+            Some(o) => o,
+            None => {
+                // The first tick: the firmware takes `Start` (the estimator's init) and arms
+                // the IO MCU before the first sample.
+                let t0 = self.board.now_s();
+                while !self.twin()?.io_outputs().is_some_and(|o| o.armed) {
+                    if self.board.now_s() - t0 > self.stall_s {
+                        return Err(target_error(format!(
+                            "{}: the IO MCU was not armed within {} s of Start{}",
+                            self.board.describe(),
+                            self.stall_s,
+                            self.board.diagnose()
+                        )));
+                    }
+                    self.board.advance()?;
+                }
+                let at = self.machine_now()?;
+                let o = at - t_k;
+                let buses = self.twin()?.bus_load();
+                let awake = self.awake()?;
+                let d = self.devices.as_mut().expect("full-system mode");
+                (d.offset, d.buses_at_start, d.awake) = (Some(o), buses, awake);
+                o
+            }
+        };
+        let at = t_k + offset;
+        let now = self.machine_now()?;
+        if now > at {
+            events.push(format!(
+                "the firmware's work ran {:.1} us into tick {k}",
+                (now - at) as f64 / PS_PER_US as f64
+            ));
+        }
+        self.board.run_to(at)?;
+        let down = Down::Setpoint { tick: k, waypoint };
+        self.link
+            .send(self.board.memory(), &down)
+            .map_err(rtt_error)?;
+        self.twin()?.sense(&measurements(frame, t_k))?;
+        let report = self.await_report(k, events)?;
+        let m = self.twin()?;
+        let io = m.io_outputs().ok_or_else(|| {
+            target_error("the board has no IO MCU (io_uart) for full-system mode".to_string())
+        })?;
+        let buses = m.bus_load();
+        let end = m.now();
+        let awake = self.awake()?;
+        let d = self.devices.as_mut().expect("full-system mode");
+        let [drv, irq, irqs] = report.load.unwrap_or_default();
+        let (ps4, ps7) = self.ps;
+        d.ticks.push(TickLoad {
+            driver_cycles: drv,
+            irq_cycles: irq,
+            irqs,
+            m7_awake_cycles: (awake[0] - d.awake[0]) / ps7,
+            m4_awake_cycles: (awake[1] - d.awake[1]) / ps4,
+        });
+        d.awake = awake;
+        d.buses = buses;
+        d.span = end.saturating_sub(offset);
+        let motors = io.pwm_us[..4]
+            .iter()
+            .map(|&us| hil_proto::devices::command(us))
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("four motors");
+        let control = Control {
+            motors,
+            at: io
+                .commanded_at
+                .map_or(t_k, |c| c.saturating_sub(offset).max(t_k)),
+            setpoints: None,
+        };
+        Ok((report, control))
+    }
+
+    fn twin(&mut self) -> Result<&mut Machine> {
+        self.board
+            .machine()
+            .ok_or_else(|| target_error("full-system mode runs on the twin only".to_string()))
+    }
+
+    fn machine_now(&mut self) -> Result<Ps> {
+        Ok(self.twin()?.now())
+    }
+
+    /// Each core's awake time so far (CM7, CM4), ps.
+    fn awake(&mut self) -> Result<[Ps; 2]> {
+        let (i4, i7) = self.cores;
+        let s = self.twin()?.summary();
+        Ok([i7, i4].map(|i| s[i].virtual_time_ps - s[i].sleep_ps))
+    }
+}
+
+impl FlightComputer for Target {
+    fn tick(
+        &mut self,
+        tick: u64,
+        t_k: Ps,
+        period: Ps,
+        frame: &SensorFrame,
+        waypoint: [f32; 4],
+    ) -> Result<FcTick> {
+        let k = tick as u32;
+        let mut events = Vec::new();
+        let (ps4, ps7) = self.ps;
+        let (r, mut control) = if self.devices.is_some() {
+            self.tick_devices(k, t_k, frame, waypoint, &mut events)?
+        } else {
+            let down = Down::Sensor {
+                tick: k,
+                frame: hil_proto::aiding_frame(
+                    frame.imu(),
+                    frame.dt,
+                    frame.gnss,
+                    frame.baro,
+                    frame.mag,
+                ),
+                waypoint,
+            };
+            self.link
+                .send(self.board.memory(), &down)
+                .map_err(rtt_error)?;
+            let r = self.await_report(k, &mut events)?;
+            let at = t_k + r.m4_cycles * ps4 + r.mu_latency_ns * 1000 + r.m7_cycles * ps7;
+            let control = Control {
+                motors: r.motors,
+                at,
+                setpoints: None,
+            };
+            (r, control)
+        };
+        let (a, rate) = r.setpoints.split_at(5);
+        control.setpoints = a.try_into().ok().zip(rate.try_into().ok());
+        Ok(FcTick {
+            state: r.state,
+            control: Some(control),
+            m4_cycles: r.m4_cycles,
+            m7_cycles: r.m7_cycles,
+            m4_stack: 0,
+            m7_stack: 0,
+            mu_latency_ns: r.mu_latency_ns,
+            overrun_m4: r.m4_cycles * ps4 > period,
+            overrun_m7: r.m7_cycles * ps7 > period,
+            events,
+        })
     }
 
     fn machine(&mut self) -> Option<&mut Machine> {
@@ -299,10 +546,29 @@ impl FlightComputer for Target {
     fn set_nav_faults(&mut self, delay: u32, jitter: u32) -> Result<()> {
         if delay > 0 || jitter > 0 {
             return Err(TwinError::Usage(
-                "vehicle-state delay and jitter faults are injected by the hosted CM4 runtime; the HIL firmware does not inject them (run this scenario without --target)".into(),
+                "vehicle-state delay and jitter faults are injected by the hosted CM4 runtime; the HIL and full-system firmware do not inject them (run this scenario hosted)".into(),
             ).into());
         }
         Ok(())
+    }
+
+    fn full_system(&self) -> Option<FullSystemLoad> {
+        let d = self.devices.as_ref()?;
+        let before = |bus: &str| {
+            d.buses_at_start
+                .iter()
+                .find(|(b, _)| b == bus)
+                .map_or(0, |(_, p)| *p)
+        };
+        Some(FullSystemLoad {
+            ticks: d.ticks.clone(),
+            buses: d
+                .buses
+                .iter()
+                .map(|(bus, busy)| (bus.clone(), (busy - before(bus)) as f64 / PS_PER_S as f64))
+                .collect(),
+            span_s: d.span as f64 / PS_PER_S as f64,
+        })
     }
 
     /// Tell the firmware to stop (motors to zero) and give it a moment to read it; best
@@ -346,11 +612,13 @@ pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop>
     let wasm = twin_flight::scenario::flight_wasm(s, root)?;
     let crc = flight_crc(&wasm)?;
     let image_path = match spec {
-        TargetSpec::Emulated { image } | TargetSpec::Probe { image, .. } => image,
+        TargetSpec::Emulated { image }
+        | TargetSpec::Probe { image, .. }
+        | TargetSpec::FullSystem { image } => image,
     };
     if !image_path.exists() {
         return Err(TwinError::Usage(format!(
-            "HIL firmware image {} not found: build it with `targets/hil/build.sh {}`",
+            "firmware image {} not found: build it with `targets/hil/build.sh {}`",
             image_path.display(),
             wasm.display()
         ))
@@ -360,6 +628,7 @@ pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop>
     let rtt_at = image.symbols.address_of("_SEGGER_RTT");
     let board: Box<dyn Board> = match spec {
         TargetSpec::Emulated { image } => Box::new(Emulated::new(image)?),
+        TargetSpec::FullSystem { image } => Box::new(Emulated::full_system(image)?),
         TargetSpec::Probe {
             selector, flash, ..
         } => Box::new(crate::probe::ProbeBoard::open(
@@ -369,8 +638,30 @@ pub fn build(s: &Scenario, root: &Path, spec: &TargetSpec) -> Result<FlightLoop>
     };
     let period = (s.dt * PS_PER_S as f64).round() as Ps;
     let state0 = twin_flight::flightloop::initial_state(&s.initial_state());
-    let target = Target::connect(board, rtt_at, crc, period, state0)?;
+    let devices = matches!(spec, TargetSpec::FullSystem { .. });
+    let target = Target::connect(board, rtt_at, crc, period, state0, devices)?;
     twin_flight::scenario::build_with(s, Box::new(target))
+}
+
+/// The session a scenario asks for: in target mode when `target` is given, full-system when
+/// the scenario names its firmware (`flight.firmware`, its image resolved against `root`),
+/// hosted otherwise (`objects` is where the hosted runtime keeps synth's objects).
+pub fn open_session(
+    s: Scenario,
+    root: &Path,
+    objects: &Path,
+    target: Option<&TargetSpec>,
+) -> Result<Session> {
+    match (target, &s.flight.firmware) {
+        (Some(spec), _) => session(s, root, spec),
+        (None, Some(fw)) => {
+            let spec = TargetSpec::FullSystem {
+                image: root.join(&fw.image),
+            };
+            session(s, root, &spec)
+        }
+        (None, None) => Session::open(s, root, objects),
+    }
 }
 
 /// A session of scenario `s` in target mode (`root` resolves its paths): the flight code is
@@ -440,6 +731,7 @@ mod tests {
                     version: hil_proto::VERSION,
                     cores: 2,
                     flight_crc: self.crc,
+                    devices: false,
                 });
             }
             self.t += 0.001;
@@ -496,7 +788,7 @@ mod tests {
     fn connect(board: Scripted, crc: u32) -> Result<Target> {
         let s = stabilization();
         let state0 = twin_flight::flightloop::initial_state(&s.initial_state());
-        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, state0)
+        Target::connect(Box::new(board), None, crc, 2_000 * PS_PER_US, state0, false)
     }
 
     /// Linear memory and an allocator that hands out its next free bytes: enough of a guest

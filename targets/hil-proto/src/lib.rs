@@ -10,8 +10,10 @@
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+pub mod devices;
+
 /// Protocol version, sent in [`Up::Hello`].
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 
 /// The largest encoded frame (delimiter included) either side sends.
 pub const MAX_FRAME: usize = 256;
@@ -72,6 +74,9 @@ pub enum Down {
         frame: [u32; SENSOR_WORDS],
         waypoint: [f32; 4],
     },
+    /// Full-system firmware ([`Up::Hello::devices`]): the waypoint in force from control tick
+    /// `tick` (north, east, down, yaw); the sensors come from the devices, not the link.
+    Setpoint { tick: u32, waypoint: [f32; 4] },
     /// End the run: motors to zero.
     Stop,
 }
@@ -85,6 +90,9 @@ pub enum Up {
         version: u16,
         cores: u8,
         flight_crc: u32,
+        /// The full-system build: sensors read from the devices on the buses, motors through
+        /// the IO MCU ([`devices`]); else the sensor frames come down the link.
+        devices: bool,
     },
     /// What control tick `tick` did.
     Tick {
@@ -102,6 +110,16 @@ pub enum Up {
         /// From the CM4's MU write to the CM7's MU interrupt, in ns (GPT2 at 24 MHz).
         mu_latency_ns: u32,
     },
+    /// Full-system firmware, after each [`Up::Tick`]: the CM7's DWT cycles from the IMU's
+    /// data-ready to the frame built (the sensor drivers, bus waits included) plus the IO
+    /// MCU exchange, the cycles spent in interrupt handlers since the previous report, and
+    /// how many interrupts they were.
+    Load {
+        tick: u32,
+        driver_cycles: u32,
+        irq_cycles: u32,
+        irqs: u32,
+    },
     /// Something the firmware reports (a fault, an overrun, a stalled link).
     Event { tick: u32, code: Event },
 }
@@ -116,6 +134,8 @@ pub enum Event {
     BadFrame,
     /// The run ended (after [`Down::Stop`]): motors are at zero.
     Stopped,
+    /// Full-system firmware: a device did not answer as its part should ([`devices::Device`]).
+    Device { device: u8 },
 }
 
 /// Why a frame could not be made or read.
@@ -302,9 +322,21 @@ mod tests {
             m7_cycles: u32::MAX,
             mu_latency_ns: u32::MAX,
         };
+        let load = Up::Load {
+            tick: u32::MAX,
+            driver_cycles: u32::MAX,
+            irq_cycles: u32::MAX,
+            irqs: u32::MAX,
+        };
+        let setpoint = Down::Setpoint {
+            tick: u32::MAX,
+            waypoint: [f32::NAN; 4],
+        };
         let mut f = [0u8; MAX_FRAME];
         assert!(encode(&down, &mut f).is_ok());
         assert!(encode(&up, &mut f).is_ok());
+        assert!(encode(&load, &mut f).is_ok());
+        assert!(encode(&setpoint, &mut f).is_ok());
     }
 
     #[test]
@@ -334,6 +366,7 @@ mod tests {
             version: VERSION,
             cores: 2,
             flight_crc: 0xE306_9283,
+            devices: true,
         };
         let (mut s, len) = frames(&[tick(), hello.clone()]);
         s[5] ^= 0x10; // a bit flip inside the first frame

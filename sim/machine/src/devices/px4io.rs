@@ -93,6 +93,8 @@ pub struct IoOutputs {
     pub failsafe: bool,
     /// Pulse width per output (us); 0 = no pulses.
     pub pwm_us: [u16; OUTPUTS],
+    /// When the FMU last wrote DIRECT_PWM (the end of that packet's last byte).
+    pub commanded_at: Option<Ps>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +109,7 @@ pub struct Px4Io {
     failsafe: [u16; OUTPUTS],
     safety_off: bool,
     raw_pwm: bool,
+    commanded_at: Option<Ps>,
     alarms: u16,
     /// Packets with a good CRC, and packets answered CORRUPT or ERROR.
     pub packets: u64,
@@ -130,6 +133,7 @@ impl Px4Io {
             failsafe: [0; OUTPUTS],
             safety_off: false,
             raw_pwm: false,
+            commanded_at: None,
             alarms: 0,
             packets: 0,
             errors: 0,
@@ -164,6 +168,7 @@ impl Px4Io {
             armed,
             failsafe,
             pwm_us,
+            commanded_at: self.commanded_at,
         }
     }
 
@@ -207,6 +212,9 @@ impl Px4Io {
                 .collect();
             for (k, v) in regs.into_iter().enumerate() {
                 self.set(page, offset + k, v);
+            }
+            if page == PAGE_DIRECT_PWM {
+                self.commanded_at = Some(now);
             }
             return packet(0, page, p[3], &[]);
         }

@@ -93,6 +93,9 @@ pub struct Lpuart {
     idle_at: Option<Ps>,
     /// Every word sent, with the time its stop bit ended (taken by [`Lpuart::take_output`]).
     output: Vec<(Ps, u16)>,
+    /// Line time of every frame sent and received so far (bus load).
+    pub tx_busy_ps: Ps,
+    pub rx_busy_ps: Ps,
 }
 
 impl Lpuart {
@@ -116,13 +119,17 @@ impl Lpuart {
             incoming: VecDeque::new(),
             idle_at: None,
             output: Vec::new(),
+            tx_busy_ps: 0,
+            rx_busy_ps: 0,
         }
     }
 
     fn reset(&mut self) {
         let (hz, output) = (self.hz, std::mem::take(&mut self.output));
+        let (tx, rx) = (self.tx_busy_ps, self.rx_busy_ps);
         *self = Lpuart::new(hz);
         self.output = output;
+        (self.tx_busy_ps, self.rx_busy_ps) = (tx, rx);
     }
 
     /// Clocks per bit: (OSR+1) x SBR, OSR 0 meaning x16; None when SBR is 0 (no baud clock).
@@ -184,6 +191,7 @@ impl Lpuart {
                 (Some(e), r) if e <= t && r.is_none_or(|r| e <= r) => {
                     let (w, end) = self.shifter.take().expect("a byte in the shifter");
                     self.output.push((end, w));
+                    self.tx_busy_ps += self.frame_time().unwrap_or(0);
                     self.tx_free_at = end;
                     if self.ctrl & CTRL_LOOPS != 0 {
                         self.incoming.push_back((w, end));
@@ -226,6 +234,7 @@ impl Lpuart {
     }
 
     fn arrive(&mut self, w: u16, at: Ps) {
+        self.rx_busy_ps += self.frame_time().unwrap_or(0);
         if self.ctrl & CTRL_RE == 0 {
             return;
         }

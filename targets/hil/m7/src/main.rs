@@ -15,8 +15,17 @@
 //! `Up::Tick` carries the vehicle-state, motor commands, the attitude and rate setpoints, both
 //! cores' cycles and the MU latency. No frame
 //! for `STALL_TICKS` periods: the motors are commanded to zero and `LinkStalled` reported.
+//!
+//! The full-system build (feature `devices`, `hil-fs-m7.elf`) takes no sensor frames: each
+//! control tick starts at the IMU's data-ready interrupt, the drivers (`drivers.rs`) read the
+//! IMU, barometer, magnetometer and GNSS into the frame, and the motors go to the IO MCU; the
+//! link carries only the waypoint (`Down::Setpoint`, which also numbers the tick), the tick
+//! reports and `Up::Load` (driver and interrupt cycles).
 #![no_std]
 #![no_main]
+
+#[cfg(feature = "devices")]
+mod drivers;
 
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -27,7 +36,7 @@ use hil_common::{
     GPT1_IRQ, GPT_CR, GPT_CR_CLK_ROOT, GPT_CR_EN, GPT_CR_ENMOD, GPT_HZ, GPT_IR, GPT_OCR1, GPT_PR,
     GPT_SR, LPSR_GPR0, LPSR_GPR1, MUA, MU_CR, MU_IRQ, MU_RR, MU_SR, MU_TR, SRC_SCR,
 };
-use hil_proto::{Decoder, Down, Event, Up, MAX_FRAME, SENSOR_WORDS, STATE_WORDS};
+use hil_proto::{Decoder, Down, Event, Up, MAX_FRAME, STATE_WORDS};
 use rtt_target::{rtt_init, ChannelMode, DownChannel, UpChannel};
 
 include!(concat!(env!("OUT_DIR"), "/wasm_init.rs"));
@@ -72,26 +81,53 @@ fn spilled(
 static FLAGS: Flags = Flags::new();
 const TICK: u32 = 1;
 const NAV: u32 = 2;
+/// The IMU's data-ready (full-system build).
+#[cfg(feature = "devices")]
+const DRDY: u32 = 4;
 /// GPT2 at the MU interrupt, and the sequence number it carried.
 static NAV_STAMP: AtomicU32 = AtomicU32::new(0);
 static NAV_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// Periods without a sensor frame before the motors are cut (100 ms at 500 Hz).
+#[cfg(not(feature = "devices"))]
 const STALL_TICKS: u32 = 50;
 /// Periods to wait for the CM4 at boot (1 s at the default 2 ms).
 const BOOT_TICKS: u32 = 500;
 const DEFAULT_PERIOD_US: u32 = 2000;
 
+/// DWT cycles spent in `hil_irq` and the interrupts taken, since the last `Up::Load`.
+static IRQ_CYCLES: AtomicU32 = AtomicU32::new(0);
+static IRQS: AtomicU32 = AtomicU32::new(0);
+
 #[no_mangle]
 fn hil_irq(irq: u16) {
-    if irq == GPT1_IRQ {
-        write(GPT1 + GPT_SR, 1); // OF1, write 1 to clear
-        FLAGS.raise(TICK);
-    } else if irq == MU_IRQ && read(MUA + MU_SR) & mu_rf(0) != 0 {
-        NAV_STAMP.store(hil_common::timebase(), Relaxed);
-        NAV_SEQ.store(read(MUA + MU_RR), Relaxed); // RR0: clears RF0
-        FLAGS.raise(NAV);
+    let c0 = hil_common::cycles();
+    match irq {
+        GPT1_IRQ => {
+            write(GPT1 + GPT_SR, 1); // OF1, write 1 to clear
+            FLAGS.raise(TICK);
+        }
+        MU_IRQ if read(MUA + MU_SR) & mu_rf(0) != 0 => {
+            NAV_STAMP.store(hil_common::timebase(), Relaxed);
+            NAV_SEQ.store(read(MUA + MU_RR), Relaxed); // RR0: clears RF0
+            FLAGS.raise(NAV);
+        }
+        #[cfg(feature = "devices")]
+        drivers::DRDY_IRQ => {
+            if drivers::imu_irq() {
+                FLAGS.raise(DRDY);
+            }
+        }
+        #[cfg(feature = "devices")]
+        drivers::I2C_IRQ => drivers::i2c_irq(),
+        #[cfg(feature = "devices")]
+        drivers::GNSS_IRQ => drivers::gnss_irq(),
+        #[cfg(feature = "devices")]
+        drivers::IO_IRQ => drivers::io_irq(),
+        _ => {}
     }
+    IRQ_CYCLES.fetch_add(hil_common::cycles().wrapping_sub(c0), Relaxed);
+    IRQS.fetch_add(1, Relaxed);
 }
 
 /// GPT1 in restart mode: a compare interrupt every `period_us` (1 MHz after the prescaler).
@@ -193,6 +229,44 @@ fn ask_m4(cmd: u32, seq: u32, words: &[u32], limit: u32) -> Option<([f32; STATE_
     Some((read_words(nav::WORDS), read(nav::M4_CYCLES), latency_ns))
 }
 
+/// falcon-cascade's stages on a vehicle-state, every tick: position -> attitude -> rate ->
+/// mixer. The motor commands, the attitude (5) and rate (4) setpoints, and the DWT cycles of
+/// the calls.
+fn stages(
+    inst: &Instance,
+    state: &[f32; STATE_WORDS],
+    waypoint: &[f32; 4],
+) -> ([f32; 4], [f32; 9], u32) {
+    let mut m7_cycles = 0;
+    let att: [f32; 5] = inst.get(spilled(
+        inst,
+        position_tick,
+        state,
+        waypoint,
+        &mut m7_cycles,
+    ));
+    let rate: [f32; 4] = inst.get(spilled(inst, attitude_tick, state, &att, &mut m7_cycles));
+    let torque: [f32; 4] = inst.get(spilled(inst, rate_tick, state, &rate, &mut m7_cycles));
+    let c0 = hil_common::cycles();
+    let out = inst.call_f32(mixer_mix, &torque);
+    m7_cycles += hil_common::cycles().wrapping_sub(c0);
+    let motors: [f32; 4] = inst.get(out);
+    let mut setpoints = [0.0f32; 9];
+    setpoints[..5].copy_from_slice(&att);
+    setpoints[5..].copy_from_slice(&rate);
+    (motors, setpoints, m7_cycles)
+}
+
+/// Sleep with interrupts off: what a missing device leaves (the host sees the link fall silent
+/// after the event that says why).
+#[cfg(feature = "devices")]
+fn park() -> ! {
+    cortex_m::interrupt::disable();
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
 #[entry]
 fn main() -> ! {
     hil_common::fpu_default_nan();
@@ -211,8 +285,7 @@ fn main() -> ! {
     write(MUA + MU_CR, mu_rf(0)); // CR.RIE0
     hil_common::nvic_enable(MU_IRQ);
     hil_common::nvic_enable(GPT1_IRQ);
-    let mut period_us = DEFAULT_PERIOD_US;
-    pace(period_us);
+    pace(DEFAULT_PERIOD_US);
     boot_m4();
     let mut waited = 0;
     while read(m4_status::BASE) != m4_status::READY && waited < BOOT_TICKS {
@@ -224,10 +297,36 @@ fn main() -> ! {
         version: hil_proto::VERSION,
         cores: if m4_up { 2 } else { 1 },
         flight_crc: FLIGHT_CRC,
+        devices: cfg!(feature = "devices"),
     });
+    #[cfg(not(feature = "devices"))]
+    hil_loop(link, inst);
+    #[cfg(feature = "devices")]
+    devices_loop(link, inst);
+}
 
+/// `Down::Start`: initialise the estimator (a request to the CM4) and pace at the new period;
+/// whether the CM4 answered (an `Overrun { core: 4 }` event when not).
+fn start_run(link: &mut Link, seq: &mut u32, period_us: u32, state0: &[f32; STATE_WORDS]) -> bool {
+    *seq = seq.wrapping_add(1);
+    let limit = 2 * period_us * (GPT_HZ / 1_000_000);
+    let ok = ask_m4(request::INIT, *seq, &state0.map(f32::to_bits), limit).is_some();
+    if !ok {
+        link.send(&Up::Event {
+            tick: 0,
+            code: Event::Overrun { core: 4 },
+        });
+    }
+    pace(period_us);
+    ok
+}
+
+/// The HIL build: one tick per GPT period with the sensor frame from the link.
+#[cfg(not(feature = "devices"))]
+fn hil_loop(mut link: Link, inst: Instance) -> ! {
+    let mut period_us = DEFAULT_PERIOD_US;
     let mut running = false;
-    let mut frame: Option<(u32, [u32; SENSOR_WORDS], [f32; 4])> = None;
+    let mut frame: Option<(u32, [u32; hil_proto::SENSOR_WORDS], [f32; 4])> = None;
     let mut start: Option<[f32; STATE_WORDS]> = None;
     let mut stop = false;
     let mut idle = 0u32;
@@ -248,6 +347,7 @@ fn main() -> ! {
                 frame: f,
                 waypoint,
             } => frame = Some((tick, f, waypoint)),
+            Down::Setpoint { .. } => {}
             Down::Stop => stop = true,
         });
         if stop {
@@ -259,17 +359,8 @@ fn main() -> ! {
                 code: Event::Stopped,
             });
         }
-        let limit = 2 * period_us * (GPT_HZ / 1_000_000);
         if let Some(state0) = start.take() {
-            seq = seq.wrapping_add(1);
-            running = ask_m4(request::INIT, seq, &state0.map(f32::to_bits), limit).is_some();
-            if !running {
-                link.send(&Up::Event {
-                    tick: 0,
-                    code: Event::Overrun { core: 4 },
-                });
-            }
-            pace(period_us);
+            running = start_run(&mut link, &mut seq, period_us, &state0);
             idle = 0;
         }
         if !running {
@@ -288,6 +379,7 @@ fn main() -> ! {
         idle = 0;
         last_tick = tick;
         seq = seq.wrapping_add(1);
+        let limit = 2 * period_us * (GPT_HZ / 1_000_000);
         let Some((state, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
         else {
             link.send(&Up::Event {
@@ -296,24 +388,7 @@ fn main() -> ! {
             });
             continue;
         };
-        // The stages, every tick: position -> attitude -> rate -> mixer.
-        let mut m7_cycles = 0;
-        let att: [f32; 5] = inst.get(spilled(
-            &inst,
-            position_tick,
-            &state,
-            &waypoint,
-            &mut m7_cycles,
-        ));
-        let rate: [f32; 4] = inst.get(spilled(&inst, attitude_tick, &state, &att, &mut m7_cycles));
-        let torque: [f32; 4] = inst.get(spilled(&inst, rate_tick, &state, &rate, &mut m7_cycles));
-        let c0 = hil_common::cycles();
-        let out = inst.call_f32(mixer_mix, &torque);
-        m7_cycles += hil_common::cycles().wrapping_sub(c0);
-        let motors: [f32; 4] = inst.get(out);
-        let mut setpoints = [0.0f32; 9];
-        setpoints[..5].copy_from_slice(&att);
-        setpoints[5..].copy_from_slice(&rate);
+        let (motors, setpoints, m7_cycles) = stages(&inst, &state, &waypoint);
         link.send(&Up::Tick {
             tick,
             state,
@@ -330,5 +405,122 @@ fn main() -> ! {
                 code: Event::Overrun { core: 7 },
             });
         }
+    }
+}
+
+/// The full-system build: one tick per IMU data-ready, the frame from the drivers, the motors
+/// to the IO MCU. GPT1 keeps pacing the link between ticks (Start and Stop arrive before the
+/// first sample and after the last).
+#[cfg(feature = "devices")]
+fn devices_loop(mut link: Link, inst: Instance) -> ! {
+    use hil_proto::devices::Device;
+    let fail = |link: &mut Link, d: Device| -> ! {
+        link.send(&Up::Event {
+            tick: 0,
+            code: Event::Device { device: d as u8 },
+        });
+        park()
+    };
+    let (baro, mag) = match drivers::init() {
+        Ok(x) => x,
+        Err(d) => fail(&mut link, d),
+    };
+    if !drivers::imu_init() {
+        fail(&mut link, Device::Imu);
+    }
+    hil_common::nvic_enable(drivers::DRDY_IRQ);
+    let mut ubx = drivers::Ubx::new();
+    let mut period_us = DEFAULT_PERIOD_US;
+    let mut running = false;
+    let mut start: Option<[f32; STATE_WORDS]> = None;
+    let mut stop = false;
+    let mut seq = 0u32;
+    let mut tick = 0u32;
+    let mut waypoint = [0.0f32; 4];
+    loop {
+        let got = FLAGS.wait(TICK | DRDY);
+        link.receive(tick, |_, m| match m {
+            Down::Start {
+                period_us: p,
+                state0,
+            } => {
+                period_us = p;
+                start = Some(state0);
+            }
+            Down::Setpoint {
+                tick: k,
+                waypoint: w,
+            } => {
+                tick = k;
+                waypoint = w;
+            }
+            Down::Sensor { .. } => {}
+            Down::Stop => stop = true,
+        });
+        if stop {
+            stop = false;
+            running = false;
+            drivers::io_disarm();
+            link.send(&Up::Event {
+                tick,
+                code: Event::Stopped,
+            });
+        }
+        if let Some(state0) = start.take() {
+            running = start_run(&mut link, &mut seq, period_us, &state0);
+            if running && !drivers::io_arm() {
+                fail(&mut link, Device::Io);
+            }
+        }
+        if got & DRDY == 0 || !running {
+            continue;
+        }
+        // The sensors, in the order the parts deliver: the IMU that started the tick, then
+        // what the I2C parts and the GNSS receiver have new.
+        let c0 = hil_common::cycles();
+        let imu = drivers::imu_read_sample();
+        let baro_alt = baro.poll();
+        let mag_b = mag.poll();
+        let gnss = ubx.poll();
+        let dt = period_us as f32 / 1e6;
+        let f = hil_proto::aiding_frame(imu, dt, gnss, baro_alt, mag_b);
+        let mut driver_cycles = hil_common::cycles().wrapping_sub(c0);
+        seq = seq.wrapping_add(1);
+        let limit = 2 * period_us * (GPT_HZ / 1_000_000);
+        let Some((state, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
+        else {
+            link.send(&Up::Event {
+                tick,
+                code: Event::Overrun { core: 4 },
+            });
+            continue;
+        };
+        let (motors, setpoints, m7_cycles) = stages(&inst, &state, &waypoint);
+        let c0 = hil_common::cycles();
+        if !drivers::io_motors(&motors) {
+            link.send(&Up::Event {
+                tick,
+                code: Event::Device {
+                    device: Device::Io as u8,
+                },
+            });
+        }
+        driver_cycles += hil_common::cycles().wrapping_sub(c0);
+        link.send(&Up::Tick {
+            tick,
+            state,
+            motors,
+            setpoints,
+            m4_cycles,
+            m7_cycles,
+            mu_latency_ns,
+        });
+        link.send(&Up::Load {
+            tick,
+            driver_cycles,
+            irq_cycles: IRQ_CYCLES.swap(0, Relaxed),
+            irqs: IRQS.swap(0, Relaxed),
+        });
+        tick = tick.wrapping_add(1);
     }
 }
