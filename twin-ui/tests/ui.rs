@@ -51,12 +51,10 @@ fn until(h: &mut Harness<'_, TwinApp>, what: &str, secs: u64, cond: impl Fn(&Twi
 
 /// The shipped stabilization scenario as a library session (hosted), straight from the file.
 fn stabilization_session(objects: &Path) -> Session {
-    Session::open_file(
-        &workspace().join("scenarios/stabilization.ron"),
-        &Overrides::default(),
-        objects,
-    )
-    .unwrap()
+    let (s, root) = Overrides::default()
+        .load(&workspace().join("scenarios/stabilization.ron"))
+        .unwrap();
+    Session::open(s, &root, objects).unwrap()
 }
 
 fn ticks(app: &TwinApp) -> usize {
