@@ -5,7 +5,8 @@
 //! modelled here: the board description ([`board`]), one core on one engine ([`core`]), the
 //! exception state ([`exc`]), the shared SoC bus and timer queue ([`soc`], `events`), the
 //! register models ([`periph`], one file each with its register table and sources), ELF images
-//! ([`image`]), semihosting (`semihost`), the UARTs' output as the user sees it (`console`),
+//! ([`image`]), semihosting (`semihost`), the UARTs' output as the user sees it (`console`), the
+//! hardware capabilities a wasm driver calls ([`capability`]),
 //! virtual time ([`time`]) and the lockstep scheduler ([`machine`]).
 //!
 //! Depends on: Unicorn, `object`, serde/RON and nothing else of the twin: no wasm engine, no
@@ -15,6 +16,7 @@
 //! model), `../shared/reference/rt1176.md` and `unicorn.md` (the facts the models follow).
 
 pub mod board;
+pub mod capability;
 mod console;
 pub mod core;
 pub mod devices;

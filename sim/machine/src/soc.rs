@@ -115,6 +115,9 @@ pub struct Soc {
     spi_drdy: Vec<(usize, usize, usize, u32)>,
     /// The IO MCU and the index of the LPUART it listens to.
     pub io: Option<(usize, crate::devices::px4io::Px4Io)>,
+    /// Where the hardware capabilities (`crate::capability`) last left the models' time: calls
+    /// hosted outside the machine's run loop carry on from it.
+    pub capability_time: Ps,
 }
 
 fn lane(addr: u32, size: usize) -> (u32, u32, u32) {
@@ -258,6 +261,7 @@ impl Soc {
             spi_cs,
             spi_drdy,
             io,
+            capability_time: 0,
         }
     }
 

@@ -8,11 +8,26 @@ use std::sync::Arc;
 
 use crate::wasm::{FuncType, Import, Val, ValType};
 
-/// A host function's view of linear memory.
+/// A host function's view of linear memory, and of the machine the call runs on.
 pub trait HostMem {
     fn size(&self) -> u32;
     fn read(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, String>;
     fn write(&mut self, ptr: u32, data: &[u8]) -> Result<(), String>;
+    /// The emulated SoC, the calling core and its virtual time, for the hardware capabilities
+    /// (`crate::hosted::hw`); None where no machine runs the call (wasmtime, native).
+    fn hw(&mut self) -> Option<HwCtx> {
+        None
+    }
+    /// The call blocked for `d` of virtual time (a bus transfer): the calling core's clock moves
+    /// on by as much.
+    fn stall(&mut self, _d: twin_machine::time::Ps) {}
+}
+
+/// What [`HostMem::hw`] gives a host function.
+pub struct HwCtx {
+    pub soc: std::rc::Rc<std::cell::RefCell<twin_machine::soc::Soc>>,
+    pub core: usize,
+    pub now: twin_machine::time::Ps,
 }
 
 /// A linear memory held in a plain vector (host-side tools and tests).

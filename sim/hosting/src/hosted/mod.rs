@@ -22,6 +22,7 @@
 
 pub mod abi;
 pub mod host;
+pub mod hw;
 pub mod link;
 pub mod runtime;
 
@@ -244,6 +245,20 @@ struct ArmMem<'a, 'b> {
 }
 
 impl HostMem for ArmMem<'_, '_> {
+    fn hw(&mut self) -> Option<host::HwCtx> {
+        let d = self.uc.get_data();
+        Some(host::HwCtx {
+            soc: Rc::clone(&d.soc),
+            core: d.idx,
+            now: d.now(),
+        })
+    }
+    fn stall(&mut self, t: twin_machine::time::Ps) {
+        let d = self.uc.get_data_mut();
+        let n = t.div_ceil(d.ps_per_cycle);
+        d.run_cycles += n;
+        d.cycles += n;
+    }
     fn size(&self) -> u32 {
         self.size
     }
