@@ -229,6 +229,23 @@ fn stabilization_flies_full_system_through_the_modelled_buses_and_devices() {
     // Each tick at least: the data-ready edge, the CM4's answer on the MU, GPT1's period, an
     // LPI2C3 interrupt per transfer (two) and the IO MCU's answer.
     assert!(fs["irqs_per_tick"]["min"].as_u64().unwrap() >= 6, "{fs}");
+    // The motors leave on the IO MCU's main outputs and, mirrored, on the FMU's auxiliary
+    // outputs CH1-4 (FlexPWM, 1 us a count), which latch the new pulse at their next 400 Hz
+    // reload: at the end, each pair within the few us a hovering motor moves in a tick.
+    let outputs = fs["outputs_at_end"].as_array().unwrap();
+    let us = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o[0] == name)
+            .unwrap_or_else(|| panic!("{name} in {fs}"))[1]
+            .as_f64()
+            .unwrap()
+    };
+    for k in 1..=4 {
+        let main = us(&format!("IO MAIN{k}"));
+        assert!((1000.0..=2000.0).contains(&main), "{fs}");
+        assert!((main - us(&format!("FMU CH{k}"))).abs() <= 5.0, "{fs}");
+    }
     let awake = fs["m7_busy_cycles_per_tick"]["mean"].as_f64().unwrap();
     let handlers = fs["irq_cycles_per_tick"]["mean"].as_f64().unwrap();
     let stages = report["controller_cycles_per_tick"]["mean"]

@@ -766,6 +766,12 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
             .map(|b| format!("{} {:.1} %", b.bus, 100.0 * b.share))
             .collect();
         println!("  bus time on the wire: {}", buses.join(", "));
+        let outputs: Vec<String> = fs
+            .outputs_at_end
+            .iter()
+            .map(|(o, us)| format!("{o} {us:.0}"))
+            .collect();
+        println!("  motor outputs at the end (us): {}", outputs.join(", "));
     }
     println!(
         "  {:.1} s virtual in {:.2} s wall: real-time factor {:.2}",

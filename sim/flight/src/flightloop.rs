@@ -224,6 +224,8 @@ pub struct FullSystemLoad {
     pub buses: Vec<(String, f64)>,
     /// The virtual time the bus figures span (s).
     pub span_s: f64,
+    /// The pulse width (us) on each output at the last tick: (output, us).
+    pub outputs: Vec<(String, f64)>,
 }
 
 /// One full-system tick's cost on the cores.

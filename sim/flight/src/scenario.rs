@@ -416,6 +416,9 @@ pub struct FullSystemReport {
     pub m4_busy_cycles_per_tick: Stats,
     /// Each bus's time on the wire over the run (from the first tick).
     pub buses: Vec<BusUse>,
+    /// The pulse width (us) on each motor output at the last tick: the IO MCU's main outputs
+    /// and the FMU's auxiliary ones.
+    pub outputs_at_end: Vec<(String, f64)>,
 }
 
 impl FullSystemReport {
@@ -439,6 +442,7 @@ impl FullSystemReport {
                     share: s / load.span_s.max(1e-12),
                 })
                 .collect(),
+            outputs_at_end: load.outputs.clone(),
         }
     }
 }

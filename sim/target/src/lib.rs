@@ -100,7 +100,17 @@ struct Devices {
     buses_at_start: Vec<(String, Ps)>,
     buses: Vec<(String, Ps)>,
     span: Ps,
+    /// The motor outputs' pulse widths (us) at the last tick.
+    outputs: Vec<(String, f64)>,
 }
+
+/// The FMU's auxiliary outputs CH1-4 (rt1176.md 3.9: PWM_A of PWM1 SM0-2 and PWM2 SM0).
+const FMU_AUX: [(&str, &str, usize); 4] = [
+    ("FMU CH1", "FlexPWM1", 0),
+    ("FMU CH2", "FlexPWM1", 1),
+    ("FMU CH3", "FlexPWM1", 2),
+    ("FMU CH4", "FlexPWM2", 0),
+];
 
 /// The measurements a tick's sensor frame stands for, as the board's parts take them: the
 /// IMU always; barometer, magnetometer and GNSS when the frame has them (the conventions are
@@ -421,6 +431,19 @@ impl Target {
         })?;
         let buses = m.bus_load();
         let end = m.now();
+        let mut outputs: Vec<(String, f64)> = io.pwm_us[..4]
+            .iter()
+            .enumerate()
+            .map(|(k, &us)| (format!("IO MAIN{}", k + 1), f64::from(us)))
+            .collect();
+        for (name, pwm, sm) in FMU_AUX {
+            let high = m
+                .soc
+                .borrow_mut()
+                .pwm_output(pwm, sm, end)
+                .map_or(0.0, |o| o.1);
+            outputs.push((name.to_string(), (high * 1e6 * 1e3).round() / 1e3));
+        }
         let awake = self.awake()?;
         let d = self.devices.as_mut().expect("full-system mode");
         let [drv, irq, irqs] = report.load.unwrap_or_default();
@@ -435,6 +458,7 @@ impl Target {
         d.awake = awake;
         d.buses = buses;
         d.span = end.saturating_sub(offset);
+        d.outputs = outputs;
         let motors = io.pwm_us[..4]
             .iter()
             .map(|&us| hil_proto::devices::command(us))
@@ -568,6 +592,7 @@ impl FlightComputer for Target {
                 .map(|(bus, busy)| (bus.clone(), (busy - before(bus)) as f64 / PS_PER_S as f64))
                 .collect(),
             span_s: d.span as f64 / PS_PER_S as f64,
+            outputs: d.outputs.clone(),
         })
     }
 

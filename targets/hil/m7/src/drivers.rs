@@ -16,6 +16,9 @@
 //! - IO MCU: LPUART6 at 1.5 Mbit/s (rt1176.md 5.5), PX4IO packets sent and answered by
 //!   interrupt (IRQ 25): at start the safety off and the outputs armed, each tick the four
 //!   motors' pulse widths (DIRECT_PWM), at stop idle pulses and disarmed.
+//! - FMU auxiliary outputs CH1-4 (PWM1 SM0-2, PWM2 SM0, PWM_A; rt1176.md 3.9): the same four
+//!   pulses at 400 Hz (the 16 MHz PWM clock / 16 = 1 us a count, period 2500), latched with
+//!   LDOK each tick; no pulses before arming and after stop.
 //!
 //! Every wait sleeps (WFI) until the bus's interrupt: the core is busy only for what the
 //! drivers compute and the handlers do.
@@ -631,9 +634,12 @@ fn io_write(page: u8, offset: u8, regs: &[u16]) -> bool {
     ok
 }
 
-/// The four motors' commands (0..1) as pulse widths on the IO MCU's outputs 1-4.
+/// The four motors' commands (0..1) as pulse widths on the IO MCU's outputs 1-4, mirrored on
+/// the FMU's auxiliary outputs CH1-4.
 pub fn io_motors(motors: &[f32; 4]) -> bool {
-    io_write(54, 0, &motors.map(devices::pwm_us))
+    let pulses = motors.map(devices::pwm_us);
+    aux_set(pulses);
+    io_write(54, 0, &pulses)
 }
 
 /// Arm: the safety off (PX4IO_FORCE_SAFETY_MAGIC), failsafe pulses off, IO_ARM_OK | FMU_ARMED.
@@ -641,10 +647,54 @@ pub fn io_arm() -> bool {
     io_write(55, 0, &[0; 4]) && io_write(50, 12, &[22027]) && io_write(50, 1, &[3])
 }
 
-/// Idle pulses, then disarmed.
+/// Idle pulses, then disarmed (the auxiliary outputs without pulses).
 pub fn io_disarm() {
     io_motors(&[0.0; 4]);
     io_write(50, 1, &[0]);
+    aux_set([0; 4]);
+}
+
+// ---------------------------------------------------------------------------------------
+// FlexPWM auxiliary outputs.
+
+const PWM1: u32 = 0x4018_C000;
+const PWM2: u32 = 0x4019_0000;
+/// FMU CH1-4: (FlexPWM base, submodule).
+const AUX: [(u32, u32); 4] = [(PWM1, 0), (PWM1, 1), (PWM1, 2), (PWM2, 0)];
+
+fn w16(addr: u32, v: u16) {
+    // SAFETY: a 16-bit FlexPWM register (rt1176.md 3.9).
+    unsafe { core::ptr::write_volatile(addr as *mut u16, v) }
+}
+
+fn r16(addr: u32) -> u16 {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(addr as *const u16) }
+}
+
+/// The auxiliary outputs running at 400 Hz with no pulse.
+fn aux_init() {
+    for (base, sm) in AUX {
+        let at = base + 0x60 * sm;
+        w16(at + 0x06, 4 << 4); // CTRL.PRSC: /16, 1 MHz
+        w16(at + 0x02, 0); // INIT
+        w16(at + 0x0E, 2499); // VAL1: 2.5 ms
+        w16(at + 0x12, 0); // VAL2
+        w16(at + 0x16, 0); // VAL3: no pulse
+        w16(base + 0x180, r16(base + 0x180) | (1 << (8 + sm))); // OUTEN.PWMA_EN
+        w16(
+            base + 0x188,
+            r16(base + 0x188) | (1 << (8 + sm)) | (1 << sm),
+        ); // RUN, LDOK
+    }
+}
+
+/// Pulse widths on CH1-4 (us), latched at the next reload.
+pub fn aux_set(pulses: [u16; 4]) {
+    for ((base, sm), us) in AUX.into_iter().zip(pulses) {
+        w16(base + 0x60 * sm + 0x16, us); // VAL3
+        w16(base + 0x188, r16(base + 0x188) | (1 << sm)); // LDOK
+    }
 }
 
 /// Everything but the IMU's tick interrupt: the buses, the barometer, the magnetometer, the
@@ -653,6 +703,7 @@ pub fn init() -> Result<(Baro, Mag), Device> {
     i2c_init();
     gnss_init();
     io_init();
+    aux_init();
     let baro = Baro::init().ok_or(Device::Baro)?;
     let mag = Mag::init().ok_or(Device::Mag)?;
     Ok((baro, mag))
