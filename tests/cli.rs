@@ -247,3 +247,62 @@ fn sim_run_shows_and_records_what_the_uarts_send() {
         text(&out.stderr)
     );
 }
+
+/// `--uart LPUART1=pty`: the UART on a pseudo-terminal both ways. A terminal (this test) opens
+/// the printed slave, types a line and reads the echo firmware's answer (each byte upper-cased
+/// by the firmware, at 115 200 baud); the run is paced to real time and ends at `--for` (124),
+/// and the UART's output is also echoed on stdout as usual.
+#[test]
+fn a_uart_on_a_pseudo_terminal_carries_bytes_both_ways() {
+    use std::io::{BufRead, Read, Write};
+    let image = fw("m7", "uart_echo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["run", "--m7", image.to_str().unwrap(), "--for", "3s"])
+        .args(["--uart", "LPUART1=pty"])
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let path = line
+        .trim()
+        .strip_prefix("sim: LPUART1 is on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    assert!(path.starts_with("/dev/pts/"), "{path}");
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    tty.write_all(b"hello twin\n").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut reader = tty.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut b = [0u8; 64];
+        while got.len() < 11 {
+            match reader.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+            }
+        }
+        let _ = tx.send(got);
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the echo within 20 s");
+    assert_eq!(got, b"HELLO TWIN\n");
+    let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    err.read_to_string(&mut rest).unwrap();
+    assert_eq!(out.status.code(), Some(124), "{rest}");
+    assert!(
+        text(&out.stdout).contains("[LPUART1] HELLO TWIN"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -1,6 +1,7 @@
 //! `sim`: the headless front end of rt-twin.
 
 mod junit;
+mod pty;
 mod wholerun;
 
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use twin_hosting::wasm::{Val, WasmModule};
 use twin_machine::board::Board;
 use twin_machine::image::Image;
 use twin_machine::machine::{Config, Machine, Stop};
-use twin_machine::time::{format_ps, parse_duration};
+use twin_machine::time::{format_ps, parse_duration, Ps};
 use twin_machine::Error as TwinError;
 
 // Every command's error: the twin's own, a lockstep divergence, a failed flight computer.
@@ -120,9 +121,11 @@ enum Command {
         /// Lockstep quantum (default 10us).
         #[arg(long)]
         quantum: Option<String>,
-        /// Also write what a UART sends to a file, raw (repeatable), e.g. LPUART1=console.log.
-        /// Every UART's lines are echoed on stdout as `[LPUART1] text` either way.
-        #[arg(long = "uart", value_name = "NAME=FILE")]
+        /// Also write what a UART sends to a file, raw (repeatable), e.g. LPUART1=console.log;
+        /// or `NAME=pty`: connect the UART both ways to a new pseudo-terminal (its path is
+        /// printed; the run is then paced to real time, so a terminal sees the firmware's
+        /// timing). Every UART's lines are echoed on stdout as `[LPUART1] text` either way.
+        #[arg(long = "uart", value_name = "NAME=FILE|pty")]
         uarts: Vec<String>,
         /// Print the summary as JSON (on stderr) instead of text.
         #[arg(long)]
@@ -1148,6 +1151,38 @@ fn report_call(
     })
 }
 
+/// Run in 1 ms slices, no faster than real time, handing what the terminals typed to their
+/// UARTs between slices.
+fn run_with_terminals(
+    machine: &mut Machine,
+    limit: Ps,
+    ptys: &mut [(String, pty::Pty)],
+) -> Result<Stop> {
+    const SLICE: Ps = twin_machine::time::PS_PER_MS;
+    let (start, wall) = (machine.now(), std::time::Instant::now());
+    loop {
+        let done = machine.now() - start;
+        if done >= limit {
+            return Ok(Stop::Timeout);
+        }
+        let stop = machine.run_for(SLICE.min(limit - done));
+        if stop != Stop::Timeout {
+            return Ok(stop);
+        }
+        for (name, p) in ptys.iter_mut() {
+            let typed = p.input();
+            if !typed.is_empty() {
+                machine.uart_send(name, &typed)?;
+            }
+        }
+        let ahead = (machine.now() - start) as f64 / twin_machine::time::PS_PER_S as f64
+            - wall.elapsed().as_secs_f64();
+        if ahead > 0.0 {
+            std::thread::sleep(std::time::Duration::from_secs_f64(ahead));
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // the command's options, one each
 fn run(
     m7: Option<PathBuf>,
@@ -1185,20 +1220,32 @@ fn run(
             machine.load(core, &image)?;
         }
     }
+    let mut ptys = Vec::new();
     for spec in uarts {
         let (name, file) = spec.split_once('=').ok_or_else(|| {
             TwinError::Usage(format!(
-                "--uart {spec}: expected NAME=FILE, e.g. LPUART1=console.log"
+                "--uart {spec}: expected NAME=FILE or NAME=pty, e.g. LPUART1=console.log"
             ))
         })?;
-        let f = std::fs::File::create(file).map_err(|e| TwinError::Io {
+        let io = |e: std::io::Error| TwinError::Io {
             path: file.to_string(),
             source: e,
-        })?;
-        machine.connect_uart(name, f)?;
+        };
+        if file == "pty" {
+            let p = pty::Pty::open().map_err(io)?;
+            machine.connect_uart(name, p.writer().map_err(io)?)?;
+            eprintln!("sim: {name} is on {}", p.path);
+            ptys.push((name.to_string(), p));
+        } else {
+            machine.connect_uart(name, std::fs::File::create(file).map_err(io)?)?;
+        }
     }
     machine.power_on()?;
-    let stop = machine.run_for(limit);
+    let stop = if ptys.is_empty() {
+        machine.run_for(limit)
+    } else {
+        run_with_terminals(&mut machine, limit, &mut ptys)?
+    };
     let summary = machine.summary();
     let wall = machine.wall_seconds();
     if json {
