@@ -642,6 +642,12 @@ impl Soc {
     /// Hand the IO MCU what the FMU sent it and put its answers on the UART's RX line (no
     /// earlier than `now`: the bytes were collected at this sync point).
     fn serve_io(&mut self, words: &[(String, Ps, u16)], now: Ps) {
+        let Some(i) = self.io.as_ref().map(|(i, _)| *i) else {
+            return;
+        };
+        if !words.iter().any(|(n, ..)| *n == self.periphs[i].name) {
+            return;
+        }
         let Some((i, mut io)) = self.io.take() else {
             return;
         };
