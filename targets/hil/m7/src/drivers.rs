@@ -3,7 +3,8 @@
 //!
 //! - IMU: the ICM-42688-P on LPSPI2 (CS GPIO3_IO24, data-ready GPIO2_IO07, rt1176.md 5.1):
 //!   soft reset, WHO_AM_I 0x47, both sensors on at +-16 g / +-2000 dps. Its data-ready edge
-//!   (GPIO2 pins 0-15, IRQ 102) starts each control tick; one 18-byte burst reads
+//!   (GPIO2 pins 0-15, IRQ 102) starts each control tick; the core sleeps through each transfer
+//!   until LPSPI2's transfer-complete interrupt (IRQ 39); one 18-byte burst reads
 //!   TEMP_DATA1 .. INT_STATUS (0x1D-0x2D), which also releases the line (rt1176.md 6).
 //! - Barometer and magnetometer: the BMP388 at 0x77 and the BMM150 at 0x10 on LPI2C3 at 400
 //!   kHz (rt1176.md 3.8, 5.2, 6), interrupt-driven (IRQ 34): each tick a status read, then the
@@ -34,6 +35,7 @@ pub static BUS: Flags = Flags::new();
 const I2C_DONE: u32 = 1;
 const I2C_ROOM: u32 = 2;
 const IO_ANSWER: u32 = 4;
+const SPI_DONE: u32 = 8;
 
 /// A handler's and a driver's shared buffer: the driver writes it only while the handler
 /// cannot run (before it starts the transfer, after the transfer's flag).
@@ -53,6 +55,9 @@ impl<T> Shared<T> {
 
 const SPI: u32 = 0x4011_8000;
 const SPI_CR: u32 = SPI + 0x10;
+const SPI_IER: u32 = SPI + 0x18;
+const SPI_TCF: u32 = 1 << 10;
+pub const SPI_IRQ: u16 = 39;
 const SPI_CFGR1: u32 = SPI + 0x24;
 const SPI_CCR: u32 = SPI + 0x40;
 const SPI_FSR: u32 = SPI + 0x5C;
@@ -72,25 +77,31 @@ const IMU_CS: u32 = 1 << 24;
 const IMU_DRDY: u32 = 1 << 7;
 pub const DRDY_IRQ: u16 = 102;
 
-/// One SPI transaction: `tx` out (8-bit frames), what came back into `rx`.
+/// One SPI transaction: `tx` out (8-bit frames), what came back into `rx`. Up to 16 bytes at a
+/// time go into the FIFO; the core sleeps until the transfer-complete interrupt (SR.TCF, set
+/// when the FIFO has emptied and the last frame is out), then drains the receive FIFO.
 fn spi(tx: &[u8], rx: &mut [u8]) {
     write(GPIO3 + GPIO_DR_CLEAR, IMU_CS);
     let mut got = 0;
-    for &b in tx {
-        while read(SPI_FSR) & 0x1F >= 16 {} // TXCOUNT: room in the 16-word FIFO
-        write(SPI_TDR, u32::from(b));
+    for chunk in tx.chunks(16) {
+        BUS.take(SPI_DONE);
+        for &b in chunk {
+            write(SPI_TDR, u32::from(b)); // clears TCF
+        }
+        write(SPI_IER, SPI_TCF);
+        BUS.wait(SPI_DONE);
         while (read(SPI_FSR) >> 16) & 0x1F > 0 {
             rx[got] = read(SPI_RDR) as u8;
             got += 1;
         }
     }
-    while got < tx.len() {
-        if (read(SPI_FSR) >> 16) & 0x1F > 0 {
-            rx[got] = read(SPI_RDR) as u8;
-            got += 1;
-        }
-    }
     write(GPIO3 + GPIO_DR_SET, IMU_CS);
+}
+
+/// LPSPI2's interrupt: the transfer is complete.
+pub fn spi_irq() {
+    write(SPI_IER, 0);
+    BUS.raise(SPI_DONE);
 }
 
 fn imu_write(reg: u8, v: u8) {
@@ -111,6 +122,7 @@ pub fn imu_init() -> bool {
     write(SPI_CCR, 0); // SCKDIV 0: 24 MHz / 2 = 12 MHz
     write(SPI_CR, 1); // MEN
     write(SPI_TCR, 7); // 8-bit frames
+    hil_common::nvic_enable(SPI_IRQ);
     imu_write(0x76, 0); // bank 0
     imu_write(0x11, 1); // DEVICE_CONFIG: soft reset
     if imu_read(0x75) != 0x47 {

@@ -121,6 +121,8 @@ fn hil_irq(irq: u16) {
         #[cfg(feature = "devices")]
         drivers::I2C_IRQ => drivers::i2c_irq(),
         #[cfg(feature = "devices")]
+        drivers::SPI_IRQ => drivers::spi_irq(),
+        #[cfg(feature = "devices")]
         drivers::GNSS_IRQ => drivers::gnss_irq(),
         #[cfg(feature = "devices")]
         drivers::IO_IRQ => drivers::io_irq(),
