@@ -720,6 +720,8 @@ mod tests {
         answer_until: u32,
         /// Ticks whose report is preceded by a corrupted frame.
         corrupt_before: Option<u32>,
+        /// The Hello says the full-system build.
+        devices: bool,
         decoder: Decoder,
         log: Rc<RefCell<Vec<Down>>>,
     }
@@ -733,6 +735,7 @@ mod tests {
                 crc,
                 answer_until,
                 corrupt_before: None,
+                devices: false,
                 decoder: Decoder::default(),
                 log: Rc::clone(&log),
             };
@@ -756,7 +759,7 @@ mod tests {
                     version: hil_proto::VERSION,
                     cores: 2,
                     flight_crc: self.crc,
-                    devices: false,
+                    devices: self.devices,
                 });
             }
             self.t += 0.001;
@@ -975,6 +978,19 @@ mod tests {
             e.contains("different flight module") && e.contains("0x00001234"),
             "{e}"
         );
+
+        // The full-system build where the HIL firmware is expected, and the other way round.
+        let (mut board, _) = Scripted::new(7, 10);
+        board.devices = true;
+        let e = connect(board, 7).err().unwrap().to_string();
+        assert!(e.contains("full-system build (hil-fs-m7.elf)"), "{e}");
+        let (board, _) = Scripted::new(7, 10);
+        let state0 = [0.0; STATE_WORDS];
+        let e = Target::connect(Box::new(board), None, 7, 2_000 * PS_PER_US, state0, true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("HIL build (hil-m7.elf)"), "{e}");
 
         // No control block anywhere: an error naming the searched range, after BOOT_S.
         let (mut board, _) = Scripted::new(7, 10);
