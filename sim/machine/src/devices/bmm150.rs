@@ -30,7 +30,7 @@
 //! threshold interrupts, overflow (counts saturate one short of the overflow codes -4096 and
 //! -16384).
 
-use crate::periph::lpi2c::I2cDevice;
+use super::{RegPointer, RegisterMap};
 
 /// The project's trim: dig_x1, dig_y1, dig_x2, dig_y2, dig_z1, dig_z2, dig_z3, dig_z4, dig_xy1,
 /// dig_xy2, dig_xyz1 (every term of the compensation non-zero).
@@ -133,9 +133,7 @@ pub fn raw_for(t: &Trim, field: [f64; 3], rhall: u16) -> [i16; 3] {
 pub struct Bmm150 {
     address: u8,
     regs: [u8; 128],
-    ptr: u8,
-    /// A write transfer's first byte is the register address.
-    addressed: bool,
+    ptr: RegPointer,
 }
 
 const POWER: usize = 0x4B;
@@ -146,8 +144,7 @@ impl Bmm150 {
         let mut d = Bmm150 {
             address,
             regs: [0; 128],
-            ptr: 0,
-            addressed: false,
+            ptr: RegPointer::default(),
         };
         d.reset();
         d.regs[POWER] = 0;
@@ -221,43 +218,28 @@ impl Bmm150 {
     }
 }
 
-impl I2cDevice for Bmm150 {
+impl RegisterMap for Bmm150 {
     fn address(&self) -> u8 {
         self.address
     }
 
-    fn start(&mut self, read: bool) -> bool {
-        self.addressed = read;
-        true
+    fn pointer(&mut self) -> &mut RegPointer {
+        &mut self.ptr
     }
 
-    fn write(&mut self, byte: u8) -> bool {
-        if !self.addressed {
-            self.ptr = byte;
-            self.addressed = true;
-        } else {
-            self.set(self.ptr, byte);
-            self.ptr = self.ptr.wrapping_add(1);
-        }
-        true
+    fn get(&mut self, reg: u8) -> u8 {
+        Bmm150::get(self, reg)
     }
 
-    fn read(&mut self) -> u8 {
-        let v = self.get(self.ptr);
-        self.ptr = self.ptr.wrapping_add(1);
-        v
-    }
-
-    fn stop(&mut self) {}
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn set(&mut self, reg: u8, v: u8) {
+        Bmm150::set(self, reg, v)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::periph::lpi2c::I2cDevice;
 
     /// Bosch's compensation step by step in f32, as the sensor API writes it (a second
     /// implementation: the model's own is in f64 with the terms regrouped).

@@ -23,7 +23,7 @@
 //!
 //! Not modelled: measurement timing, oversampling noise, the FIFO, the interrupt pin.
 
-use crate::periph::lpi2c::I2cDevice;
+use super::{RegPointer, RegisterMap};
 
 /// The project's calibration words: T1, T2, T3, P1 .. P11 (chosen so that the polynomial is
 /// near-linear over the flight envelope and every term is exercised).
@@ -102,9 +102,7 @@ pub fn raw_for(temp: f64, press: f64) -> (u32, u32) {
 pub struct Bmp388 {
     address: u8,
     regs: [u8; 128],
-    ptr: u8,
-    /// A write transfer's first byte is the register address.
-    addressed: bool,
+    ptr: RegPointer,
 }
 
 impl Bmp388 {
@@ -112,8 +110,7 @@ impl Bmp388 {
         let mut d = Bmp388 {
             address,
             regs: [0; 128],
-            ptr: 0,
-            addressed: false,
+            ptr: RegPointer::default(),
         };
         d.reset();
         d
@@ -157,43 +154,28 @@ impl Bmp388 {
     }
 }
 
-impl I2cDevice for Bmp388 {
+impl RegisterMap for Bmp388 {
     fn address(&self) -> u8 {
         self.address
     }
 
-    fn start(&mut self, read: bool) -> bool {
-        self.addressed = read;
-        true
+    fn pointer(&mut self) -> &mut RegPointer {
+        &mut self.ptr
     }
 
-    fn write(&mut self, byte: u8) -> bool {
-        if !self.addressed {
-            self.ptr = byte;
-            self.addressed = true;
-        } else {
-            self.set(self.ptr, byte);
-            self.ptr = self.ptr.wrapping_add(1);
-        }
-        true
+    fn get(&mut self, reg: u8) -> u8 {
+        Bmp388::get(self, reg)
     }
 
-    fn read(&mut self) -> u8 {
-        let v = self.get(self.ptr);
-        self.ptr = self.ptr.wrapping_add(1);
-        v
-    }
-
-    fn stop(&mut self) {}
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
+    fn set(&mut self, reg: u8, v: u8) {
+        Bmp388::set(self, reg, v)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::periph::lpi2c::I2cDevice;
 
     #[test]
     fn the_raw_readings_compensate_back_to_the_truth() {

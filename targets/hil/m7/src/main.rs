@@ -307,12 +307,43 @@ fn main() -> ! {
     devices_loop(link, inst);
 }
 
+/// How long the CM7 waits for the CM4's answer: two periods of GPT2 ticks.
+fn m4_limit(period_us: u32) -> u32 {
+    2 * period_us * (GPT_HZ / 1_000_000)
+}
+
+/// Tick `tick`'s estimate on the CM4 from sensor frame `f`: the vehicle-state, the CM4's
+/// cycles and the MU latency, or None (and an `Overrun { core: 4 }` event) when the CM4 did
+/// not answer in time.
+fn estimate(
+    link: &mut Link,
+    seq: &mut u32,
+    tick: u32,
+    f: &[u32],
+    period_us: u32,
+) -> Option<([f32; STATE_WORDS], u32, u32)> {
+    *seq = seq.wrapping_add(1);
+    let r = ask_m4(request::ESTIMATE, *seq, f, m4_limit(period_us));
+    if r.is_none() {
+        link.send(&Up::Event {
+            tick,
+            code: Event::Overrun { core: 4 },
+        });
+    }
+    r
+}
+
 /// `Down::Start`: initialise the estimator (a request to the CM4) and pace at the new period;
 /// whether the CM4 answered (an `Overrun { core: 4 }` event when not).
 fn start_run(link: &mut Link, seq: &mut u32, period_us: u32, state0: &[f32; STATE_WORDS]) -> bool {
     *seq = seq.wrapping_add(1);
-    let limit = 2 * period_us * (GPT_HZ / 1_000_000);
-    let ok = ask_m4(request::INIT, *seq, &state0.map(f32::to_bits), limit).is_some();
+    let ok = ask_m4(
+        request::INIT,
+        *seq,
+        &state0.map(f32::to_bits),
+        m4_limit(period_us),
+    )
+    .is_some();
     if !ok {
         link.send(&Up::Event {
             tick: 0,
@@ -380,14 +411,9 @@ fn hil_loop(mut link: Link, inst: Instance) -> ! {
         };
         idle = 0;
         last_tick = tick;
-        seq = seq.wrapping_add(1);
-        let limit = 2 * period_us * (GPT_HZ / 1_000_000);
-        let Some((state, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
+        let Some((state, m4_cycles, mu_latency_ns)) =
+            estimate(&mut link, &mut seq, tick, &f, period_us)
         else {
-            link.send(&Up::Event {
-                tick,
-                code: Event::Overrun { core: 4 },
-            });
             continue;
         };
         let (motors, setpoints, m7_cycles) = stages(&inst, &state, &waypoint);
@@ -487,14 +513,9 @@ fn devices_loop(mut link: Link, inst: Instance) -> ! {
         let dt = period_us as f32 / 1e6;
         let f = hil_proto::aiding_frame(imu, dt, gnss, baro_alt, mag_b);
         let mut driver_cycles = hil_common::cycles().wrapping_sub(c0);
-        seq = seq.wrapping_add(1);
-        let limit = 2 * period_us * (GPT_HZ / 1_000_000);
-        let Some((state, m4_cycles, mu_latency_ns)) = ask_m4(request::ESTIMATE, seq, &f, limit)
+        let Some((state, m4_cycles, mu_latency_ns)) =
+            estimate(&mut link, &mut seq, tick, &f, period_us)
         else {
-            link.send(&Up::Event {
-                tick,
-                code: Event::Overrun { core: 4 },
-            });
             continue;
         };
         let (motors, setpoints, m7_cycles) = stages(&inst, &state, &waypoint);
