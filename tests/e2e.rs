@@ -10,4 +10,5 @@ mod cli;
 mod diff;
 mod p3;
 mod scenario;
+mod sweep;
 mod target;

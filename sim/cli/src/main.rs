@@ -2,6 +2,7 @@
 
 mod junit;
 mod pty;
+mod sweep;
 mod wholerun;
 
 use std::path::PathBuf;
@@ -93,7 +94,54 @@ fn apply_backend(s: &mut twin_flight::scenario::Scenario, spec: &str) -> Result<
 }
 
 #[derive(Subcommand)]
+enum SweepCommand {
+    /// Merge shard results (DIR/shard-*.json, from any machines) into one report.
+    Merge {
+        /// Directories holding shard-*.json files.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "runs/sweep")]
+        out: PathBuf,
+        /// Write a JUnit XML report, one test case per run.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
+    /// Fly a campaign: one scenario many times with its parameters varied (a sweep file), on
+    /// worker threads, or one shard of it; or merge shards (`sim sweep merge DIR...`).
+    ///
+    /// Writes DIR/report.json (deterministic for the sweep file), timing.json, results.json,
+    /// a histogram per gate and the worst runs' replay scenarios; a shard writes
+    /// DIR/shard-I-of-N.json. Exit code 0 when every run passed, 1 when some failed, 130 when
+    /// interrupted (the finished runs kept), 2 for bad input.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Sweep {
+        /// The sweep file (RON).
+        #[arg(required = true)]
+        file: Option<PathBuf>,
+        /// Where the report, results and replay files go.
+        #[arg(long, default_value = "runs/sweep")]
+        out: PathBuf,
+        /// Worker threads (default: the machine's cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Fly only the I-th of N deterministic slices (0-based), e.g. 0/4. Without it the
+        /// slice comes from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX
+        /// (with --shard-count) when set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// The number of shards when the environment gives only the index.
+        #[arg(long, value_name = "N")]
+        shard_count: Option<u64>,
+        /// Write a JUnit XML report, one test case per run.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<SweepCommand>,
+    },
     /// Run bare-metal ELF images on the emulated cores.
     ///
     /// Exit code: the firmware's (semihosting SYS_EXIT), or 124 when the time limit is reached,
@@ -353,6 +401,26 @@ fn main() -> ExitCode {
             command: P3Command::Run { file, json },
         } => p3_run(&file, json),
         Command::List => list(),
+        Command::Sweep {
+            command: Some(SweepCommand::Merge { dirs, out, junit }),
+            ..
+        } => sweep::merge(&dirs, &out, junit.as_deref()),
+        Command::Sweep {
+            file,
+            out,
+            jobs,
+            shard,
+            shard_count,
+            junit,
+            command: None,
+        } => sweep::run(&sweep::Args {
+            file: file.as_deref().expect("clap requires it"),
+            out: &out,
+            jobs,
+            shard: shard.as_deref(),
+            shard_count,
+            junit: junit.as_deref(),
+        }),
         Command::Diff {
             module,
             cases,

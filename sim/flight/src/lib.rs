@@ -5,7 +5,8 @@
 //! [`flightloop::FlightComputer`]); per-tick records and their CSV form ([`trace`]); plots
 //! ([`plot`]); scenario files and their gates ([`scenario`]); a scenario stepped tick by tick
 //! ([`session`], the API `sim --scenario` and `twin-ui` drive); two runs compared ([`compare`]);
-//! whole-run SIL exports judged on the cores ([`wholerun`]).
+//! whole-run SIL exports judged on the cores ([`wholerun`]); campaigns of varied runs
+//! ([`sweep`]).
 //!
 //! Depends on: `twin-machine`, `twin-hosting` (the backends the loop calls). Target mode
 //! (`twin-target`) builds on this crate, never the other way round.
@@ -18,6 +19,7 @@ pub mod flightloop;
 pub mod plot;
 pub mod scenario;
 pub mod session;
+pub mod sweep;
 pub mod trace;
 pub mod vehicle;
 pub mod wholerun;

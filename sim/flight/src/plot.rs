@@ -276,6 +276,41 @@ pub fn event_markers(trace: &[Tick]) -> Vec<f64> {
         .collect()
 }
 
+/// A histogram as a PNG: `bins` are (lower edge, count), equal widths.
+pub fn histogram_png(path: &Path, title: &str, bins: &[(f64, u64)]) -> Result<()> {
+    let fail = |e: String| TwinError::Usage(format!("{}: plot not written: {e}", path.display()));
+    let root = BitMapBackend::new(path, (800, 400)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let lo = bins.first().map_or(0.0, |b| b.0);
+    let width = match bins {
+        [a, b, ..] => b.0 - a.0,
+        _ => 1.0,
+    };
+    let width = if width > 0.0 { width } else { 1.0 };
+    let hi = lo + width * bins.len() as f64;
+    let top = bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(lo..hi, 0u64..top + top / 10 + 1)
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("worst value of the gate in a run")
+        .y_desc("runs")
+        .draw()
+        .map_err(|e| fail(e.to_string()))?;
+    chart
+        .draw_series(
+            bins.iter()
+                .map(|&(x, n)| Rectangle::new([(x, 0), (x + width, n)], BLUE.mix(0.6).filled())),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

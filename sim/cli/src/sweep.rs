@@ -1,0 +1,299 @@
+//! `sim sweep SWEEP.ron` and `sim sweep merge DIR...` (twin_flight::sweep): the runs on worker
+//! threads with a progress bar, a shard's results file, the merged report with its histograms,
+//! the worst runs' replay files and a JUnit case per run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Instant;
+
+use twin_flight::scenario::Scenario;
+use twin_flight::sweep::{self, Results, Sweep};
+use twin_flight::Result;
+use twin_machine::Error as TwinError;
+
+/// Raised by the first Ctrl-C (finish what is done, keep it); a second exits at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+static PRESSES: AtomicU32 = AtomicU32::new(0);
+
+fn on_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if PRESSES.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        STOP.store(true, Ordering::SeqCst);
+        eprintln!("\nsim sweep: interrupted: keeping the finished runs (Ctrl-C again to quit now)");
+    });
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TwinError + '_ {
+    move |e| TwinError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::write(path, text).map_err(io(path))?;
+    Ok(())
+}
+
+/// Which slice this process flies: `--shard I/N`, else a Slurm array task's or an indexed
+/// Kubernetes Job's index with `count` (Slurm says its own count), else all of it.
+fn slice_of(
+    runs: u64,
+    shard: Option<&str>,
+    count: Option<u64>,
+) -> Result<Option<(u64, u64, u64, u64)>> {
+    let parse = |s: &str, what: &str| -> Result<u64> {
+        s.trim()
+            .parse()
+            .map_err(|_| TwinError::Usage(format!("{what}: {s:?} is not a number")).into())
+    };
+    let (i, n) = if let Some(spec) = shard {
+        let (i, n) = spec
+            .split_once('/')
+            .ok_or_else(|| TwinError::Usage(format!("--shard {spec}: expected I/N, e.g. 0/4")))?;
+        (parse(i, "--shard")?, parse(n, "--shard")?)
+    } else if let Ok(i) = std::env::var("SLURM_ARRAY_TASK_ID") {
+        let n = match std::env::var("SLURM_ARRAY_TASK_COUNT") {
+            Ok(n) => parse(&n, "SLURM_ARRAY_TASK_COUNT")?,
+            Err(_) => count.ok_or_else(|| {
+                TwinError::Usage(
+                    "SLURM_ARRAY_TASK_ID without SLURM_ARRAY_TASK_COUNT: give --shard-count".into(),
+                )
+            })?,
+        };
+        (parse(&i, "SLURM_ARRAY_TASK_ID")?, n)
+    } else if let Ok(i) = std::env::var("JOB_COMPLETION_INDEX") {
+        let n = count
+            .ok_or_else(|| TwinError::Usage("JOB_COMPLETION_INDEX needs --shard-count N".into()))?;
+        (parse(&i, "JOB_COMPLETION_INDEX")?, n)
+    } else {
+        return Ok(None);
+    };
+    if n == 0 || i >= n {
+        return Err(TwinError::Usage(format!("shard {i}/{n}: need 0 <= I < N")).into());
+    }
+    let (a, b) = sweep::shard(runs, i, n);
+    Ok(Some((i, n, a, b)))
+}
+
+pub struct Args<'a> {
+    pub file: &'a Path,
+    pub out: &'a Path,
+    pub jobs: Option<usize>,
+    pub shard: Option<&'a str>,
+    pub shard_count: Option<u64>,
+    pub junit: Option<&'a Path>,
+}
+
+/// `sim sweep SWEEP.ron`.
+pub fn run(a: &Args) -> Result<ExitCode> {
+    let (sw, text, root) = Sweep::load(a.file)?;
+    let base = sw.base(&root)?;
+    sw.check(&base, &a.file.display().to_string())?;
+    let slice = slice_of(sw.runs, a.shard, a.shard_count)?;
+    let range = slice.map_or((0, sw.runs), |(_, _, s, e)| (s, e));
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    on_ctrl_c();
+    let objects = std::env::temp_dir().join(format!("rt-twin-sweep-{}", std::process::id()));
+    let bar = indicatif::ProgressBar::new(range.1 - range.0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} {bar:30} {pos}/{len} runs, {msg} [{elapsed_precise} < {eta}]",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_prefix(sw.name.clone());
+    let started = Instant::now();
+    let mut failed = 0;
+    let results = sweep::run(&sw, &base, &root, &objects, range, jobs, &STOP, |r| {
+        failed += u64::from(!r.pass);
+        bar.set_message(format!("{failed} failed"));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir_all(&objects);
+    let wall = started.elapsed().as_secs_f64();
+    let file = std::path::absolute(a.file).map_err(io(a.file))?;
+    let res = Results {
+        sweep: sw.name.clone(),
+        file,
+        digest: sweep::digest(&text),
+        text,
+        runs: sw.runs,
+        slice: range,
+        interrupted: STOP.load(Ordering::SeqCst) || results.len() as u64 != range.1 - range.0,
+        results,
+    };
+    let timing = serde_json::json!({
+        "runs": res.results.len(),
+        "jobs": jobs,
+        "wall_seconds": wall,
+        "runs_per_second": res.results.len() as f64 / wall.max(1e-9),
+    });
+    eprintln!(
+        "sim sweep: {} runs on {jobs} threads in {wall:.1} s: {:.2} runs/s",
+        res.results.len(),
+        res.results.len() as f64 / wall.max(1e-9)
+    );
+    if let Some((i, n, ..)) = slice {
+        let file = a.out.join(format!("shard-{i}-of-{n}.json"));
+        write(
+            &file,
+            &serde_json::to_string_pretty(&res).expect("serialises"),
+        )?;
+        write(
+            &a.out.join(format!("timing-{i}-of-{n}.json")),
+            &timing.to_string(),
+        )?;
+        println!(
+            "sim sweep: shard {i}/{n} (runs {}..{}) written to {}; merge with `sim sweep merge {}`",
+            range.0,
+            range.1,
+            file.display(),
+            a.out.display()
+        );
+        return Ok(if res.interrupted {
+            ExitCode::from(130)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    write(
+        &a.out.join("results.json"),
+        &serde_json::to_string_pretty(&res).expect("serialises"),
+    )?;
+    write(&a.out.join("timing.json"), &timing.to_string())?;
+    finish(&sw, &base, &root, res, a.out, a.junit)
+}
+
+/// `sim sweep merge DIR...`: every shard file in the directories, merged into one report. The
+/// shards say which sweep they belong to (its file and text).
+pub fn merge(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<ExitCode> {
+    let mut parts = Vec::new();
+    for d in dirs {
+        let entries = std::fs::read_dir(d).map_err(io(d))?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let t = std::fs::read_to_string(&f).map_err(io(&f))?;
+            let r: Results = serde_json::from_str(&t).map_err(|e| {
+                TwinError::Usage(format!("{}: not a shard results file: {e}", f.display()))
+            })?;
+            parts.push(r);
+        }
+    }
+    if parts.is_empty() {
+        return Err(
+            TwinError::Usage("no shard-*.json files in the directories given".into()).into(),
+        );
+    }
+    let res = sweep::merge(parts)?;
+    let sw = Sweep::parse(&res.text, &res.file)?;
+    let root = twin_flight::scenario::root_for(&res.file);
+    let base = sw.base(&root)?;
+    finish(&sw, &base, &root, res, out, junit)
+}
+
+/// The report (deterministic), the worst runs' replay files, histograms and JUnit.
+fn finish(
+    sw: &Sweep,
+    base: &Scenario,
+    root: &Path,
+    res: Results,
+    out: &Path,
+    junit: Option<&Path>,
+) -> Result<ExitCode> {
+    let replay_dir = out.join("replay");
+    let rep = sweep::report(sw, base, &res, &replay_dir);
+    for w in &rep.worst {
+        write(
+            Path::new(&w.replay),
+            &sweep::replay_file(sw, base, root, w.index)?,
+        )?;
+    }
+    write(
+        &out.join("report.json"),
+        &serde_json::to_string_pretty(&rep).expect("serialises"),
+    )?;
+    for (k, g) in rep.gates.iter().enumerate() {
+        twin_flight::plot::histogram_png(
+            &out.join(format!("gate{k}-histogram.png")),
+            &g.gate,
+            &g.histogram,
+        )?;
+    }
+    if let Some(path) = junit {
+        let cases: Vec<(String, Option<String>)> = res
+            .results
+            .iter()
+            .map(|r| {
+                let failure = (!r.pass).then(|| {
+                    r.stopped.clone().unwrap_or_else(|| {
+                        r.gates
+                            .iter()
+                            .filter(|g| !g.1)
+                            .map(|g| format!("{} (worst {:.4})", g.0, g.2))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                });
+                (format!("run {}", r.index), failure)
+            })
+            .collect();
+        crate::junit::write(path, &sw.name, &cases)?;
+    }
+    println!(
+        "sweep {}: {} of {} runs pass ({:.1} %, 95 % CI {:.1}-{:.1} %){}",
+        rep.sweep,
+        rep.passed,
+        rep.flown,
+        100.0 * rep.pass_rate,
+        100.0 * rep.ci95.0,
+        100.0 * rep.ci95.1,
+        if rep.interrupted { ", interrupted" } else { "" }
+    );
+    for g in &rep.gates {
+        println!(
+            "  {:<44} {:>6.1} % (95 % CI {:.1}-{:.1} %), worst value min/median/p95/max {:.4}/{:.4}/{:.4}/{:.4}",
+            g.gate,
+            100.0 * g.rate,
+            100.0 * g.ci95.0,
+            100.0 * g.ci95.1,
+            g.metric[0],
+            g.metric[1],
+            g.metric[2],
+            g.metric[3]
+        );
+    }
+    for w in rep.worst.iter().take(5) {
+        println!(
+            "  worst: run {} ({}) margin {:.3}: {}",
+            w.index,
+            if w.pass { "pass" } else { "FAIL" },
+            w.margin,
+            w.command
+        );
+    }
+    println!("  report: {}", out.join("report.json").display());
+    Ok(if rep.interrupted {
+        ExitCode::from(130)
+    } else if rep.passed == rep.flown {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

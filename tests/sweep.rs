@@ -1,0 +1,203 @@
+//! `sim sweep`: a campaign on worker threads, the same campaign as shards merged (the report
+//! byte for byte), a worst run replayed bit for bit, and bad sweep files.
+
+use crate::common::*;
+
+/// A small campaign over stabilization on the native backend: six runs, a 2 x 3 grid of wind
+/// speed and IMU noise, a drawn initial roll and the seed per run.
+const SWEEP: &str = r#"Sweep(
+    name: "stab-grid",
+    scenario: "scenarios/stabilization.ron",
+    runs: 6,
+    seed: 5,
+    backend: Native,
+    vary: [
+        (what: Seed, values: PerRun),
+        (what: WindSpeed, values: List([0.0, 3.0])),
+        (what: ImuNoiseScale, values: Range(from: 1.0, to: 3.0, steps: 3)),
+        (what: InitialRoll, values: Uniform(low: -0.5, high: 0.5)),
+    ],
+    gates: [0, 1],
+    worst: 2,
+)"#;
+
+fn sweep_file(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    // In a `sweeps/`-like directory of its own: its paths resolve against the working
+    // directory (the workspace, where sim_cli runs).
+    let f = dir.join("stab-grid.ron");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn a_campaign_and_its_shards_merged_give_the_same_report_and_the_worst_run_replays() {
+    flight_stack();
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), SWEEP);
+    let one = dir.path().join("one");
+    let (code, out, err) = sim_cli(&[
+        "sweep",
+        file.to_str().unwrap(),
+        "--out",
+        one.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--junit",
+        dir.path().join("junit.xml").to_str().unwrap(),
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "{out}\n{err}");
+    assert!(
+        out.contains("sweep stab-grid: ") && out.contains("of 6 runs pass"),
+        "{out}"
+    );
+    assert!(err.contains("runs/s"), "{err}");
+    let report = std::fs::read_to_string(one.join("report.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (r["runs"].as_u64(), r["flown"].as_u64()),
+        (Some(6), Some(6))
+    );
+    // The grid: wind speed fastest, then the IMU noise scale.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(one.join("results.json")).unwrap()).unwrap();
+    let value = |run: usize, k: usize| results["results"][run]["values"][k][1].as_f64().unwrap();
+    let grid: Vec<(f64, f64)> = (0..6).map(|i| (value(i, 1), value(i, 2))).collect();
+    assert_eq!(
+        grid,
+        [
+            (0.0, 1.0),
+            (3.0, 1.0),
+            (0.0, 2.0),
+            (3.0, 2.0),
+            (0.0, 3.0),
+            (3.0, 3.0)
+        ]
+    );
+    assert_eq!(value(4, 0), 9.0, "seed per run: the sweep's 5 + 4");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"6\""), "{junit}");
+    for k in 0..2 {
+        let png = std::fs::read(one.join(format!("gate{k}-histogram.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
+
+    // The same campaign as three shards (one of them from a Slurm-like environment), merged.
+    let shards = dir.path().join("shards");
+    for i in 0..3 {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sim"));
+        cmd.args([
+            "sweep",
+            file.to_str().unwrap(),
+            "--out",
+            shards.to_str().unwrap(),
+        ])
+        .current_dir(workspace());
+        if i == 2 {
+            cmd.env("SLURM_ARRAY_TASK_ID", "2")
+                .env("SLURM_ARRAY_TASK_COUNT", "3");
+        } else {
+            cmd.args(["--shard", &format!("{i}/3")]);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let merged = dir.path().join("merged");
+    let (code, out, err) = sim_cli(&[
+        "sweep",
+        "merge",
+        shards.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "{out}\n{err}");
+    let merged_report = std::fs::read_to_string(merged.join("report.json")).unwrap();
+    // The replay paths name each output directory; the rest is byte for byte the same.
+    assert_eq!(
+        merged_report.replace(merged.to_str().unwrap(), "OUT"),
+        report.replace(one.to_str().unwrap(), "OUT")
+    );
+
+    // A shard of another sweep file is refused, and so are overlapping shards.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let text = SWEEP.replace("seed: 5", "seed: 6");
+    let file2 = dir.path().join("other.ron");
+    std::fs::write(&file2, text).unwrap();
+    let (code, _, err) = sim_cli(&[
+        "sweep",
+        file2.to_str().unwrap(),
+        "--out",
+        other.to_str().unwrap(),
+        "--shard",
+        "0/3",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = sim_cli(&[
+        "sweep",
+        "merge",
+        shards.to_str().unwrap(),
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("does not belong"), "{err}");
+
+    // The worst run, replayed from its file: the same worst values.
+    let worst = &r["worst"][0];
+    let index = worst["index"].as_u64().unwrap() as usize;
+    let replay = worst["replay"].as_str().unwrap();
+    let (_, out, err) = sim_cli(&[
+        "--scenario",
+        replay,
+        "--out",
+        dir.path().join("replay").to_str().unwrap(),
+    ]);
+    let rep: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("replay/report.json")).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    for k in 0..2 {
+        assert_eq!(
+            rep["gates"][k]["worst"].as_f64(),
+            results["results"][index]["gates"][k][2].as_f64(),
+            "gate {k} of run {index}"
+        );
+    }
+}
+
+#[test]
+fn bad_sweep_files_are_named_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expect) in [
+        (
+            SWEEP.replace("runs: 6", "runs: 0"),
+            "runs must be at least 1",
+        ),
+        (
+            SWEEP.replace("List([0.0, 3.0])", "List([0.0, inf])"),
+            "must be finite",
+        ),
+        (
+            SWEEP.replace(
+                "(what: Seed, values: PerRun)",
+                "(what: GustTime, values: List([1.0]))",
+            ),
+            "has no gust",
+        ),
+        (SWEEP.replace("gates: [0, 1]", "gates: [7]"), "gate 7"),
+        (SWEEP.replace("runs: 6", "runs: six"), "stab-grid.ron:4:"),
+    ] {
+        let file = sweep_file(dir.path(), &text);
+        let (code, out, err) = sim_cli(&["sweep", file.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{expect}: {out}\n{err}");
+        assert!(err.contains(expect), "{expect}: {err}");
+    }
+    let file = sweep_file(dir.path(), SWEEP);
+    let (code, _, err) = sim_cli(&["sweep", file.to_str().unwrap(), "--shard", "3/3"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shard 3/3: need 0 <= I < N"), "{err}");
+}
