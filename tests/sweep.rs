@@ -53,6 +53,7 @@ fn a_campaign_and_its_shards_merged_give_the_same_report_and_the_worst_run_repla
     assert!(err.contains("runs/s"), "{err}");
     let report = std::fs::read_to_string(one.join("report.json")).unwrap();
     let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+
     assert_eq!(
         (r["runs"].as_u64(), r["flown"].as_u64()),
         (Some(6), Some(6))
@@ -122,6 +123,29 @@ fn a_campaign_and_its_shards_merged_give_the_same_report_and_the_worst_run_repla
         report.replace(one.to_str().unwrap(), "OUT")
     );
 
+    // Merged again, with the worst run and a sample flown again on the emulated cores in
+    // lockstep with wasmtime: the same gates' values, bit for bit, as the native campaign's.
+    let confirmed_dir = dir.path().join("confirmed");
+    let (code, out, err) = sim_cli(&[
+        "sweep",
+        "merge",
+        shards.to_str().unwrap(),
+        "--out",
+        confirmed_dir.to_str().unwrap(),
+        "--confirm-arm",
+        "2",
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "{out}\n{err}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(confirmed_dir.join("report.json")).unwrap())
+            .unwrap();
+    let confirmed = c["confirmed"].as_array().unwrap();
+    assert_eq!(confirmed.len(), 2, "{c}");
+    assert_eq!(confirmed[0]["why"], "worst");
+    assert_eq!(confirmed[0]["index"], r["worst"][0]["index"]);
+    assert!(confirmed.iter().all(|x| x["matched"] == true), "{c}");
+    assert!(out.contains("confirmed on ARM in lockstep: run"), "{out}");
+
     // A shard of another sweep file is refused, and so are overlapping shards.
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
@@ -145,6 +169,14 @@ fn a_campaign_and_its_shards_merged_give_the_same_report_and_the_worst_run_repla
     ]);
     assert_eq!(code, Some(2));
     assert!(err.contains("does not belong"), "{err}");
+    let (code, _, err) = sim_cli(&[
+        "sweep",
+        "merge",
+        shards.to_str().unwrap(),
+        shards.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shards overlap"), "{err}");
 
     // The worst run, replayed from its file: the same worst values.
     let worst = &r["worst"][0];

@@ -105,6 +105,9 @@ enum SweepCommand {
         /// Write a JUnit XML report, one test case per run.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// As for a campaign: fly K runs again on the emulated cores in lockstep.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        confirm_arm: usize,
     },
 }
 
@@ -139,6 +142,10 @@ enum Command {
         /// Write a JUnit XML report, one test case per run.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Fly K runs again on the emulated cores in lockstep with wasmtime (the worst half of
+        /// them and a seeded sample) and report whether they matched bit for bit.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        confirm_arm: usize,
         #[command(subcommand)]
         command: Option<SweepCommand>,
     },
@@ -402,9 +409,15 @@ fn main() -> ExitCode {
         } => p3_run(&file, json),
         Command::List => list(),
         Command::Sweep {
-            command: Some(SweepCommand::Merge { dirs, out, junit }),
+            command:
+                Some(SweepCommand::Merge {
+                    dirs,
+                    out,
+                    junit,
+                    confirm_arm,
+                }),
             ..
-        } => sweep::merge(&dirs, &out, junit.as_deref()),
+        } => sweep::merge(&dirs, &out, junit.as_deref(), confirm_arm),
         Command::Sweep {
             file,
             out,
@@ -412,6 +425,7 @@ fn main() -> ExitCode {
             shard,
             shard_count,
             junit,
+            confirm_arm,
             command: None,
         } => sweep::run(&sweep::Args {
             file: file.as_deref().expect("clap requires it"),
@@ -420,6 +434,7 @@ fn main() -> ExitCode {
             shard: shard.as_deref(),
             shard_count,
             junit: junit.as_deref(),
+            confirm_arm,
         }),
         Command::Diff {
             module,

@@ -89,6 +89,7 @@ pub struct Args<'a> {
     pub shard: Option<&'a str>,
     pub shard_count: Option<u64>,
     pub junit: Option<&'a Path>,
+    pub confirm_arm: usize,
 }
 
 /// `sim sweep SWEEP.ron`.
@@ -112,7 +113,13 @@ pub fn run(a: &Args) -> Result<ExitCode> {
     bar.set_prefix(sw.name.clone());
     let started = Instant::now();
     let mut failed = 0;
-    let results = sweep::run(&sw, &base, &root, &objects, range, jobs, &STOP, |r| {
+    let campaign = sweep::Campaign {
+        sweep: &sw,
+        base: &base,
+        root: &root,
+        objects: &objects,
+    };
+    let results = campaign.run(range, jobs, &STOP, |r| {
         failed += u64::from(!r.pass);
         bar.set_message(format!("{failed} failed"));
         bar.inc(1);
@@ -170,12 +177,17 @@ pub fn run(a: &Args) -> Result<ExitCode> {
         &serde_json::to_string_pretty(&res).expect("serialises"),
     )?;
     write(&a.out.join("timing.json"), &timing.to_string())?;
-    finish(&sw, &base, &root, res, a.out, a.junit)
+    finish(&sw, &base, &root, res, a.out, a.junit, a.confirm_arm)
 }
 
 /// `sim sweep merge DIR...`: every shard file in the directories, merged into one report. The
 /// shards say which sweep they belong to (its file and text).
-pub fn merge(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<ExitCode> {
+pub fn merge(
+    dirs: &[PathBuf],
+    out: &Path,
+    junit: Option<&Path>,
+    confirm_arm: usize,
+) -> Result<ExitCode> {
     let mut parts = Vec::new();
     for d in dirs {
         let entries = std::fs::read_dir(d).map_err(io(d))?;
@@ -205,7 +217,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path, junit: Option<&Path>) -> Result<ExitC
     let sw = Sweep::parse(&res.text, &res.file)?;
     let root = twin_flight::scenario::root_for(&res.file);
     let base = sw.base(&root)?;
-    finish(&sw, &base, &root, res, out, junit)
+    if confirm_arm > 0 {
+        on_ctrl_c();
+    }
+    finish(&sw, &base, &root, res, out, junit, confirm_arm)
 }
 
 /// The report (deterministic), the worst runs' replay files, histograms and JUnit.
@@ -216,9 +231,22 @@ fn finish(
     res: Results,
     out: &Path,
     junit: Option<&Path>,
+    confirm_arm: usize,
 ) -> Result<ExitCode> {
     let replay_dir = out.join("replay");
-    let rep = sweep::report(sw, base, &res, &replay_dir);
+    let mut rep = sweep::report(sw, base, &res, &replay_dir);
+    if confirm_arm > 0 {
+        let objects = std::env::temp_dir().join(format!("rt-twin-confirm-{}", std::process::id()));
+        eprintln!("sim sweep: flying {confirm_arm} runs again on the emulated cores in lockstep");
+        let campaign = sweep::Campaign {
+            sweep: sw,
+            base,
+            root,
+            objects: &objects,
+        };
+        rep.confirmed = campaign.confirm_arm(&res, &rep.worst, confirm_arm, &STOP);
+        let _ = std::fs::remove_dir_all(&objects);
+    }
     for w in &rep.worst {
         write(
             Path::new(&w.replay),
@@ -288,10 +316,22 @@ fn finish(
             w.command
         );
     }
+    for c in &rep.confirmed {
+        match &c.detail {
+            None => println!(
+                "  confirmed on ARM in lockstep: run {} ({}) bit for bit",
+                c.index, c.why
+            ),
+            Some(d) => println!(
+                "  run {} ({}) on ARM in lockstep PARTED: {d}",
+                c.index, c.why
+            ),
+        }
+    }
     println!("  report: {}", out.join("report.json").display());
     Ok(if rep.interrupted {
         ExitCode::from(130)
-    } else if rep.passed == rep.flown {
+    } else if rep.passed == rep.flown && rep.confirmed.iter().all(|c| c.matched) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -451,51 +451,60 @@ pub fn shard(runs: u64, i: u64, n: u64) -> (u64, u64) {
     (at(i), at(i + 1))
 }
 
-/// Fly the runs of `slice` on `jobs` worker threads; `done` hears of each as it finishes (in
-/// completion order). Raising `stop` keeps the finished runs and drops the ones in flight.
-#[allow(clippy::too_many_arguments)] // the campaign's inputs, one each
-pub fn run(
-    sweep: &Sweep,
-    base: &Scenario,
-    root: &Path,
-    objects: &Path,
-    slice: (u64, u64),
-    jobs: usize,
-    stop: &AtomicBool,
-    mut done: impl FnMut(&RunResult),
-) -> Vec<RunResult> {
-    let next = AtomicU64::new(slice.0);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut out = Vec::new();
-    std::thread::scope(|scope| {
-        for w in 0..jobs.max(1) {
-            let (tx, next) = (tx.clone(), &next);
-            // Each worker compiles its own objects: no two threads write one file.
-            let objects = objects.join(format!("worker{w}"));
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= slice.1 || stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let (s, values) = sweep.scenario(base, i);
-                match fly(s, root, &objects, &sweep.gates, i, values, stop) {
-                    Some(r) => {
-                        if tx.send(r).is_err() {
-                            break;
-                        }
+/// A campaign's fixed inputs: the sweep, its base scenario, the project root, and where synth's
+/// objects go (a directory per worker inside it).
+pub struct Campaign<'a> {
+    pub sweep: &'a Sweep,
+    pub base: &'a Scenario,
+    pub root: &'a Path,
+    pub objects: &'a Path,
+}
+
+impl Campaign<'_> {
+    /// Fly the runs of `slice` on `jobs` worker threads; `done` hears of each as it finishes
+    /// (in completion order). Raising `stop` keeps the finished runs and drops the ones in
+    /// flight.
+    pub fn run(
+        &self,
+        slice: (u64, u64),
+        jobs: usize,
+        stop: &AtomicBool,
+        mut done: impl FnMut(&RunResult),
+    ) -> Vec<RunResult> {
+        let next = AtomicU64::new(slice.0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut out = Vec::new();
+        std::thread::scope(|scope| {
+            for w in 0..jobs.max(1) {
+                let (tx, next) = (tx.clone(), &next);
+                // Each worker compiles its own objects: no two threads write one file.
+                let objects = self.objects.join(format!("worker{w}"));
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= slice.1 || stop.load(Ordering::Relaxed) {
+                        break;
                     }
-                    None => break,
-                }
-            });
-        }
-        drop(tx);
-        for r in rx {
-            done(&r);
-            out.push(r);
-        }
-    });
-    out.sort_by_key(|r| r.index);
-    out
+                    let (s, values) = self.sweep.scenario(self.base, i);
+                    let gates = &self.sweep.gates;
+                    match fly(s, self.root, &objects, gates, i, values, stop) {
+                        Some(r) => {
+                            if tx.send(r).is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                });
+            }
+            drop(tx);
+            for r in rx {
+                done(&r);
+                out.push(r);
+            }
+        });
+        out.sort_by_key(|r| r.index);
+        out
+    }
 }
 
 /// Merge slices of one sweep into one set of results (refusing another sweep's slices or
@@ -579,6 +588,80 @@ pub struct Worst {
     pub command: String,
 }
 
+/// A run flown again on the emulated cores in lockstep with wasmtime (`--confirm-arm`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confirmed {
+    pub index: u64,
+    /// Why this run: one of the worst, or the seeded sample.
+    pub why: String,
+    /// The ARM run's counted gates gave the same worst values, bit for bit, as the campaign's
+    /// run, and lockstep saw ARM and wasmtime agree on every tick.
+    pub matched: bool,
+    /// Where they parted, when they did.
+    pub detail: Option<String>,
+}
+
+impl Campaign<'_> {
+    /// Fly `k` of the campaign's runs again on the emulated cores in lockstep (ARM and
+    /// wasmtime compared every tick): the worst half of them and a sample drawn with the
+    /// sweep's seed.
+    pub fn confirm_arm(
+        &self,
+        r: &Results,
+        worst: &[Worst],
+        k: usize,
+        stop: &AtomicBool,
+    ) -> Vec<Confirmed> {
+        let mut picked: Vec<(u64, &str)> = worst
+            .iter()
+            .take(k.div_ceil(2))
+            .map(|w| (w.index, "worst"))
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.sweep.seed ^ 0xC0F1_A4A7);
+        let flown: Vec<u64> = r.results.iter().map(|x| x.index).collect();
+        let mut tries = 0;
+        while picked.len() < k.min(flown.len()) && tries < 100 * k {
+            tries += 1;
+            let at = Uniform::new(0, flown.len()).map_or(0, |u| u.sample(&mut rng));
+            if !picked.iter().any(|p| p.0 == flown[at]) {
+                picked.push((flown[at], "sample"));
+            }
+        }
+        picked
+            .into_iter()
+            .filter_map(|(index, why)| {
+                let original = r.results.iter().find(|x| x.index == index)?;
+                let (mut s, values) = self.sweep.scenario(self.base, index);
+                s.flight.estimator_backend = Backend::Lockstep;
+                s.flight.controller_backend = Backend::Lockstep;
+                let gates = &self.sweep.gates;
+                let again = fly(s, self.root, self.objects, gates, index, values, stop)?;
+                let same = again.gates.len() == original.gates.len()
+                    && again
+                        .gates
+                        .iter()
+                        .zip(&original.gates)
+                        .all(|(a, b)| a.2.to_bits() == b.2.to_bits());
+                let detail = match (&again.stopped, same) {
+                    (Some(e), _) => Some(e.clone()),
+                    (None, false) => Some(format!(
+                        "the gates' worst values differ: ARM {:?}, campaign {:?}",
+                        again.gates.iter().map(|g| g.2).collect::<Vec<_>>(),
+                        original.gates.iter().map(|g| g.2).collect::<Vec<_>>()
+                    )),
+                    (None, true) => None,
+                };
+                Some(Confirmed {
+                    index,
+                    why: why.to_string(),
+                    matched: detail.is_none(),
+                    detail,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The campaign's report: deterministic for a sweep file and its runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -593,6 +676,9 @@ pub struct Report {
     pub interrupted: bool,
     pub gates: Vec<GateStats>,
     pub worst: Vec<Worst>,
+    /// Runs flown again on the emulated cores in lockstep (`--confirm-arm`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub confirmed: Vec<Confirmed>,
 }
 
 /// The 95 % Wilson score interval of `k` successes in `n` trials.
@@ -708,6 +794,7 @@ pub fn report(sweep: &Sweep, base: &Scenario, r: &Results, replay_dir: &Path) ->
         interrupted: r.interrupted,
         gates,
         worst,
+        confirmed: Vec::new(),
     }
 }
 
@@ -807,9 +894,9 @@ mod tests {
         // 95 % Wilson intervals: 0/10 -> [0, 0.2775], 10/10 -> [0.7225, 1], 50/100 ->
         // [0.4038, 0.5962] (the standard tables).
         let (lo, hi) = wilson(0, 10);
-        assert!(lo == 0.0 && (hi - 0.2775).abs() < 1e-4, "{hi}");
+        assert!(lo.abs() < 1e-12 && (hi - 0.2775).abs() < 1e-4, "{lo} {hi}");
         let (lo, hi) = wilson(10, 10);
-        assert!((lo - 0.7225).abs() < 1e-4 && hi == 1.0, "{lo}");
+        assert!((lo - 0.7225).abs() < 1e-4 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
         let (lo, hi) = wilson(50, 100);
         assert!((lo - 0.4038).abs() < 1e-4 && (hi - 0.5962).abs() < 1e-4);
     }
