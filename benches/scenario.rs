@@ -1,6 +1,8 @@
 //! Scenario real-time factor (virtual seconds per wall second) for the SIL-gate scenarios on the
 //! emulated cores, and the flight code's cycles per tick on each core (the timing-regression
 //! figures). Criterion times a 1000-tick slice of each; the summary runs each scenario whole.
+//! Campaign throughput: a small `sim sweep` on 1 and 2 worker threads, with the ratio (goal
+//! >= 1.8 on two cores).
 
 // The shared test helpers this crate can use (tests/common).
 #[path = "../tests/common/build.rs"]
@@ -59,7 +61,73 @@ fn summary() {
     }
 }
 
-criterion_group!(group, benches);
+/// Eight 1000-tick variations of hover-gusts on the wasmtime backend.
+fn campaign() -> (twin_flight::sweep::Sweep, Scenario) {
+    use twin_flight::sweep::{Param, Sweep, Values, Vary};
+    let mut base = load("hover-gusts.ron");
+    base.steps = 1000;
+    let sweep = Sweep {
+        name: "bench".into(),
+        scenario: "scenarios/hover-gusts.ron".into(),
+        runs: 8,
+        seed: 1,
+        vary: vec![
+            Vary {
+                what: Param::Seed,
+                values: Values::PerRun,
+            },
+            Vary {
+                what: Param::WindSpeed,
+                values: Values::Uniform {
+                    low: 0.0,
+                    high: 5.0,
+                },
+            },
+        ],
+        gates: vec![0],
+        worst: 1,
+        backend: Some(twin_hosting::backend::Backend::Wasmtime),
+    };
+    (sweep, base)
+}
+
+fn fly_campaign(sweep: &twin_flight::sweep::Sweep, base: &Scenario, jobs: usize) -> usize {
+    let objects = tempfile::tempdir().unwrap();
+    let root = common::workspace();
+    let c = twin_flight::sweep::Campaign {
+        sweep,
+        base,
+        root: &root,
+        objects: objects.path(),
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    c.run((0, sweep.runs), jobs, &stop, |_| {}).len()
+}
+
+fn sweeps(c: &mut Criterion) {
+    let (sweep, base) = campaign();
+    let mut g = c.benchmark_group("sweep");
+    g.sample_size(10);
+    for jobs in [1, 2] {
+        g.bench_function(format!("8 runs x 1000 ticks/{jobs} threads"), |b| {
+            b.iter(|| fly_campaign(&sweep, &base, jobs))
+        });
+    }
+    g.finish();
+    let rate = |jobs| {
+        let t = std::time::Instant::now();
+        let n = fly_campaign(&sweep, &base, jobs);
+        n as f64 / t.elapsed().as_secs_f64()
+    };
+    let (one, two) = (rate(1), rate(2));
+    println!(
+        "
+sweep throughput (8 runs x 1000 ticks, wasmtime): 1 thread {one:.2} runs/s, 2 threads {two:.2} runs/s: ratio {:.2}",
+        two / one
+    );
+}
+
+criterion_group!(group, benches, sweeps);
 
 fn main() {
     group();
