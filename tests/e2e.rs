@@ -10,5 +10,6 @@ mod cli;
 mod diff;
 mod p3;
 mod scenario;
+mod slurm;
 mod sweep;
 mod target;

@@ -109,6 +109,38 @@ enum SweepCommand {
         #[arg(long, value_name = "K", default_value_t = 0)]
         confirm_arm: usize,
     },
+    /// Submit the campaign to Slurm: a job array of shards (each task `sim sweep FILE`, its
+    /// slice from SLURM_ARRAY_TASK_ID) and a merge job that runs when all of them succeeded.
+    ///
+    /// The shards and the report go to DIR (a directory every node sees), Slurm's output to
+    /// DIR/slurm/. With --wait, returns when the merge is done with its exit code.
+    Slurm {
+        /// The sweep file (RON).
+        file: PathBuf,
+        #[arg(long, default_value = "runs/sweep")]
+        out: PathBuf,
+        /// Array tasks (shards).
+        #[arg(long, default_value_t = 4)]
+        tasks: u64,
+        /// CPUs, and so worker threads, per task.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Wait for the merge job and exit with its code (sbatch --wait).
+        #[arg(long)]
+        wait: bool,
+        /// An extra sbatch option for both jobs, e.g. --sbatch=--partition=batch (repeatable).
+        #[arg(long = "sbatch", value_name = "OPTION", allow_hyphen_values = true)]
+        sbatch: Vec<String>,
+        /// The `sim` the jobs run (default: this one; it must be at that path on the nodes).
+        #[arg(long, value_name = "PATH")]
+        sim: Option<PathBuf>,
+        /// For the merge: a JUnit XML report, one test case per run.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// For the merge: fly K runs again on the emulated cores in lockstep.
+        #[arg(long, value_name = "K", default_value_t = 0)]
+        confirm_arm: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -418,6 +450,31 @@ fn main() -> ExitCode {
                 }),
             ..
         } => sweep::merge(&dirs, &out, junit.as_deref(), confirm_arm),
+        Command::Sweep {
+            command:
+                Some(SweepCommand::Slurm {
+                    file,
+                    out,
+                    tasks,
+                    cpus_per_task,
+                    wait,
+                    sbatch,
+                    sim,
+                    junit,
+                    confirm_arm,
+                }),
+            ..
+        } => sweep::slurm(&sweep::SlurmArgs {
+            file: &file,
+            out: &out,
+            tasks,
+            cpus_per_task,
+            wait,
+            sbatch: &sbatch,
+            sim: sim.as_deref(),
+            junit: junit.as_deref(),
+            confirm_arm,
+        }),
         Command::Sweep {
             file,
             out,

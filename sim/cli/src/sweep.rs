@@ -223,6 +223,156 @@ pub fn merge(
     finish(&sw, &base, &root, res, out, junit, confirm_arm)
 }
 
+pub struct SlurmArgs<'a> {
+    pub file: &'a Path,
+    pub out: &'a Path,
+    pub tasks: u64,
+    pub cpus_per_task: usize,
+    pub wait: bool,
+    pub sbatch: &'a [String],
+    pub sim: Option<&'a Path>,
+    pub junit: Option<&'a Path>,
+    pub confirm_arm: usize,
+}
+
+/// A shell word for sbatch's `--wrap` (which runs its text with /bin/sh).
+fn word(p: &Path) -> Result<String> {
+    let s = p
+        .to_str()
+        .ok_or_else(|| TwinError::Usage(format!("{}: not a UTF-8 path", p.display())))?;
+    Ok(shlex::try_quote(s)
+        .map_err(|e| TwinError::Usage(format!("{s:?}: cannot be quoted for the shell: {e}")))?
+        .into_owned())
+}
+
+/// `sbatch ARGS --wrap CMD`: the job's id (`--parsable` prints `id[;cluster]`).
+fn sbatch(args: &[String], wrap: &str) -> Result<(String, std::process::ExitStatus)> {
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .args(args)
+        .arg("--wrap")
+        .arg(wrap)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| TwinError::Usage(format!("running sbatch (is Slurm installed?): {e}")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text
+        .lines()
+        .next()
+        .and_then(|l| l.split(';').next())
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| {
+            TwinError::Usage(format!(
+                "sbatch {}: no job id ({}; output {text:?})",
+                args.join(" "),
+                out.status
+            ))
+        })?;
+    Ok((id.to_string(), out.status))
+}
+
+/// `sim sweep slurm SWEEP.ron`: a job array of `--tasks` shards and a merge job after them.
+pub fn slurm(a: &SlurmArgs) -> Result<ExitCode> {
+    let (sw, _, root) = Sweep::load(a.file)?;
+    let base = sw.base(&root)?;
+    sw.check(&base, &a.file.display().to_string())?;
+    if a.tasks == 0 || a.tasks > sw.runs {
+        return Err(TwinError::Usage(format!(
+            "--tasks {}: need 1..={} (the sweep's runs)",
+            a.tasks, sw.runs
+        ))
+        .into());
+    }
+    let exe = match a.sim {
+        Some(p) => std::path::absolute(p).map_err(io(p))?,
+        None => std::env::current_exe().map_err(io(Path::new("sim")))?,
+    };
+    if !exe.is_file() {
+        return Err(TwinError::Usage(format!("--sim {}: no such program", exe.display())).into());
+    }
+    let file = std::path::absolute(a.file).map_err(io(a.file))?;
+    let out = std::path::absolute(a.out).map_err(io(a.out))?;
+    // The merge's report tells, after --wait, that the merge ran (a job cancelled because a
+    // task failed leaves sbatch --wait's status at 0 on Slurm 22.05).
+    let report = out.join("report.json");
+    if report.exists() {
+        std::fs::remove_file(&report).map_err(io(&report))?;
+    }
+    let logs = out.join("slurm");
+    std::fs::create_dir_all(&logs).map_err(io(&logs))?;
+    let cwd = std::env::current_dir().map_err(io(Path::new(".")))?;
+    let common = |name: String, output: &str| -> Vec<String> {
+        let mut v = vec![
+            format!("--job-name={name}"),
+            format!("--output={}", logs.join(output).display()),
+            format!("--chdir={}", cwd.display()),
+        ];
+        v.extend(a.sbatch.iter().cloned());
+        v
+    };
+
+    let mut array = common(format!("sweep-{}", sw.name), "task-%a.out");
+    array.push(format!("--array=0-{}", a.tasks - 1));
+    array.push(format!("--cpus-per-task={}", a.cpus_per_task));
+    let task = format!(
+        "{} sweep {} --out {} --jobs {}",
+        word(&exe)?,
+        word(&file)?,
+        word(&out)?,
+        a.cpus_per_task
+    );
+    let (array_id, _) = sbatch(&array, &task)?;
+    println!(
+        "sim sweep slurm: job array {array_id}: {} tasks of {} runs ({} CPU each), shards in {}",
+        a.tasks,
+        sw.runs,
+        a.cpus_per_task,
+        out.display()
+    );
+
+    let mut merge = common(format!("sweep-{}-merge", sw.name), "merge.out");
+    merge.push(format!("--dependency=afterok:{array_id}"));
+    merge.push("--kill-on-invalid-dep=yes".into());
+    if a.wait {
+        merge.push("--wait".into());
+    }
+    let mut cmd = format!(
+        "{} sweep merge {} --out {}",
+        word(&exe)?,
+        word(&out)?,
+        word(&out)?
+    );
+    if let Some(j) = a.junit {
+        let j = std::path::absolute(j).map_err(io(j))?;
+        cmd += &format!(" --junit {}", word(&j)?);
+    }
+    if a.confirm_arm > 0 {
+        cmd += &format!(" --confirm-arm {}", a.confirm_arm);
+    }
+    let (merge_id, status) = sbatch(&merge, &cmd)?;
+    println!(
+        "sim sweep slurm: merge job {merge_id} after it: the report in {} (squeue -j {array_id},{merge_id})",
+        out.display()
+    );
+    if !a.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let log = logs.join("merge.out");
+    print!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+    match status.code() {
+        Some(0) if report.is_file() => Ok(ExitCode::SUCCESS),
+        Some(1) if report.is_file() => Ok(ExitCode::from(1)),
+        code => Err(TwinError::Usage(format!(
+            "the merge job {merge_id} did not finish ({}): a task of array {array_id} failed or \
+             was cancelled; Slurm's output in {}",
+            code.map_or("killed".to_string(), |c| format!("sbatch exit {c}")),
+            logs.display()
+        ))
+        .into()),
+    }
+}
+
 /// The report (deterministic), the worst runs' replay files, histograms and JUnit.
 fn finish(
     sw: &Sweep,
@@ -233,8 +383,7 @@ fn finish(
     junit: Option<&Path>,
     confirm_arm: usize,
 ) -> Result<ExitCode> {
-    let replay_dir = out.join("replay");
-    let mut rep = sweep::report(sw, base, &res, &replay_dir);
+    let mut rep = sweep::report(sw, base, &res);
     if confirm_arm > 0 {
         let objects = std::env::temp_dir().join(format!("rt-twin-confirm-{}", std::process::id()));
         eprintln!("sim sweep: flying {confirm_arm} runs again on the emulated cores in lockstep");
@@ -249,7 +398,7 @@ fn finish(
     }
     for w in &rep.worst {
         write(
-            Path::new(&w.replay),
+            &out.join(&w.replay),
             &sweep::replay_file(sw, base, root, w.index)?,
         )?;
     }
@@ -309,11 +458,11 @@ fn finish(
     }
     for w in rep.worst.iter().take(5) {
         println!(
-            "  worst: run {} ({}) margin {:.3}: {}",
+            "  worst: run {} ({}) margin {:.3}: sim --scenario {}",
             w.index,
             if w.pass { "pass" } else { "FAIL" },
             w.margin,
-            w.command
+            out.join(&w.replay).display()
         );
     }
     for c in &rep.confirmed {
