@@ -231,3 +231,86 @@ fn bad_sweep_files_are_named_with_the_cause() {
     assert_eq!(code, Some(2));
     assert!(err.contains("shard 3/3: need 0 <= I < N"), "{err}");
 }
+
+/// Ctrl-C on a running campaign: the runs in flight finish, the finished ones are kept in a
+/// report marked interrupted, exit 130; the kept runs are the same runs a campaign that stops
+/// there of its own accord flies.
+#[test]
+fn an_interrupted_campaign_keeps_its_finished_runs() {
+    flight_stack();
+    let dir = tempfile::tempdir().unwrap();
+    // Seeded draws only (no grid): run i does not depend on the number of runs.
+    let text = SWEEP
+        .replace("runs: 6", "runs: 400")
+        .replace(
+            "(what: WindSpeed, values: List([0.0, 3.0]))",
+            "(what: WindSpeed, values: Uniform(low: 0.0, high: 4.0))",
+        )
+        .replace(
+            "(what: ImuNoiseScale, values: Range(from: 1.0, to: 3.0, steps: 3))",
+            "(what: ImuNoiseScale, values: Normal(mean: 2.0, sigma: 0.3))",
+        );
+    let file = sweep_file(dir.path(), &text);
+    let out = dir.path().join("cut");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["sweep", file.to_str().unwrap(), "--jobs", "2", "--out"])
+        .arg(&out)
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for some runs to finish (a run is ~0.2 s), far short of all 400.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("interrupted: keeping the finished runs"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(", interrupted"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let flown = report["flown"].as_u64().unwrap();
+    assert!((1..400).contains(&flown), "flown {flown}");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let kept = kept["results"].as_array().unwrap();
+    assert_eq!(kept.len() as u64, flown);
+
+    // The same sweep cut at the last kept run's index, flown to its end: every kept run is
+    // there with the same gate values, bit for bit.
+    let last = kept
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let short = sweep_file(
+        dir.path(),
+        &text.replace("runs: 400", &format!("runs: {}", last + 1)),
+    );
+    let full = dir.path().join("full");
+    let (code, o, e) = sim_cli(&[
+        "sweep",
+        short.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert!(matches!(code, Some(0 | 1)), "{o}\n{e}");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("results.json")).unwrap()).unwrap();
+    for r in kept {
+        let i = r["index"].as_u64().unwrap() as usize;
+        assert_eq!(all["results"][i]["index"], r["index"]);
+        assert_eq!(all["results"][i]["gates"], r["gates"], "run {i}");
+        assert_eq!(all["results"][i]["values"], r["values"], "run {i}");
+    }
+}
