@@ -276,6 +276,11 @@ impl Session {
         true
     }
 
+    /// The emulated machine the flight code runs on (none off the twin).
+    pub fn machine(&mut self) -> Option<&mut twin_machine::machine::Machine> {
+        self.lp.fc.machine()
+    }
+
     /// Both cores now (estimator core, controller core).
     pub fn cores(&mut self) -> [CoreSnapshot; 2] {
         let (i4, i7) = self.lp.fc.cores();

@@ -25,7 +25,7 @@ use crate::time::Ps;
 
 /// `emu_start`'s `until`: an address no code runs at (reference/unicorn.md: keep it away from
 /// hot code, and away from the EXC_RETURN range 0xFF00_0000..).
-const UNTIL: u64 = 0xF000_0000;
+pub const UNTIL: u32 = 0xF000_0000;
 
 const CONTROL_NPRIV: u32 = 1;
 const CONTROL_SPSEL: u32 = 2;
@@ -112,12 +112,180 @@ pub struct CoreData {
     pub cycles: u64,
     /// Last unmapped access seen by the memory hook: (address, is_fetch).
     pub unmapped: Option<(u32, bool)>,
-    pub block_cache: Vec<(u32, u32, u32)>,
+    /// Instructions per translated block, by start address.
+    pub costs: BlockCosts,
+    /// The engine's handle, for the block hook (a plain C callback).
+    handle: *mut unicorn_engine::hook::uc_engine,
     pub semihost: Semihost,
     pub symbols: Rc<Symbols>,
     /// Hosted calls paint the stack to measure its high-water mark: [lo, hi) still holds the
     /// paint of the last call (empty at first: paint it all).
     pub stack_paint: (u32, u32),
+    /// The RAM windows mapped into the engine (base, size).
+    pub ram: Vec<(u32, u32)>,
+    /// Code pages: those instructions have been fetched from (see [`fill_tlb`]).
+    pub exec_pages: PageSet,
+    /// While set, every hosted call records its starting state in `captured` (the ARM-path
+    /// bench replays them on a bare engine).
+    pub capture: bool,
+    pub captured: Vec<RawCall>,
+}
+
+/// A set of engine pages ([`PAGE`] bytes each), by page number.
+pub type PageSet = std::collections::BTreeSet<u32>;
+
+/// EPSR's Thumb bit (the IT bits zero).
+const EPSR_T: u32 = 1 << 24;
+
+/// Unicorn's ARM target page: the unit of a TLB entry.
+pub const PAGE: u32 = 1024;
+
+/// Does the ARMv7-M default memory map mark `addr` execute-never (B3.1: Peripheral
+/// 0x4000_0000-0x5FFF_FFFF, Device and System 0xA000_0000-0xFFFF_FFFF)?
+pub fn execute_never(addr: u32) -> bool {
+    (0x4000_0000..0x6000_0000).contains(&addr) || addr >= 0xA000_0000
+}
+
+/// The TLB entry for the page at `vaddr` (the engine runs with Unicorn's virtual TLB, filled
+/// here): identity-mapped, readable and writable, and executable only on code pages, i.e.
+/// pages instructions have been fetched from. Unicorn 2.1.x marks every writable RAM page
+/// "not dirty" when its entry is filled and clears the mark only for entries without execute
+/// permission (qemu/accel/tcg/cputlb.c `notdirty_write`); with the CPU's own fill every
+/// 0x0000_0000-0x9FFF_FFFF page is executable by the default memory map, so every guest store
+/// took the slow path (`store_helper`, `notdirty_write`, `address_space_translate`). A data
+/// page gets an entry without execute and its stores run on the fast path after the first;
+/// a code page keeps the slow path, which is what catches self-modifying code. A fetch from
+/// an execute-never region stops the run with UC_ERR_EXCEPTION, the machine's instruction bus
+/// error (as the default map's prefetch abort was).
+fn fill_tlb(uc: &mut Uc<'_>, vaddr: u64, ty: MemType) -> Option<unicorn_engine::TlbEntry> {
+    let page = (vaddr as u32) / PAGE;
+    let fetch = ty == MemType::FETCH;
+    if execute_never(vaddr as u32) {
+        // The guest fetching here (its PC is on the page): no execute permission, the run
+        // stops with UC_ERR_EXCEPTION at the fetch address. Unicorn's own fetch probe when it
+        // drops the block at `until` (softmmu/cpus.c) comes with the PC elsewhere: a failed
+        // fill there would leave UC_ERR_EXCEPTION as the result of a run that went well.
+        let guest = reg(uc, RegisterARM::PC) / PAGE == page;
+        return Some(unicorn_engine::TlbEntry {
+            paddr: vaddr,
+            perms: if guest && fetch {
+                Prot::READ | Prot::WRITE
+            } else {
+                Prot::ALL
+            },
+        });
+    }
+    if !fetch {
+        // A data access from a running block: Unicorn's fill has just restored the CPU state
+        // to this instruction (qemu/softmmu/unicorn_vtlb.c `cpu_restore_state`), IT bits
+        // included. QEMU keeps them zero while a block runs (written at its end only when an
+        // IT block is still open), so they are set back to zero here; else an IT block that
+        // ends within the block would leave its state to the next block.
+        let _ = uc.reg_write(RegisterARM::EPSR, u64::from(EPSR_T));
+    }
+    let d = uc.get_data_mut();
+    let code = if fetch {
+        d.exec_pages.insert(page);
+        true
+    } else {
+        d.exec_pages.contains(&page)
+    };
+    let perms = if code {
+        Prot::ALL
+    } else {
+        Prot::READ | Prot::WRITE
+    };
+    Some(unicorn_engine::TlbEntry {
+        paddr: vaddr,
+        perms,
+    })
+}
+
+/// A call's starting state: every RAM window and the register file, the entry point and the
+/// return address. Replayed on a bare Unicorn engine (no hooks, no MMIO) it runs the same
+/// instructions as the twin did, so the twin's speed can be set against raw Unicorn's on the
+/// same code.
+#[derive(Debug, Clone)]
+pub struct RawCall {
+    pub model: CpuModel,
+    pub ram: Vec<(u32, Vec<u8>)>,
+    pub regs: Vec<(RegisterARM, u64)>,
+    pub entry: u32,
+    /// The address the call returns to.
+    pub until: u32,
+    /// The instructions the twin counted for the call (set when it returned).
+    pub instructions: u64,
+}
+
+/// The registers a call's state is made of (core registers, the FPU's, the special ones).
+pub const CALL_REGS: [RegisterARM; 20] = [
+    RegisterARM::R0,
+    RegisterARM::R1,
+    RegisterARM::R2,
+    RegisterARM::R3,
+    RegisterARM::R4,
+    RegisterARM::R5,
+    RegisterARM::R6,
+    RegisterARM::R7,
+    RegisterARM::R8,
+    RegisterARM::R9,
+    RegisterARM::R10,
+    RegisterARM::R11,
+    RegisterARM::R12,
+    RegisterARM::SP,
+    RegisterARM::LR,
+    RegisterARM::FPSCR,
+    RegisterARM::APSR,
+    RegisterARM::CONTROL,
+    RegisterARM::PRIMASK,
+    RegisterARM::BASEPRI,
+];
+
+/// The FPU's registers as doubles (S0-S31 within them).
+const D_REGS: [RegisterARM; 16] = [
+    RegisterARM::D0,
+    RegisterARM::D1,
+    RegisterARM::D2,
+    RegisterARM::D3,
+    RegisterARM::D4,
+    RegisterARM::D5,
+    RegisterARM::D6,
+    RegisterARM::D7,
+    RegisterARM::D8,
+    RegisterARM::D9,
+    RegisterARM::D10,
+    RegisterARM::D11,
+    RegisterARM::D12,
+    RegisterARM::D13,
+    RegisterARM::D14,
+    RegisterARM::D15,
+];
+
+/// `uc`'s state at the start of a call of `entry` returning to `until`.
+pub fn capture(uc: &Uc<'_>, entry: u32, until: u32) -> RawCall {
+    let d = uc.get_data();
+    let ram = d
+        .ram
+        .iter()
+        .map(|&(base, size)| {
+            let mut b = vec![0u8; size as usize];
+            let _ = uc.mem_read(u64::from(base), &mut b);
+            (base, b)
+        })
+        .collect();
+    let regs = CALL_REGS
+        .iter()
+        .chain(D_REGS.iter())
+        .map(|&r| (r, uc.reg_read(r).unwrap_or(0)))
+        .collect();
+    RawCall {
+        model: d.model,
+        ram,
+        regs,
+        entry,
+        until,
+        instructions: 0,
+    }
 }
 
 impl CoreData {
@@ -141,19 +309,64 @@ impl semihost::Host for CoreData {
 pub type Uc<'a> = Unicorn<'a, CoreData>;
 pub type Engine = Uc<'static>;
 
-const BLOCK_CACHE: usize = 4096;
+/// Guest space per leaf of [`BlockCosts`] (64 KiB: a slot per halfword).
+const LEAF_BITS: u32 = 16;
 
-/// Count the Thumb instructions in a translated block (a halfword whose top five bits are
-/// 0b11101, 0b11110 or 0b11111 starts a 32-bit instruction). Cached per block.
-fn block_insns(uc: &mut Uc<'_>, addr: u64, size: u32) -> u64 {
-    let slot = ((addr >> 1) as usize) & (BLOCK_CACHE - 1);
-    let (a, s, n) = uc.get_data().block_cache[slot];
-    if a == addr as u32 && s == size && n != 0 {
-        return u64::from(n);
+/// Instructions per translated block, by the block's start address: a two-level table (a leaf
+/// per 64 KiB of guest space holding code, a slot per halfword), so the block hook indexes and
+/// never searches. A slot holds `size << 16 | count` (0: not yet known). The same start
+/// address can begin blocks of different sizes (a block cut at `emu_start`'s `until`, or
+/// translated again after code changed), so the size is checked on each use.
+pub struct BlockCosts {
+    leaves: Vec<Option<Box<[u32]>>>,
+}
+
+impl Default for BlockCosts {
+    fn default() -> Self {
+        BlockCosts {
+            leaves: vec![None; 1 << (32 - LEAF_BITS)],
+        }
     }
-    let mut buf = vec![0u8; size as usize];
+}
+
+impl BlockCosts {
+    /// Instructions in the block of `size` bytes at `addr`, read from `uc`'s memory the first
+    /// time.
+    #[inline]
+    fn insns(&mut self, uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u64 {
+        let leaf = self.leaves[(addr >> LEAF_BITS) as usize]
+            .get_or_insert_with(|| vec![0; 1 << (LEAF_BITS - 1)].into_boxed_slice());
+        let slot = &mut leaf[((addr & ((1 << LEAF_BITS) - 1)) >> 1) as usize];
+        if *slot != 0 && *slot >> 16 == size {
+            return u64::from(*slot & 0xFFFF);
+        }
+        let n = count_insns(uc, addr, size);
+        *slot = (size << 16) | n;
+        u64::from(n)
+    }
+
+    /// Forget every block (code was written behind Unicorn's back).
+    pub fn clear(&mut self) {
+        self.leaves.iter_mut().for_each(|l| *l = None);
+    }
+}
+
+/// Count the Thumb instructions of a block (a halfword whose top five bits are 0b11101,
+/// 0b11110 or 0b11111 starts a 32-bit instruction).
+fn count_insns(uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u32 {
+    let size = size.min(0xFFFF) as usize;
+    let mut buf = vec![0u8; size];
+    // SAFETY: `uc` is the live engine calling the hook; `buf` holds `size` bytes.
+    let ok = unsafe {
+        unicorn_engine::hook::sys::uc_mem_read(
+            uc,
+            u64::from(addr),
+            buf.as_mut_ptr().cast(),
+            size as u64,
+        )
+    } == unicorn_engine::uc_error::OK;
     let mut count = 0u32;
-    if uc.mem_read(addr, &mut buf).is_ok() {
+    if ok {
         let mut i = 0;
         while i + 1 < buf.len() {
             let hw = u16::from_le_bytes([buf[i], buf[i + 1]]);
@@ -161,9 +374,71 @@ fn block_insns(uc: &mut Uc<'_>, addr: u64, size: u32) -> u64 {
             count += 1;
         }
     }
-    let count = count.max(1);
-    uc.get_data_mut().block_cache[slot] = (addr as u32, size, count);
-    u64::from(count)
+    count.max(1)
+}
+
+/// A register read through the raw handle (inside the block hook).
+fn raw_reg(uc: *mut unicorn_engine::hook::uc_engine, r: RegisterARM) -> u32 {
+    let mut v: u64 = 0;
+    // SAFETY: `uc` is the live engine calling the hook; `v` is large enough for any core
+    // register.
+    unsafe {
+        unicorn_engine::hook::sys::uc_reg_read(uc, r as i32, (&raw mut v).cast());
+    }
+    v as u32
+}
+
+/// The block hook: charge the block's cycles, or stop the engine before it when the segment's
+/// deadline would pass, an interrupt is due, or a pending exception's masks came down.
+/// A C callback on the engine's [`CoreData`] (not the binding's closure proxy, which upgrades
+/// a weak reference and builds a handle on every block).
+///
+/// # Safety
+/// `data` is the engine's `CoreData`, which lives as long as the engine; the hook runs on the
+/// engine's thread inside `emu_start`, where nothing else touches the data.
+unsafe extern "C" fn block_hook(
+    uc: *mut unicorn_engine::hook::uc_engine,
+    addr: u64,
+    size: u32,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: the caller's contract.
+    let d = unsafe { &mut *data.cast::<CoreData>() };
+    let n = d.costs.insns(uc, addr as u32, size);
+    let cyc = n * d.cpi;
+    let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
+    let stop = if d.run_cycles > 0 && after > d.deadline.get() {
+        Some(Halt::Budget)
+    } else if d.irq_flag.get() {
+        Some(Halt::Irq)
+    } else if let Some((pending, active)) = d.poll {
+        let mut boost = active;
+        if raw_reg(uc, RegisterARM::PRIMASK) & 1 != 0 {
+            boost = boost.min(0);
+        }
+        let basepri = raw_reg(uc, RegisterARM::BASEPRI) as u8;
+        if basepri & exc::PRIO_MASK != 0 {
+            // Group priority of BASEPRI: computed with the same PRIGROUP as `pending`.
+            boost = boost.min(d.soc.borrow().cores[d.idx].scs.exc.group(basepri));
+        }
+        if raw_reg(uc, RegisterARM::FAULTMASK) & 1 != 0 {
+            boost = -1;
+        }
+        (pending < boost).then_some(Halt::Irq)
+    } else {
+        None
+    };
+    if let Some(h) = stop {
+        d.halt = Some(h);
+        // SAFETY: `uc` is the live engine.
+        unsafe {
+            unicorn_engine::hook::sys::uc_emu_stop(uc);
+        }
+        return;
+    }
+    d.run_cycles += cyc;
+    d.insns += n;
+    d.cycles += cyc;
 }
 
 fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
@@ -653,6 +928,10 @@ pub fn new_engine(
         run_start: 0,
         run_cycles: 0,
         stack_paint: (0, 0),
+        ram: Vec::new(),
+        exec_pages: Default::default(),
+        capture: false,
+        captured: Vec::new(),
         deadline,
         irq_flag,
         poll: None,
@@ -660,7 +939,8 @@ pub fn new_engine(
         insns: 0,
         cycles: 0,
         unmapped: None,
-        block_cache: vec![(0, 0, 0); BLOCK_CACHE],
+        costs: BlockCosts::default(),
+        handle: std::ptr::null_mut(),
         semihost: Semihost::new(echo),
         symbols,
     };
@@ -671,50 +951,29 @@ pub fn new_engine(
         CpuModel::CortexM4 => ArmCpuModel::CORTEX_M4,
     };
     uc.ctl_set_cpu_model(model as i32).uc(what)?;
+    uc.ctl_set_tlb_type(unicorn_engine::TlbType::VIRTUAL)
+        .uc(what)?;
+    uc.add_tlb_hook(1, 0, fill_tlb).uc(what)?;
 
-    uc.add_block_hook(1, 0, |uc, addr, size| {
-        let n = block_insns(uc, addr, size);
-        let d = uc.get_data_mut();
-        let cyc = n * d.cpi;
-        let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
-        if d.run_cycles > 0 && after > d.deadline.get() {
-            d.halt = Some(Halt::Budget);
-            let _ = uc.emu_stop();
-            return;
-        }
-        if d.irq_flag.get() {
-            d.halt = Some(Halt::Irq);
-            let _ = uc.emu_stop();
-            return;
-        }
-        if let Some((pending, active)) = d.poll {
-            let m = masks(uc);
-            let mut boost = active;
-            if m.primask {
-                boost = boost.min(0);
-            }
-            if m.basepri & exc::PRIO_MASK != 0 {
-                // Group priority of BASEPRI: computed with the same PRIGROUP as `pending`.
-                let d = uc.get_data();
-                let g = d.soc.borrow().cores[d.idx].scs.exc.group(m.basepri);
-                boost = boost.min(g);
-            }
-            if m.faultmask {
-                boost = -1;
-            }
-            if pending < boost {
-                let d = uc.get_data_mut();
-                d.halt = Some(Halt::Irq);
-                let _ = uc.emu_stop();
-                return;
-            }
-        }
-        let d = uc.get_data_mut();
-        d.run_cycles += cyc;
-        d.insns += n;
-        d.cycles += cyc;
-    })
-    .uc(what)?;
+    let handle = uc.get_handle();
+    let data: *mut CoreData = uc.get_data_mut();
+    // SAFETY: `data` is set once here; the engine owns the data for its whole life.
+    unsafe { (*data).handle = handle };
+    let mut id: unicorn_engine::hook::uc_hook = 0;
+    // SAFETY: `block_hook` has the UC_HOOK_BLOCK signature; `data` outlives the hook (both
+    // belong to the engine); range 1..0 covers all code.
+    let r = unsafe {
+        unicorn_engine::hook::sys::uc_hook_add(
+            handle,
+            &raw mut id,
+            HookType::BLOCK.0 as i32,
+            block_hook as *mut std::ffi::c_void,
+            data.cast(),
+            1,
+            0,
+        )
+    };
+    r.and(Ok(())).uc(what)?;
 
     uc.add_intr_hook(on_interrupt).uc(what)?;
 
@@ -741,17 +1000,48 @@ pub fn new_engine(
     })
     .uc(what)?;
 
-    uc.add_mem_hook(
-        HookType::MEM_UNMAPPED,
-        1,
-        0,
-        |uc, ty, addr, _size, _value| {
-            uc.get_data_mut().unmapped = Some((addr as u32, ty == MemType::FETCH_UNMAPPED));
-            false
-        },
-    )
-    .uc(what)?;
     Ok(uc)
+}
+
+/// Watch every access to an address no region maps, recording it for the fault report. Called
+/// once the map is complete: the hooks cover only the gaps between regions. (Unicorn 2.1.x
+/// keeps a RAM page's TLB entry "not dirty", sending every store to it through the slow path
+/// of `store_helper` and `notdirty_write`, while any memory hook's range covers the page,
+/// unmapped-access hooks included: `uc_mem_hook_installed` in qemu/include/exec/exec-all.h.
+/// One hook over the whole space made every guest store slow.)
+pub fn watch_unmapped(uc: &mut Uc<'_>) -> Result<()> {
+    let what = format!("core {}: unmapped-access hooks", uc.get_data().name);
+    let mut regions: Vec<(u64, u64)> = uc
+        .mem_regions()
+        .uc(|| what.clone())?
+        .iter()
+        .map(|r| (r.begin, r.end))
+        .collect();
+    regions.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut next = 0u64;
+    for (begin, end) in regions {
+        if begin > next {
+            gaps.push((next, begin - 1));
+        }
+        next = next.max(end + 1);
+    }
+    if next <= 0xFFFF_FFFF {
+        gaps.push((next, 0xFFFF_FFFF));
+    }
+    for (begin, end) in gaps {
+        uc.add_mem_hook(
+            HookType::MEM_UNMAPPED,
+            begin,
+            end,
+            |uc, ty, addr, _size, _value| {
+                uc.get_data_mut().unmapped = Some((addr as u32, ty == MemType::FETCH_UNMAPPED));
+                false
+            },
+        )
+        .uc(|| what.clone())?;
+    }
+    Ok(())
 }
 
 /// A read of the SoC at (core, address, size, virtual time, IPSR).
@@ -898,16 +1188,13 @@ pub fn run_engine(uc: &mut Uc<'_>, start: Ps) -> std::result::Result<(), unicorn
     d.halt = None;
     d.unmapped = None;
     let pc = reg(uc, RegisterARM::PC);
-    uc.emu_start(u64::from(pc | 1), UNTIL, 0, 0)
+    uc.emu_start(u64::from(pc | 1), u64::from(UNTIL), 0, 0)
 }
 
 /// Translated blocks must be dropped when code is written behind Unicorn's back.
 pub fn flush(uc: &mut Uc<'_>) {
     let _ = uc.ctl_flush_tb();
-    uc.get_data_mut()
-        .block_cache
-        .iter_mut()
-        .for_each(|e| *e = (0, 0, 0));
+    uc.get_data_mut().costs.clear();
 }
 
 /// Map a RAM window of a host buffer into the engine.
@@ -916,5 +1203,7 @@ pub fn flush(uc: &mut Uc<'_>) {
 /// `ptr` must stay valid for `size` bytes for as long as the engine lives.
 pub unsafe fn map_ram(uc: &mut Uc<'_>, base: u32, size: u32, ptr: *mut u8) -> Result<()> {
     unsafe { uc.mem_map_ptr(u64::from(base), u64::from(size), Prot::ALL, ptr.cast()) }
-        .uc(|| format!("mapping RAM at {base:#010x}"))
+        .uc(|| format!("mapping RAM at {base:#010x}"))?;
+    uc.get_data_mut().ram.push((base, size));
+    Ok(())
 }

@@ -161,6 +161,7 @@ impl Machine {
             for s in &board.spaces {
                 core::map_space(&mut uc, s.base, s.size)?;
             }
+            core::watch_unmapped(&mut uc)?;
             cores.push(CoreRun {
                 uc,
                 name: desc.name.clone(),
@@ -588,6 +589,11 @@ impl Machine {
                         Some(FaultKind::FetchBus { addr })
                     }
                     (uc_error::INSN_INVALID, _) => Some(FaultKind::Undefined { pc }),
+                    // A fetch from an execute-never region (core::fill_tlb), else a
+                    // state the CPU refused (an interworking branch to ARM state).
+                    (uc_error::EXCEPTION, _) if core::execute_never(pc) => {
+                        Some(FaultKind::FetchBus { addr: pc })
+                    }
                     (uc_error::EXCEPTION, _) => Some(FaultKind::InvState { pc }),
                     (e, _) => {
                         let at = core::whereabouts(&c.uc, pc);

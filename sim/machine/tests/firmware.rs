@@ -347,6 +347,99 @@ fn cpu_models_cm7_has_double_precision_cm4_does_not() {
     );
 }
 
+/// Code written through the data path runs, and runs again as rewritten: an OCRAM page that
+/// first took stores as data, then code, then a store that changes the code. (The twin fills
+/// Unicorn's TLB itself, executable only on pages code was fetched from, so that data stores
+/// run on Unicorn's fast path; a code page must keep catching writes to its code.)
+/// Assembled with llvm-mc -triple=thumbv7em-none-eabi:
+///   movw/movt r4, 0x2024_0000 ; movw/movt r1, 0x4770_2001 ("movs r0, #1 ; bx lr")
+///   str r1, [r4] ; dsb ; isb ; orr r5, r4, #1 ; blx r5 ; mov r6, r0
+///   movw/movt r1, 0x4770_2002 ("movs r0, #2 ; bx lr") ; str r1, [r4] ; dsb ; isb ; blx r5
+///   add r0, r6 ; cmp r0, #3 ; bne fail ; exit 0 ; fail: exit 1
+const SELF_MODIFYING: [u8; 74] = [
+    0x40, 0xF2, 0x00, 0x04, 0xC2, 0xF2, 0x24, 0x04, 0x42, 0xF2, 0x01, 0x01, 0xC4, 0xF2, 0x70, 0x71,
+    0x21, 0x60, 0xBF, 0xF3, 0x4F, 0x8F, 0xBF, 0xF3, 0x6F, 0x8F, 0x44, 0xF0, 0x01, 0x05, 0xA8, 0x47,
+    0x06, 0x46, 0x42, 0xF2, 0x02, 0x01, 0xC4, 0xF2, 0x70, 0x71, 0x21, 0x60, 0xBF, 0xF3, 0x4F, 0x8F,
+    0xBF, 0xF3, 0x6F, 0x8F, 0xA8, 0x47, 0x30, 0x44, 0x03, 0x28, 0x05, 0xD1, 0x18, 0x20, 0x40, 0xF2,
+    0x26, 0x01, 0xC0, 0xF2, 0x02, 0x01, 0xAB, 0xBE, 0x18, 0x20,
+];
+
+#[test]
+fn code_written_as_data_runs_and_runs_again_when_rewritten() {
+    let mut code = SELF_MODIFYING.to_vec();
+    code.extend_from_slice(&[0x01, 0x21, 0xAB, 0xBE]); // fail: movs r1, #1 ; bkpt 0xab
+    for (core, base) in [("m7", 0x0), ("m4", 0x1FFE_0000)] {
+        let stop = run_tiny(core, tiny_image(base, 0x2000_1000, &code, &EXIT_FAIL));
+        assert_eq!(
+            stop,
+            Stop::Exit {
+                core: core.into(),
+                code: 0
+            },
+            "{core}: the rewritten function must return 2 after returning 1"
+        );
+    }
+}
+
+/// An IT block whose load misses the TLB, then flags that fail the IT condition, a branch, and
+/// an unconditional add in the next block: the add must run. (Unicorn's virtual-TLB fill
+/// restores the CPU state to the faulting instruction, IT bits included, which QEMU keeps at
+/// zero while a block runs; left there, the next block would run as if inside the IT block.)
+///   movw/movt r4, 0x2024_0000 ; movs r2, #0 ; movs r3, #0 ; cmp r2, #0
+///   itt eq ; ldreq r0, [r4] ; addeq r2, #1 ; cmp r2, #5 ; b 1f
+///   1: adds r3, #1 ; cmp r3, #1 ; bne fail ; exit 0 ; fail: exit 1
+const IT_BLOCK_TLB_MISS: [u8; 48] = [
+    0x40, 0xF2, 0x00, 0x04, 0xC2, 0xF2, 0x24, 0x04, 0x00, 0x22, 0x00, 0x23, 0x00, 0x2A, 0x04, 0xBF,
+    0x20, 0x68, 0x52, 0x1C, 0x05, 0x2A, 0xFF, 0xE7, 0x5B, 0x1C, 0x01, 0x2B, 0x05, 0xD1, 0x18, 0x20,
+    0x40, 0xF2, 0x26, 0x01, 0xC0, 0xF2, 0x02, 0x01, 0xAB, 0xBE, 0x18, 0x20, 0x01, 0x21, 0xAB, 0xBE,
+];
+
+#[test]
+fn a_tlb_miss_inside_an_it_block_leaves_no_it_state_behind() {
+    for (core, base) in [("m7", 0x0), ("m4", 0x1FFE_0000)] {
+        let stop = run_tiny(
+            core,
+            tiny_image(base, 0x2000_1000, &IT_BLOCK_TLB_MISS, &EXIT_FAIL),
+        );
+        assert_eq!(
+            stop,
+            Stop::Exit {
+                core: core.into(),
+                code: 0
+            },
+            "{core}"
+        );
+    }
+}
+
+/// A branch into the Peripheral region, execute-never in the ARMv7-M default memory map
+/// (B3.1): an instruction bus error, escalated to HardFault (BusFault not enabled) with
+/// CFSR.IBUSERR and HFSR.FORCED. movw r0, #1 ; movt r0, #0x4000 ; bx r0
+#[test]
+fn a_fetch_from_execute_never_space_is_an_instruction_bus_error() {
+    let code = [0x40, 0xF2, 0x01, 0x00, 0xC4, 0xF2, 0x00, 0x00, 0x00, 0x47];
+    let mut m = twin_machine::machine::Machine::new(
+        twin_machine::board::Board::rt1176(),
+        &twin_machine::machine::Config::default(),
+    )
+    .unwrap();
+    m.load("m7", &tiny_image(0x0, 0x2000_1000, &code, &EXIT_FAIL))
+        .unwrap();
+    m.power_on().unwrap();
+    let stop = m.run_for(PS_PER_MS);
+    assert_eq!(
+        stop,
+        Stop::Exit {
+            core: "m7".into(),
+            code: 1
+        }
+    );
+    let soc = m.soc.borrow();
+    let e = &soc.cores[0].scs.exc;
+    assert_eq!(e.cfsr & (1 << 8), 1 << 8, "IBUSERR: CFSR {:#x}", e.cfsr);
+    assert_eq!(e.hfsr & (1 << 30), 1 << 30, "FORCED: HFSR {:#x}", e.hfsr);
+}
+
 /// LPUART1 (rt1176.md 3.6, the firmware's own comment has the arithmetic): the banner appears
 /// on the UART, each byte a 10-bit frame of 2080 clocks of the 24 MHz root; the FIFO of four
 /// holds four words in loopback and flags the fifth as an overrun; RIE raises NVIC line 20.

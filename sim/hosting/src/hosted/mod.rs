@@ -45,7 +45,14 @@ use twin_machine::symbols::Symbols;
 /// Stack painted before each export call to find its high-water mark.
 const PAINT: u32 = 0xC5C5_C5C5;
 const TRAMPOLINE: [u8; 4] = [0x70, 0x47, 0x00, 0xBF]; // bx lr ; nop
-const RETURN_STUB: [u8; 4] = [0xFE, 0xE7, 0x00, 0xBF]; // b . ; nop
+/// Where an export returns to: `wfi` ends `emu_start` (PC after it; reference/unicorn.md), so a
+/// call needs no `until` address. (Unicorn translates the block at `until` again after every
+/// `emu_start`, softmmu/cpus.c `resume_all_vcpus`, and each translation walks the whole TLB in
+/// `tlb_reset_dirty_by_vaddr`: a call with `until` at the stub cost a translation.) The `wfi`
+/// is the twin's, not the export's: the call takes its instruction and cycles back.
+const RETURN_STUB: [u8; 4] = [0x30, 0xBF, 0xFE, 0xE7]; // wfi ; b .
+/// Never executed: a gap between the code and the return stub.
+const STUB_GUARD: [u8; 4] = [0x00, 0xDE, 0x00, 0xDE]; // udf #0 ; udf #0
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -610,7 +617,7 @@ impl Module {
         let n_targets = n_imports + helpers.len() + missing.len();
         let code_size = (probe.image.len() as u32).next_multiple_of(4);
         let trampolines = code_base + code_size;
-        let return_stub = trampolines + 4 * n_targets as u32;
+        let return_stub = trampolines + 4 * n_targets as u32 + STUB_GUARD.len() as u32;
         let code_end = return_stub + 4;
         if code_end > code_w.base + code_w.size {
             return Err(obj_err(format!(
@@ -789,6 +796,7 @@ impl Module {
             for _ in 0..n_targets {
                 code.extend_from_slice(&TRAMPOLINE);
             }
+            code.extend_from_slice(&STUB_GUARD);
             code.extend_from_slice(&RETURN_STUB);
             uc.mem_write(u64::from(code_base), &code)
                 .map_err(|e| obj_err(format!("loading code: {e:?}")))?;
@@ -851,7 +859,7 @@ impl Module {
             let b = bridge.clone();
             uc.add_code_hook(
                 u64::from(trampolines),
-                u64::from(return_stub - 1),
+                u64::from(trampolines + 4 * n_targets as u32 - 1),
                 move |uc, addr, _| on_trampoline(uc, addr, &b),
             )
             .map_err(|e| Error::Unicorn {
@@ -904,7 +912,8 @@ impl Module {
             .map(|s| s.addr + s.mem_size)
             .max()
             .ok_or_else(|| bad(format!("no segment in {}", code_w.name)))?;
-        let return_stub = code_end.next_multiple_of(4);
+        // A guard word between the image and the stub, as for a linked module.
+        let return_stub = code_end.next_multiple_of(4) + STUB_GUARD.len() as u32;
         let d0 = window(&hosting.data[0]);
         let stack_top = d0.base + d0.size;
         let stack_bottom = stack_top - options.stack_bytes;
@@ -1176,8 +1185,20 @@ impl Module {
             (d.insns, d.cycles, d.ps_per_cycle)
         };
         let _ = ps;
-        let r = uc.emu_start(u64::from(entry), u64::from(l.return_stub), 0, 0);
+        let capturing = uc.get_data().capture;
+        if capturing {
+            let c = core::capture(uc, entry, l.return_stub);
+            uc.get_data_mut().captured.push(c);
+        }
+        let r = uc.emu_start(u64::from(entry), u64::from(core::UNTIL), 0, 0);
         let pc = reg(uc, RegisterARM::PC);
+        if r.is_ok() && pc == l.return_stub + 2 && uc.get_data().halt.is_none() {
+            // The stub's `wfi` is not the export's.
+            let d = uc.get_data_mut();
+            d.insns -= 1;
+            d.cycles -= d.cpi;
+            d.run_cycles -= d.cpi;
+        }
         let (halt, unmapped, insns, cycles) = {
             let d = uc.get_data_mut();
             (
@@ -1187,6 +1208,11 @@ impl Module {
                 d.cycles - cycles0,
             )
         };
+        if capturing {
+            if let Some(c) = uc.get_data_mut().captured.last_mut() {
+                c.instructions = insns;
+            }
+        }
         let describe = |pc: u32| self.symbols.describe(pc);
         let result = match (r, halt) {
             (_, Some(Halt::TwinError(m))) => return Err(Error::Usage(m)),
@@ -1207,7 +1233,7 @@ impl Module {
                     function: describe(pc),
                 })
             }
-            (Ok(()), None) if pc == l.return_stub => {
+            (Ok(()), None) if pc == l.return_stub + 2 => {
                 let now = abi_regs(uc);
                 let want = [l.globals, l.r10, l.linmem];
                 if now != want {
