@@ -316,7 +316,7 @@ fn arm_path() {
     let calls: Vec<Vec<RawCall>> = captured.iter().map(|c| replayable(c)).collect();
     let share = |v: &[Vec<RawCall>]| -> u64 { v.iter().flatten().map(|c| c.instructions).sum() };
     println!(
-        "\nARM path (stabilization, 6000 ticks; raw: tick 500's calls replayed 200 times, {} of {} calls, {:.1} % of the tick's instructions; the rest reach an import)",
+        "\nARM path (stabilization, 6000 ticks; raw: tick 500's calls replayed 200 times, {} of {} calls, {:.1} % of the tick's instructions; a call whose replay differs is left out)",
         calls.iter().map(Vec::len).sum::<usize>(),
         captured.iter().map(Vec::len).sum::<usize>(),
         100.0 * share(&calls) as f64 / share(&captured) as f64

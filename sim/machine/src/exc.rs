@@ -179,13 +179,21 @@ impl ExcState {
     /// then exception number (B1.5.4). This is ICSR.VECTPENDING.
     pub fn highest_pending(&self) -> Option<u32> {
         let mut best: Option<(i32, i32, u32)> = None;
-        for n in 1..NUM_EXC as u32 {
-            if !self.pending[n as usize] || !self.is_enabled(n) {
+        // Asked at every scheduling step: runs of 32 numbers with nothing pending are skipped
+        // with one branchless OR over the run.
+        for (c, run) in self.pending.chunks(32).enumerate() {
+            if !run.iter().fold(false, |a, &p| a | p) {
                 continue;
             }
-            let key = (self.group_priority(n), self.raw_priority(n), n);
-            if best.is_none_or(|b| key < b) {
-                best = Some(key);
+            for (j, _) in run.iter().enumerate().filter(|(_, &p)| p) {
+                let n = (c * 32 + j) as u32;
+                if n == 0 || !self.is_enabled(n) {
+                    continue;
+                }
+                let key = (self.group_priority(n), self.raw_priority(n), n);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
+                }
             }
         }
         best.map(|b| b.2)
@@ -310,6 +318,35 @@ mod tests {
         assert_eq!(e.to_take(Masks::default()), None);
         e.prigroup = 3;
         assert_eq!(e.to_take(Masks::default()), Some(irq(2)));
+    }
+
+    #[test]
+    fn the_highest_pending_is_found_across_the_whole_table() {
+        // One pending per run of 32 numbers and beyond, enabled or not, in every priority
+        // order: the answer is the rule's (group priority, raw priority, number), checked
+        // against a plain scan of every number.
+        let mut e = ExcState::default();
+        let lines = [0u32, 29, 31, 32, 63, 64, 150, 200, (NUM_EXC as u32) - 17];
+        for (k, &l) in lines.iter().enumerate() {
+            let n = irq(l);
+            e.enabled[n as usize] = k % 3 != 1;
+            e.prio[n as usize] = [0x80, 0x40, 0x40, 0xC0, 0x20, 0x60, 0x20, 0xE0, 0x00][k];
+            e.set_pending(n);
+        }
+        let plain = |e: &ExcState| {
+            (1..NUM_EXC as u32)
+                .filter(|&n| e.pending[n as usize] && e.is_enabled(n))
+                .min_by_key(|&n| (e.group_priority(n), e.raw_priority(n), n))
+        };
+        for _ in 0..lines.len() {
+            let want = plain(&e);
+            assert_eq!(e.highest_pending(), want);
+            match want {
+                Some(n) => e.pending[n as usize] = false,
+                None => break,
+            }
+        }
+        assert_eq!(e.highest_pending(), None);
     }
 
     #[test]
