@@ -217,7 +217,8 @@ pub struct RawCall {
     pub instructions: u64,
 }
 
-/// The registers a call's state is made of (core registers, the FPU's, the special ones).
+/// The registers a call's state is made of: R0-R12 first (`whereabouts` lists those), then SP,
+/// LR and the special ones (the FPU's data registers are `D_REGS`).
 pub const CALL_REGS: [RegisterARM; 20] = [
     RegisterARM::R0,
     RegisterARM::R1,
@@ -569,25 +570,11 @@ fn vtor(uc: &Uc<'_>) -> u32 {
 /// Describe where the core is, for error reports.
 pub fn whereabouts(uc: &Uc<'_>, pc: u32) -> String {
     let sym = uc.get_data().symbols.describe(pc);
-    let regs: Vec<String> = (0..13)
-        .map(|i| {
-            let r = [
-                RegisterARM::R0,
-                RegisterARM::R1,
-                RegisterARM::R2,
-                RegisterARM::R3,
-                RegisterARM::R4,
-                RegisterARM::R5,
-                RegisterARM::R6,
-                RegisterARM::R7,
-                RegisterARM::R8,
-                RegisterARM::R9,
-                RegisterARM::R10,
-                RegisterARM::R11,
-                RegisterARM::R12,
-            ][i];
-            format!("r{i}={:#010x}", reg(uc, r))
-        })
+    // R0-R12 lead CALL_REGS.
+    let regs: Vec<String> = CALL_REGS[..13]
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| format!("r{i}={:#010x}", reg(uc, r)))
         .collect();
     format!(
         "pc={pc:#010x} ({sym}) sp={:#010x} lr={:#010x} xpsr={:#010x} {}",

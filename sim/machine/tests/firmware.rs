@@ -14,7 +14,7 @@ mod common {
 }
 
 use common::*;
-use twin_machine::machine::{CoreState, Stop};
+use twin_machine::machine::{CoreState, Machine, Stop};
 use twin_machine::time::{PS_PER_MS, PS_PER_S};
 
 #[test]
@@ -307,15 +307,20 @@ const VMUL_F64_THEN_EXIT_OK: [u8; 16] = [
 // HardFault: movs r0, #0x18 ; movs r1, #1 (not ApplicationExit) ; bkpt 0xab -> exit code 1
 const EXIT_FAIL: [u8; 6] = [0x18, 0x20, 0x01, 0x21, 0xAB, 0xBE];
 
-fn run_tiny(core: &str, image: twin_machine::image::Image) -> Stop {
-    let mut m = twin_machine::machine::Machine::new(
+/// `image` run on `core` for a millisecond: how it stopped, and the machine.
+fn run_tiny_machine(core: &str, image: twin_machine::image::Image) -> (Stop, Machine) {
+    let mut m = Machine::new(
         twin_machine::board::Board::rt1176(),
         &twin_machine::machine::Config::default(),
     )
     .unwrap();
     m.load(core, &image).unwrap();
     m.power_on().unwrap();
-    m.run_for(PS_PER_MS)
+    (m.run_for(PS_PER_MS), m)
+}
+
+fn run_tiny(core: &str, image: twin_machine::image::Image) -> Stop {
+    run_tiny_machine(core, image).0
 }
 
 #[test]
@@ -418,15 +423,7 @@ fn a_tlb_miss_inside_an_it_block_leaves_no_it_state_behind() {
 #[test]
 fn a_fetch_from_execute_never_space_is_an_instruction_bus_error() {
     let code = [0x40, 0xF2, 0x01, 0x00, 0xC4, 0xF2, 0x00, 0x00, 0x00, 0x47];
-    let mut m = twin_machine::machine::Machine::new(
-        twin_machine::board::Board::rt1176(),
-        &twin_machine::machine::Config::default(),
-    )
-    .unwrap();
-    m.load("m7", &tiny_image(0x0, 0x2000_1000, &code, &EXIT_FAIL))
-        .unwrap();
-    m.power_on().unwrap();
-    let stop = m.run_for(PS_PER_MS);
+    let (stop, m) = run_tiny_machine("m7", tiny_image(0x0, 0x2000_1000, &code, &EXIT_FAIL));
     assert_eq!(
         stop,
         Stop::Exit {
