@@ -217,7 +217,8 @@ pub struct RawCall {
     pub instructions: u64,
 }
 
-/// The registers a call's state is made of: R0-R12 first (`whereabouts` lists those), then SP,
+/// The registers a call's state is made of: R0-R12 first (`whereabouts` lists those, `boot`
+/// clears them), then SP,
 /// LR and the special ones (the FPU's data registers are `D_REGS`).
 pub const CALL_REGS: [RegisterARM; 20] = [
     RegisterARM::R0,
@@ -1115,21 +1116,7 @@ pub fn boot(uc: &mut Uc<'_>, vtor: u32) -> Result<()> {
         s.reset_core(d.idx);
         s.cores[d.idx].scs.vtor = vtor;
     }
-    for r in [
-        RegisterARM::R0,
-        RegisterARM::R1,
-        RegisterARM::R2,
-        RegisterARM::R3,
-        RegisterARM::R4,
-        RegisterARM::R5,
-        RegisterARM::R6,
-        RegisterARM::R7,
-        RegisterARM::R8,
-        RegisterARM::R9,
-        RegisterARM::R10,
-        RegisterARM::R11,
-        RegisterARM::R12,
-    ] {
+    for &r in &CALL_REGS[..13] {
         set(uc, r, 0);
     }
     set(uc, RegisterARM::PRIMASK, 0);
