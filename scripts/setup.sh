@@ -9,6 +9,7 @@ SYNTH_VERSION="0.89.0"
 APT_PACKAGES=(cmake libclang-dev pkg-config build-essential libfontconfig1-dev fonts-dejavu-core
   libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1 libegl1 libgl1-mesa-dri
   xvfb xauth python3
+  gdb-multiarch  # the GDB server tests (tests/gdb.rs)
   slurm-wlm munge)  # a one-node Slurm for the `sim sweep slurm` test (scripts/slurm-local.sh)
 
 log() { printf '[setup] %s\n' "$*" >&2; }

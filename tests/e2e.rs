@@ -8,6 +8,7 @@ mod common;
 mod backends;
 mod cli;
 mod diff;
+mod gdb;
 mod p3;
 mod scenario;
 mod slurm;

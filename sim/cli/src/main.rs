@@ -31,6 +31,8 @@ const EXIT_TIMEOUT: u8 = 124;
 const EXIT_LOCKUP: u8 = 125;
 const EXIT_TWIN_ERROR: u8 = 126;
 const EXIT_SYSTEM_RESET: u8 = 127;
+/// The run was stopped from outside (a debugger's Ctrl-C with no time to finish; SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -217,6 +219,8 @@ enum Command {
         /// Print the summary as JSON (on stderr) instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        gdb: GdbArgs,
     },
     /// Run every export of a wasm module on the emulated core (synth's ARM code) and in wasmtime,
     /// and compare results, traps, linear memory and globals bit for bit.
@@ -307,6 +311,19 @@ enum P3Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The GDB server (docs/gdb.md).
+#[derive(clap::Args, Clone, Default)]
+struct GdbArgs {
+    /// Serve GDB's remote protocol on [ADDR:]PORT (127.0.0.1 unless ADDR is given; port 0
+    /// picks a free one, printed on stderr): both cores as threads (1 = CM7, 2 = CM4). The run
+    /// goes on until GDB connects, which halts it.
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    gdb: Option<String>,
+    /// With --gdb: hold both cores at reset until GDB connects.
+    #[arg(long, requires = "gdb")]
+    gdb_wait: bool,
 }
 
 #[derive(Subcommand)]
@@ -971,7 +988,10 @@ fn run_bare(command: Command) -> ExitCode {
             quantum,
             uarts,
             json,
-        } => match run(m7, m4, &duration, m4_running, board, quantum, &uarts, json) {
+            gdb,
+        } => match run(
+            m7, m4, &duration, m4_running, board, quantum, &uarts, json, &gdb,
+        ) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("sim: error: {e}");
@@ -1323,6 +1343,67 @@ fn run_with_terminals(
     }
 }
 
+/// Run for `limit` with a GDB server on `addr`: until GDB connects (at once with `wait`),
+/// then as GDB says; when it detaches the run goes on to its end, and another GDB may connect.
+fn run_with_gdb(machine: &mut Machine, limit: Ps, addr: &str, wait: bool) -> Result<Stop> {
+    use twin_machine::gdb;
+    let listener = gdb::listen(addr)?;
+    let at = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| addr.to_string());
+    eprintln!(
+        "sim: GDB server listening on {at} (gdb-multiarch -ex 'target remote {at}' FILE.elf)"
+    );
+    let end = machine.now() + limit;
+    let mut conn = if wait {
+        eprintln!("sim: both cores held at reset until GDB connects");
+        let (c, _) = listener
+            .accept()
+            .map_err(|e| TwinError::Usage(format!("--gdb {addr}: {e}")))?;
+        Some(c)
+    } else {
+        None
+    };
+    loop {
+        if let Some(c) = conn.take() {
+            eprintln!(
+                "sim: GDB connected; virtual time stopped at {}",
+                format_ps(machine.now())
+            );
+            let (ended, last) = gdb::serve(machine, end, c)?;
+            match ended {
+                gdb::Ended::Exited => return Ok(last.unwrap_or(Stop::Timeout)),
+                gdb::Ended::Killed => {
+                    eprintln!("sim: GDB killed the run");
+                    return Ok(Stop::Interrupted);
+                }
+                gdb::Ended::Detached => match last {
+                    Some(
+                        s @ (Stop::Lockup { .. }
+                        | Stop::TwinError { .. }
+                        | Stop::SystemReset { .. }
+                        | Stop::Exit { .. }),
+                    ) => return Ok(s),
+                    _ => eprintln!("sim: GDB detached; the run goes on"),
+                },
+            }
+        }
+        let mut looked = std::time::Instant::now();
+        let stop = machine.run_debug(end, None, &mut || {
+            if looked.elapsed() < std::time::Duration::from_millis(10) {
+                return false;
+            }
+            looked = std::time::Instant::now();
+            conn = gdb::accept_pending(&listener);
+            conn.is_some()
+        });
+        if stop != Stop::Interrupted {
+            return Ok(stop);
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // the command's options, one each
 fn run(
     m7: Option<PathBuf>,
@@ -1333,6 +1414,7 @@ fn run(
     quantum: Option<String>,
     uarts: &[String],
     json: bool,
+    gdb: &GdbArgs,
 ) -> Result<ExitCode> {
     if m7.is_none() && m4.is_none() {
         return Err(
@@ -1381,7 +1463,14 @@ fn run(
         }
     }
     machine.power_on()?;
-    let stop = if ptys.is_empty() {
+    let stop = if let Some(addr) = &gdb.gdb {
+        if !ptys.is_empty() {
+            return Err(
+                TwinError::Usage("--gdb and --uart NAME=pty go one at a time".into()).into(),
+            );
+        }
+        run_with_gdb(&mut machine, limit, addr, gdb.gdb_wait)?
+    } else if ptys.is_empty() {
         machine.run_for(limit)
     } else {
         run_with_terminals(&mut machine, limit, &mut ptys)?
@@ -1422,6 +1511,7 @@ fn run(
         Stop::Lockup { .. } => ExitCode::from(EXIT_LOCKUP),
         Stop::TwinError { .. } => ExitCode::from(EXIT_TWIN_ERROR),
         Stop::SystemReset { .. } => ExitCode::from(EXIT_SYSTEM_RESET),
+        Stop::Debug { .. } | Stop::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
     })
 }
 
@@ -1432,5 +1522,7 @@ fn describe(stop: &Stop) -> String {
         Stop::Lockup { core, detail } => format!("LOCKUP on {core}: {detail}"),
         Stop::TwinError { core, detail } => format!("twin error on {core}: {detail}"),
         Stop::SystemReset { core } => format!("{core} requested a system reset"),
+        Stop::Debug { core, event } => format!("{core} stopped for the debugger: {event:?}"),
+        Stop::Interrupted => "interrupted".into(),
     }
 }

@@ -54,9 +54,52 @@ pub enum Halt {
     HostError(String),
     /// The core locked up.
     Lockup(String),
+    /// A debugger's breakpoint at this address ([`crate::debug`]).
+    Breakpoint(u32),
+    /// A BKPT instruction at this address while a debugger is attached.
+    Bkpt(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The accesses a watchpoint catches, and the access that hit one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+    /// Read or write (gdb's `awatch`); never the kind of a hit.
+    Any,
+}
+
+pub(crate) struct Watch {
+    pub addr: u32,
+    pub len: u32,
+    pub kind: Access,
+    pub hook: unicorn_engine::UcHookId,
+}
+
+/// A core's debugger state (set and read by [`crate::debug`]).
+#[derive(Default)]
+pub struct CoreDebug {
+    /// A debugger is attached: a BKPT stops for it instead of raising HardFault.
+    pub attached: bool,
+    /// Stop when a fault is taken (vector catch).
+    pub catch_faults: bool,
+    pub(crate) breakpoints: std::collections::BTreeMap<u32, unicorn_engine::UcHookId>,
+    /// The breakpoint the core stopped at: not hit again by the first instruction it runs.
+    pub(crate) skip: Option<u32>,
+    pub(crate) watches: Vec<Watch>,
+    /// The first watched access since the last stop: (address, kind, instruction).
+    pub(crate) hit: Option<(u32, Access, u32)>,
+}
+
+impl CoreDebug {
+    pub fn has_breakpoint(&self, pc: u32) -> bool {
+        self.breakpoints.contains_key(&(pc & !1))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Undefined instruction at `pc`.
     Undefined { pc: u32 },
@@ -114,6 +157,14 @@ pub struct CoreData {
     pub unmapped: Option<(u32, bool)>,
     /// Instructions per translated block, by start address.
     pub costs: BlockCosts,
+    /// The last block the block hook charged in this run: (address, size, instructions); all
+    /// zero when it stopped before a block. A debugger's stop inside it gives back what did not
+    /// run ([`crate::debug::refund`]).
+    pub block: (u32, u32, u32),
+    /// Breakpoints, watchpoints and what they hit ([`crate::debug`]).
+    pub debug: CoreDebug,
+    /// Unicorn's instruction-counting hook is installed (the last run was a step).
+    counting: bool,
     /// The engine's handle, for the block hook (a plain C callback).
     handle: *mut unicorn_engine::hook::uc_engine,
     pub semihost: Semihost,
@@ -135,7 +186,7 @@ pub struct CoreData {
 pub type PageSet = std::collections::BTreeSet<u32>;
 
 /// EPSR's Thumb bit (the IT bits zero).
-const EPSR_T: u32 = 1 << 24;
+pub(crate) const EPSR_T: u32 = 1 << 24;
 
 /// Unicorn's ARM target page: the unit of a TLB entry.
 pub const PAGE: u32 = 1024;
@@ -244,7 +295,7 @@ pub const CALL_REGS: [RegisterARM; 20] = [
 ];
 
 /// The FPU's registers as doubles (S0-S31 within them).
-const D_REGS: [RegisterARM; 16] = [
+pub const D_REGS: [RegisterARM; 16] = [
     RegisterARM::D0,
     RegisterARM::D1,
     RegisterARM::D2,
@@ -355,7 +406,7 @@ impl BlockCosts {
 
 /// Count the Thumb instructions of a block (a halfword whose top five bits are 0b11101,
 /// 0b11110 or 0b11111 starts a 32-bit instruction).
-fn count_insns(uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u32 {
+pub(crate) fn count_insns(uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u32 {
     let size = size.min(0xFFFF) as usize;
     let mut buf = vec![0u8; size];
     // SAFETY: `uc` is the live engine calling the hook; `buf` holds `size` bytes.
@@ -432,22 +483,24 @@ unsafe extern "C" fn block_hook(
     };
     if let Some(h) = stop {
         d.halt = Some(h);
+        d.block = (0, 0, 0);
         // SAFETY: `uc` is the live engine.
         unsafe {
             unicorn_engine::hook::sys::uc_emu_stop(uc);
         }
         return;
     }
+    d.block = (addr as u32, size, n as u32);
     d.run_cycles += cyc;
     d.insns += n;
     d.cycles += cyc;
 }
 
-fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
+pub(crate) fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
     uc.reg_read(r).unwrap_or(0) as u32
 }
 
-fn set(uc: &mut Uc<'_>, r: RegisterARM, v: u32) {
+pub(crate) fn set(uc: &mut Uc<'_>, r: RegisterARM, v: u32) {
     let _ = uc.reg_write(r, u64::from(v));
 }
 
@@ -826,7 +879,7 @@ fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(),
     Ok(())
 }
 
-fn halt(uc: &mut Uc<'_>, h: Halt) {
+pub(crate) fn halt(uc: &mut Uc<'_>, h: Halt) {
     uc.get_data_mut().halt = Some(h);
     let _ = uc.emu_stop();
 }
@@ -868,6 +921,8 @@ fn on_interrupt(uc: &mut Uc<'_>, intno: u32) {
                         halt(uc, Halt::Exit(code));
                     }
                 }
+            } else if uc.get_data().debug.attached {
+                halt(uc, Halt::Bkpt(pc));
             } else {
                 halt(uc, Halt::Fault(FaultKind::Breakpoint { pc }));
             }
@@ -928,6 +983,9 @@ pub fn new_engine(
         cycles: 0,
         unmapped: None,
         costs: BlockCosts::default(),
+        block: (0, 0, 0),
+        debug: Default::default(),
+        counting: false,
         handle: std::ptr::null_mut(),
         semihost: Semihost::new(echo),
         symbols,
@@ -1154,15 +1212,30 @@ pub fn after_wfi(uc: &Uc<'_>, pc: u32) -> bool {
     hw2 == 0xBF30 || (hw1 == 0xF3AF && hw2 == 0x8003)
 }
 
-/// Run the engine from the current PC until a hook halts it (or it returns by itself).
-pub fn run_engine(uc: &mut Uc<'_>, start: Ps) -> std::result::Result<(), unicorn_engine::uc_error> {
+/// Run the engine from the current PC until a hook halts it (or it returns by itself); with
+/// `count` non-zero, for at most that many instructions (a debugger's step: Unicorn flushes
+/// its translations when counting starts and when it stops).
+pub fn run_engine(
+    uc: &mut Uc<'_>,
+    start: Ps,
+    count: usize,
+) -> std::result::Result<(), unicorn_engine::uc_error> {
     let d = uc.get_data_mut();
     d.run_start = start;
     d.run_cycles = 0;
     d.halt = None;
     d.unmapped = None;
+    d.block = (0, 0, 0);
+    let first_count = count > 0 && !d.counting;
+    d.counting = count > 0;
+    if first_count {
+        // Unicorn installs its counting hook without dropping the translations made without
+        // it (uc.c `uc_emu_start`; it does drop them when counting stops): they would run
+        // uncounted.
+        uc.ctl_flush_tb()?;
+    }
     let pc = reg(uc, RegisterARM::PC);
-    uc.emu_start(u64::from(pc | 1), u64::from(UNTIL), 0, 0)
+    uc.emu_start(u64::from(pc | 1), u64::from(UNTIL), 0, count)
 }
 
 /// Translated blocks must be dropped when code is written behind Unicorn's back.

@@ -19,6 +19,7 @@ use unicorn_engine::uc_error;
 
 use crate::board::Board;
 use crate::core::{self, Engine, FaultKind, Halt};
+use crate::debug::{self, Event};
 use crate::error::{Error, Result};
 use crate::exc::FIRST_IRQ;
 use crate::image::Image;
@@ -100,6 +101,15 @@ pub enum Stop {
     TwinError { core: String, detail: String },
     /// Firmware requested a system reset (AIRCR.SYSRESETREQ).
     SystemReset { core: String },
+    /// A core stopped for its debugger (breakpoint, watchpoint, step, caught fault); the run
+    /// can go on from here ([`Machine::run_debug`]).
+    Debug {
+        core: String,
+        #[serde(flatten)]
+        event: crate::debug::Event,
+    },
+    /// The caller's poll asked to stop (between two scheduling segments).
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +134,8 @@ pub struct Machine {
     pub board: Board,
     now: Ps,
     quantum: Ps,
+    /// A scheduling segment is under way: a debugger stopped a core inside it.
+    segment_open: bool,
     wall_s: f64,
     console: Console,
 }
@@ -188,6 +200,7 @@ impl Machine {
             board,
             now: 0,
             quantum,
+            segment_open: false,
             wall_s: 0.0,
             console,
         })
@@ -389,13 +402,51 @@ impl Machine {
 
     /// Run for `duration` of virtual time, or until a stop.
     pub fn run_for(&mut self, duration: Ps) -> Stop {
-        let wall = Instant::now();
         let end = self.now.saturating_add(duration);
-        let stop = self.run_until(end);
+        self.run_debug(end, None, &mut || false)
+    }
+
+    /// Run until virtual time `end` or a stop, for a debugger: with `step`, until that core has
+    /// run one instruction or entered one exception (the cores before it in the segment run to
+    /// the segment's end first, as without the debugger); `poll` is asked between scheduling
+    /// segments and stops the run when it says so ([`Stop::Interrupted`]). A [`Stop::Debug`]
+    /// may come inside a segment; the next run goes on from there, and the cores meet the same
+    /// instructions at the same virtual times as in a run that never stopped.
+    pub fn run_debug(
+        &mut self,
+        end: Ps,
+        step: Option<usize>,
+        poll: &mut dyn FnMut() -> bool,
+    ) -> Stop {
+        let wall = Instant::now();
+        let stop = self.run_until(end, step, poll);
         self.drain_uarts();
         self.console.flush();
         self.wall_s += wall.elapsed().as_secs_f64();
         stop
+    }
+
+    /// Attach a debugger to every core: a BKPT stops for it ([`crate::debug::Event::Bkpt`]);
+    /// with `catch_faults`, so does every fault taken.
+    pub fn attach_debugger(&mut self, catch_faults: bool) {
+        for c in &mut self.cores {
+            let d = &mut c.uc.get_data_mut().debug;
+            d.attached = true;
+            d.catch_faults = catch_faults;
+        }
+    }
+
+    /// Virtual time core `i` has reached (ahead of [`Machine::now`] inside a segment).
+    pub fn core_now(&self, i: usize) -> Ps {
+        self.cores[i].now.max(self.now)
+    }
+
+    pub fn core_name(&self, i: usize) -> &str {
+        &self.cores[i].name
+    }
+
+    pub fn core_count(&self) -> usize {
+        self.cores.len()
     }
 
     /// Hand the UARTs' output to the console (a write error on a connected file is reported
@@ -410,29 +461,44 @@ impl Machine {
         }
     }
 
-    fn run_until(&mut self, end: Ps) -> Stop {
+    fn run_until(&mut self, end: Ps, step: Option<usize>, poll: &mut dyn FnMut() -> bool) -> Stop {
         loop {
-            if self.now >= end {
-                return Stop::Timeout;
-            }
-            self.wake_sleepers();
-            let running = self.cores.iter().any(|c| c.state == CoreState::Running);
-            let mut t = end;
-            if let Some(e) = self.soc.borrow().events.next_time() {
-                t = t.min(e.max(self.now));
-            }
-            if running {
-                t = t.min(self.now + self.quantum);
-            }
-            for c in &self.soc.borrow().cores {
-                c.deadline.set(t);
+            if !self.segment_open {
+                if self.now >= end {
+                    return Stop::Timeout;
+                }
+                if poll() {
+                    return Stop::Interrupted;
+                }
+                self.wake_sleepers();
+                let running = self.cores.iter().any(|c| c.state == CoreState::Running);
+                let mut t = end;
+                if let Some(e) = self.soc.borrow().events.next_time() {
+                    t = t.min(e.max(self.now));
+                }
+                if running {
+                    t = t.min(self.now + self.quantum);
+                }
+                for c in &self.soc.borrow().cores {
+                    c.deadline.set(t);
+                }
+                self.segment_open = true;
             }
             for i in 0..self.cores.len() {
-                if let Some(stop) = self.run_core(i) {
-                    self.now = self.now.max(self.cores[i].now);
+                if let Some(stop) = self.run_core(i, step == Some(i)) {
+                    if let Stop::Debug { .. } = stop {
+                        // The segment goes on when the run does.
+                        let uc = &mut self.cores[i].uc;
+                        let pc = core::pc(uc);
+                        uc.get_data_mut().debug.skip = Some(pc);
+                    } else {
+                        self.segment_open = false;
+                        self.now = self.now.max(self.cores[i].now);
+                    }
                     return stop;
                 }
             }
+            self.segment_open = false;
             let t_done = self.soc.borrow().cores[0].deadline.get();
             self.now = self.now.max(t_done);
             let actions = {
@@ -486,8 +552,9 @@ impl Machine {
         }
     }
 
-    /// Run core `i` to the current segment end.
-    fn run_core(&mut self, i: usize) -> Option<Stop> {
+    /// Run core `i` to the current segment end; with `step`, only until it has run one
+    /// instruction or entered one exception.
+    fn run_core(&mut self, i: usize, step: bool) -> Option<Stop> {
         let soc = self.soc.clone();
         let c = &mut self.cores[i];
         let name = c.name.clone();
@@ -537,9 +604,36 @@ impl Machine {
                         detail: why,
                     });
                 }
+                if step {
+                    return Some(Stop::Debug {
+                        core: name,
+                        event: Event::Step,
+                    });
+                }
             }
-            c.uc.get_data_mut().poll = poll;
-            let r = core::run_engine(&mut c.uc, c.now);
+            let pc = core::pc(&c.uc);
+            let d = c.uc.get_data_mut();
+            d.poll = poll;
+            if d.debug.skip.is_some_and(|s| s != pc) {
+                // The core left the breakpoint it stopped at (an exception, a debugger's write).
+                d.debug.skip = None;
+            }
+            let insns_before = d.insns;
+            let r = core::run_engine(&mut c.uc, c.now, usize::from(step));
+            let pc = core::pc(&c.uc);
+            let inside = {
+                let (addr, size, _) = c.uc.get_data().block;
+                size > 0 && pc >= addr && pc < addr.wrapping_add(size)
+            };
+            // Unicorn's instruction count stopped a step: before an instruction of the block
+            // charged last (a WFI also ends a run with no halt, but after its block).
+            let counted = step && r.is_ok() && c.uc.get_data().halt.is_none() && inside;
+            let at_breakpoint =
+                matches!(c.uc.get_data().halt, Some(Halt::Breakpoint(at)) if at == pc);
+            if counted || at_breakpoint {
+                debug::refund(&mut c.uc, pc);
+            }
+            let ran = c.uc.get_data().insns != insns_before;
             let (cycles, ps, halt, unmapped) = {
                 let d = c.uc.get_data_mut();
                 (
@@ -550,9 +644,24 @@ impl Machine {
                 )
             };
             c.now += cycles * ps;
-            let pc = core::pc(&c.uc);
             let fault = match (r, halt) {
                 (_, Some(Halt::Exit(code))) => return Some(Stop::Exit { core: name, code }),
+                (_, Some(Halt::Breakpoint(at))) => {
+                    if at == pc {
+                        return Some(Stop::Debug {
+                            core: name,
+                            event: Event::Breakpoint { pc },
+                        });
+                    }
+                    // A breakpoint inside an IT block: Unicorn ran on (see `debug`).
+                    None
+                }
+                (_, Some(Halt::Bkpt(at))) => {
+                    return Some(Stop::Debug {
+                        core: name,
+                        event: Event::Bkpt { pc: at },
+                    })
+                }
                 (_, Some(Halt::TwinError(detail) | Halt::HostError(detail))) => {
                     return Some(Stop::TwinError { core: name, detail })
                 }
@@ -570,7 +679,9 @@ impl Machine {
                 }
                 (_, Some(Halt::Budget | Halt::Irq)) => None,
                 (Ok(()), None) => {
-                    if core::after_wfi(&c.uc, pc) {
+                    if counted {
+                        None
+                    } else if core::after_wfi(&c.uc, pc) {
                         c.state = CoreState::Sleeping;
                         None
                     } else {
@@ -612,6 +723,28 @@ impl Machine {
                         detail: format!("{why}; {at}"),
                     });
                 }
+                if c.uc.get_data().debug.catch_faults {
+                    return Some(Stop::Debug {
+                        core: name,
+                        event: Event::Fault { kind: k },
+                    });
+                }
+            }
+            if let Some((addr, access, at)) = c.uc.get_data_mut().debug.hit.take() {
+                return Some(Stop::Debug {
+                    core: name,
+                    event: Event::Watch {
+                        addr,
+                        access,
+                        pc: at,
+                    },
+                });
+            }
+            if step && (ran || fault.is_some()) {
+                return Some(Stop::Debug {
+                    core: name,
+                    event: Event::Step,
+                });
             }
         }
     }
@@ -640,6 +773,85 @@ impl Machine {
                     exceptions_taken: e.taken.iter().sum(),
                     pc: core::pc(&c.uc),
                 }
+            })
+            .collect()
+    }
+
+    /// Each core's NVIC and system exceptions as text (`monitor irq`): the enabled, pending
+    /// and active ones with their priorities, the masks and the fault status registers.
+    pub fn nvic_report(&self) -> Vec<String> {
+        let soc = self.soc.borrow();
+        let mut out = Vec::new();
+        for (i, c) in self.cores.iter().enumerate() {
+            let e = &soc.cores[i].scs.exc;
+            let m = core::masks(&c.uc);
+            out.push(format!(
+                "{}: PRIMASK {} FAULTMASK {} BASEPRI {:#04x} PRIGROUP {}  CFSR {:#010x} HFSR {:#010x} BFAR {:#010x}",
+                c.name,
+                u8::from(m.primask),
+                u8::from(m.faultmask),
+                m.basepri,
+                e.prigroup,
+                e.cfsr,
+                e.hfsr,
+                e.bfar
+            ));
+            let listed: Vec<String> = (1..e.pending.len())
+                .filter(|&n| {
+                    e.pending[n] || e.active[n] || (e.enabled[n] && n >= FIRST_IRQ as usize)
+                })
+                .map(|n| {
+                    let mut flags = Vec::new();
+                    if e.enabled[n] {
+                        flags.push("enabled");
+                    }
+                    if e.pending[n] {
+                        flags.push("pending");
+                    }
+                    if e.active[n] {
+                        flags.push("active");
+                    }
+                    format!(
+                        "  {:<12} priority {:>3}  {}  taken {}",
+                        crate::exc::exception_name(n as u32),
+                        e.raw_priority(n as u32),
+                        flags.join(" "),
+                        e.taken[n]
+                    )
+                })
+                .collect();
+            if listed.is_empty() {
+                out.push("  nothing enabled, pending or active".into());
+            }
+            out.extend(listed);
+        }
+        out
+    }
+
+    /// The Messaging Unit's registers, both sides, as text (`monitor mu`).
+    pub fn mu_report(&self) -> Vec<String> {
+        let soc = self.soc.borrow();
+        let hex = |w: &[u32; 4]| {
+            w.iter()
+                .map(|x| format!("{x:#010x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        soc.mu
+            .sides
+            .iter()
+            .enumerate()
+            .map(|(k, side)| {
+                let core = self.cores.get(k).map_or("-", |c| c.name.as_str());
+                format!(
+                    "MU side {} ({core}): SR {:#010x} CR {:#010x} TR [{}] RR [{}] sent {}",
+                    ["A", "B"][k],
+                    side.sr,
+                    side.cr,
+                    hex(&side.tr),
+                    hex(&side.rr),
+                    soc.mu.sent[k]
+                )
             })
             .collect()
     }

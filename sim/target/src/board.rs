@@ -120,6 +120,8 @@ impl Emulated {
             Stop::Lockup { core, detail } => fail(format!("the {core} locked up: {detail}")),
             Stop::TwinError { core, detail } => fail(format!("twin error on the {core}: {detail}")),
             Stop::SystemReset { core } => fail(format!("the {core} requested a system reset")),
+            // No debugger is attached and nothing polls.
+            s @ (Stop::Debug { .. } | Stop::Interrupted) => fail(format!("stopped: {s:?}")),
         }
     }
 }

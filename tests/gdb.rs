@@ -1,0 +1,269 @@
+//! `sim run --gdb`: GDB (gdb-multiarch in batch mode, installed by scripts/setup.sh) attached
+//! to both cores of the ping-pong firmware; every expectation comes from the firmware's source,
+//! the ARMv7-M architecture or the same run without GDB.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use crate::common::*;
+
+/// A `sim run ... --gdb 0 --gdb-wait` in the background, killed if the test ends early.
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .arg("run")
+            .args(args)
+            .args(["--gdb", "0", "--gdb-wait"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting sim");
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(|l| l.ok()) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            stderr: rx,
+        };
+        let line = server
+            .stderr
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("sim's first line");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        server.addr = addr.to_string();
+        server
+    }
+
+    /// Wait for the run to end: (exit code, stdout, stderr after the first line).
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let mut out = String::new();
+        use std::io::Read;
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let code = self.child.wait().unwrap().code();
+        let err: Vec<String> = self.stderr.iter().collect();
+        (code, out, err.join("\n"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gdb_command(elf: &Path, addr: &str, commands: &[&str]) -> Command {
+    let mut cmd = Command::new("gdb-multiarch");
+    cmd.args([
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        "set confirm off",
+    ])
+    .args(["-ex", &format!("target remote {addr}")]);
+    for c in commands {
+        cmd.args(["-ex", c]);
+    }
+    cmd.arg(elf);
+    cmd
+}
+
+/// Run GDB in batch mode on `elf` against `addr`; its output (stdout and stderr).
+fn gdb(elf: &Path, addr: &str, commands: &[&str]) -> String {
+    let out = gdb_command(elf, addr, commands)
+        .output()
+        .expect("gdb-multiarch (scripts/setup.sh installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The instruction counts of the summary `sim run` prints, per core.
+fn instructions(stderr: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split("insns").nth(1))
+        .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The values GDB printed for `print` commands (`$N = VALUE`), in order.
+fn printed(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.starts_with('$'))
+        .filter_map(|l| l.split_once(" = ").map(|(_, v)| v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn gdb_debugs_both_cores_of_the_pingpong_firmware_and_the_run_ends_as_without_it() {
+    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
+    let (m7s, m4s) = (m7.to_str().unwrap(), m4.to_str().unwrap());
+    let plain = sim_cli(&["run", "--m7", m7s, "--m4", m4s]);
+    assert_eq!(plain.0, Some(0), "{}", plain.2);
+
+    let server = Server::start(&["--m7", m7s, "--m4", m4s]);
+    let out = gdb(
+        &m7,
+        &server.addr,
+        &[
+            "info threads",
+            // Virtual time: held at reset until told, then exactly as far as asked.
+            "monitor time",
+            "monitor continue-for 1ms",
+            "continue",
+            "monitor time",
+            // A breakpoint on the CM7's MU handler, twice: one round between the two stops.
+            "break pingpong::pingpong::on_mu",
+            "continue",
+            "print pingpong::pingpong::ROUND.v.value",
+            "continue",
+            "print pingpong::pingpong::ROUND.v.value",
+            "set language c",
+            // In the MU handler (exception 16 + 118) on the main stack.
+            "print $xpsr & 0x1ff",
+            "print $sp == $msp",
+            "print $s0 + $d1",
+            "info registers primask basepri faultmask control",
+            "monitor irq",
+            "monitor mu",
+            // Each core's own map: the CM7's VTOR and the CM4's are different registers.
+            "print/x *(unsigned int *)0xE000ED08",
+            "thread 2",
+            "print/x *(unsigned int *)0xE000ED08",
+            // The CM4 sleeps in WFI for the CM7's next message: one step ends at the entry of
+            // its MU handler, at the vector its VTOR gives.
+            "stepi",
+            "print $xpsr & 0x1ff",
+            "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1)",
+            "stepi",
+            "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1) + 2",
+            // The reply count in shared OCRAM is written by the CM4 only.
+            "delete",
+            "watch *(unsigned int *)0x20240004",
+            "continue",
+            "delete",
+            "continue",
+        ],
+    );
+    let (code, stdout, stderr) = server.finish();
+    let vals = printed(&out);
+    assert_eq!(vals.len(), 10, "{out}");
+    assert!(out.contains("(m7 Running at 0 ns)"), "{out}");
+    assert!(out.contains("(m4 Held at 0 ns)"), "{out}");
+    assert!(out.contains("virtual time 0 ns"), "{out}");
+    assert!(out.contains("virtual time 1.000 ms"), "{out}");
+    assert!(out.contains("received signal SIGTRAP"), "{out}");
+    assert!(
+        out.contains("Thread 1 hit Breakpoint 1, pingpong::pingpong::on_mu"),
+        "{out}"
+    );
+    let rounds: Vec<u32> = vals[..2].iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(rounds[1], rounds[0] + 1, "{out}");
+    assert_eq!(vals[2], "134", "{out}");
+    assert_eq!(vals[3], "1", "handler mode uses the main stack: {out}");
+    assert_eq!(vals[4], "0", "{out}");
+    for r in ["primask", "basepri", "faultmask", "control"] {
+        assert!(out.lines().any(|l| l.starts_with(r)), "{r}: {out}");
+    }
+    assert!(
+        out.contains("IRQ118") && out.contains("enabled"),
+        "monitor irq: {out}"
+    );
+    assert!(
+        out.contains("MU side A (m7)") && out.contains("MU side B (m4)"),
+        "{out}"
+    );
+    // The CM7 boots from ITCM at 0; the CM4 from the boot address the CM7 firmware gave SRC
+    // (0x2020_0000, m7/src/bin/pingpong.rs), which its VTOR keeps.
+    assert_eq!(vals[5], "0x0", "{out}");
+    assert_eq!(vals[6], "0x20200000", "{out}");
+    assert_eq!(vals[7], "134", "{out}");
+    assert_eq!(vals[8], "1", "{out}");
+    assert_eq!(vals[9], "1", "{out}");
+    let hit = out
+        .split("Thread 2 hit Hardware watchpoint")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the CM4 hit no watchpoint: {out}"));
+    let value = |what: &str| -> u32 {
+        hit.split(what)
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("New value = "), value("Old value = ") + 1, "{out}");
+    assert!(out.contains("exited normally"), "{out}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, plain.1);
+    assert_eq!(instructions(&stderr), instructions(&plain.2), "{stderr}");
+    assert_eq!(instructions(&stderr).len(), 2);
+}
+
+#[test]
+fn ctrl_c_in_gdb_stops_a_running_twin() {
+    let spin = fw("m7", "spin");
+    let server = Server::start(&["--m7", spin.to_str().unwrap(), "--for", "3600s"]);
+    // GDB as a user runs it: `continue`, then Ctrl-C (SIGINT to GDB, which sends the remote
+    // interrupt), then a look around, then detach.
+    let child = gdb_command(
+        &spin,
+        &server.addr,
+        &[
+            "continue",
+            "info threads",
+            "set language c",
+            "x/1dw &SPINS",
+            "monitor time",
+            "detach",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("gdb-multiarch (scripts/setup.sh installs it)");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("received signal SIGINT"), "{text}");
+    let spins: u64 = text
+        .lines()
+        .find_map(|l| l.split("<SPINS>:").nth(1))
+        .unwrap_or_else(|| panic!("{text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(spins > 1000, "{text}");
+    assert!(text.contains("virtual time"), "{text}");
+    // Detached, the run goes on; the test ends it (the drop kills it).
+    drop(server);
+}
