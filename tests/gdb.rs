@@ -17,11 +17,17 @@ struct Server {
 }
 
 impl Server {
+    /// `sim run ARGS --gdb 0 --gdb-wait`.
     fn start(args: &[&str]) -> Server {
+        Server::spawn(args, true)
+    }
+
+    fn spawn(args: &[&str], wait: bool) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
             .arg("run")
             .args(args)
-            .args(["--gdb", "0", "--gdb-wait"])
+            .args(["--gdb", "0"])
+            .args(if wait { &["--gdb-wait"][..] } else { &[] })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -266,4 +272,55 @@ fn ctrl_c_in_gdb_stops_a_running_twin() {
     assert!(text.contains("virtual time"), "{text}");
     // Detached, the run goes on; the test ends it (the drop kills it).
     drop(server);
+}
+
+#[test]
+fn gdb_attaches_to_a_running_twin_detaches_and_meets_the_time_limit() {
+    let spin = fw("m7", "spin");
+    // No --gdb-wait: the run is under way when GDB connects.
+    let server = Server::spawn(&["--m7", spin.to_str().unwrap(), "--for", "1s"], false);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let first = gdb(&spin, &server.addr, &["monitor time", "detach"]);
+    let at = |out: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("virtual time"))
+            .unwrap_or_else(|| panic!("{out}"));
+        let v: Vec<&str> = line.split_whitespace().collect();
+        let x: f64 = v[2].parse().unwrap();
+        match v[3] {
+            "s" => x,
+            "ms" => x / 1e3,
+            "us" => x / 1e6,
+            _ => x / 1e9,
+        }
+    };
+    let t1 = at(&first);
+    assert!(t1 > 0.0 && t1 < 1.0, "{first}");
+    // A second GDB: the run went on between the two; `continue` meets the 1 s limit, which
+    // GDB is told as SIGXCPU, again on a second `continue`; `kill` ends the run.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let second = gdb(
+        &spin,
+        &server.addr,
+        &[
+            "monitor time",
+            "continue",
+            "monitor time",
+            "continue",
+            "kill",
+        ],
+    );
+    let (code, _, stderr) = server.finish();
+    let t2 = at(&second);
+    assert!(t2 > t1, "{first}\n{second}");
+    assert_eq!(
+        second.matches("received signal SIGXCPU").count(),
+        2,
+        "{second}"
+    );
+    assert!(second.contains("virtual time 1.000000 s"), "{second}");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(stderr.matches("GDB connected").count(), 2, "{stderr}");
+    assert!(stderr.contains("GDB detached; the run goes on"), "{stderr}");
 }

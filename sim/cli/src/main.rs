@@ -1343,65 +1343,17 @@ fn run_with_terminals(
     }
 }
 
-/// Run for `limit` with a GDB server on `addr`: until GDB connects (at once with `wait`),
-/// then as GDB says; when it detaches the run goes on to its end, and another GDB may connect.
+/// Run for `limit` with a GDB server on `addr` (docs/gdb.md).
 fn run_with_gdb(machine: &mut Machine, limit: Ps, addr: &str, wait: bool) -> Result<Stop> {
     use twin_machine::gdb;
-    let listener = gdb::listen(addr)?;
-    let at = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| addr.to_string());
+    let (port, at) = gdb::serve(addr)?;
     eprintln!(
         "sim: GDB server listening on {at} (gdb-multiarch -ex 'target remote {at}' FILE.elf)"
     );
-    let end = machine.now() + limit;
-    let mut conn = if wait {
+    if wait {
         eprintln!("sim: both cores held at reset until GDB connects");
-        let (c, _) = listener
-            .accept()
-            .map_err(|e| TwinError::Usage(format!("--gdb {addr}: {e}")))?;
-        Some(c)
-    } else {
-        None
-    };
-    loop {
-        if let Some(c) = conn.take() {
-            eprintln!(
-                "sim: GDB connected; virtual time stopped at {}",
-                format_ps(machine.now())
-            );
-            let (ended, last) = gdb::serve(machine, end, c)?;
-            match ended {
-                gdb::Ended::Exited => return Ok(last.unwrap_or(Stop::Timeout)),
-                gdb::Ended::Killed => {
-                    eprintln!("sim: GDB killed the run");
-                    return Ok(Stop::Interrupted);
-                }
-                gdb::Ended::Detached => match last {
-                    Some(
-                        s @ (Stop::Lockup { .. }
-                        | Stop::TwinError { .. }
-                        | Stop::SystemReset { .. }
-                        | Stop::Exit { .. }),
-                    ) => return Ok(s),
-                    _ => eprintln!("sim: GDB detached; the run goes on"),
-                },
-            }
-        }
-        let mut looked = std::time::Instant::now();
-        let stop = machine.run_debug(end, None, &mut || {
-            if looked.elapsed() < std::time::Duration::from_millis(10) {
-                return false;
-            }
-            looked = std::time::Instant::now();
-            conn = gdb::accept_pending(&listener);
-            conn.is_some()
-        });
-        if stop != Stop::Interrupted {
-            return Ok(stop);
-        }
     }
+    Ok(gdb::run(machine, limit, port, wait))
 }
 
 #[allow(clippy::too_many_arguments)] // the command's options, one each

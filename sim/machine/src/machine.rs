@@ -112,6 +112,30 @@ pub enum Stop {
     Interrupted,
 }
 
+/// How a run goes on after a debugger's stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// All cores run.
+    Continue,
+    /// Core `i` runs one instruction or enters one exception ([`Machine::run_debug`]).
+    Step(usize),
+    /// The debugger ended the run.
+    Kill,
+}
+
+/// A debugger attached to a machine (the GDB server, [`crate::gdb`]): whoever runs the machine
+/// hands it every stop and asks it, between segments or ticks, whether it wants one.
+pub trait DebugPort {
+    /// A core stopped (or the run stopped for the debugger): serve the debugger, which reads
+    /// and changes the machine, until it says how to go on. `context` says where the workload
+    /// is (e.g. "tick 512, in the call of ekf#estimate").
+    fn stopped(&mut self, machine: &mut Machine, stop: &Stop, context: &str) -> Resume;
+    /// The flag that asks for a stop (a debugger connected, or its Ctrl-C): cheap to poll.
+    fn interrupt(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool>;
+    /// Is a debugger connected?
+    fn attached(&self) -> bool;
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CoreSummary {
     pub core: String,
@@ -136,6 +160,10 @@ pub struct Machine {
     quantum: Ps,
     /// A scheduling segment is under way: a debugger stopped a core inside it.
     segment_open: bool,
+    /// The debugger attached to the machine, if any.
+    pub debugger: Option<Box<dyn DebugPort>>,
+    /// A debugger's `continue-for`: stop when the run reaches this virtual time.
+    pub debug_until: Option<Ps>,
     wall_s: f64,
     console: Console,
 }
@@ -201,6 +229,8 @@ impl Machine {
             now: 0,
             quantum,
             segment_open: false,
+            debugger: None,
+            debug_until: None,
             wall_s: 0.0,
             console,
         })
@@ -434,6 +464,21 @@ impl Machine {
             d.attached = true;
             d.catch_faults = catch_faults;
         }
+    }
+
+    /// Hand a stop to the attached debugger (see [`DebugPort::stopped`]); without one, go on.
+    pub fn debug_stop(&mut self, stop: &Stop, context: &str) -> Resume {
+        let Some(mut port) = self.debugger.take() else {
+            return Resume::Continue;
+        };
+        let r = port.stopped(self, stop, context);
+        self.debugger = Some(port);
+        r
+    }
+
+    /// Is a debugger attached and connected?
+    pub fn debugging(&self) -> bool {
+        self.debugger.as_ref().is_some_and(|d| d.attached())
     }
 
     /// Virtual time core `i` has reached (ahead of [`Machine::now`] inside a segment).
