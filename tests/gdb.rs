@@ -23,8 +23,15 @@ impl Server {
     }
 
     fn spawn(args: &[&str], wait: bool) -> Server {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        Server::command(&all, wait)
+    }
+
+    /// `sim ARGS --gdb 0 [--gdb-wait]`, in the workspace root.
+    fn command(args: &[&str], wait: bool) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .arg("run")
+            .current_dir(workspace())
             .args(args)
             .args(["--gdb", "0"])
             .args(if wait { &["--gdb-wait"][..] } else { &[] })
@@ -80,7 +87,7 @@ impl Drop for Server {
     }
 }
 
-fn gdb_command(elf: &Path, addr: &str, commands: &[&str]) -> Command {
+fn gdb_command(elf: Option<&Path>, addr: &str, commands: &[&str]) -> Command {
     let mut cmd = Command::new("gdb-multiarch");
     cmd.args([
         "-nx",
@@ -94,12 +101,16 @@ fn gdb_command(elf: &Path, addr: &str, commands: &[&str]) -> Command {
     for c in commands {
         cmd.args(["-ex", c]);
     }
-    cmd.arg(elf);
+    cmd.args(elf);
     cmd
 }
 
 /// Run GDB in batch mode on `elf` against `addr`; its output (stdout and stderr).
 fn gdb(elf: &Path, addr: &str, commands: &[&str]) -> String {
+    gdb_on(Some(elf), addr, commands)
+}
+
+fn gdb_on(elf: Option<&Path>, addr: &str, commands: &[&str]) -> String {
     let out = gdb_command(elf, addr, commands)
         .output()
         .expect("gdb-multiarch (scripts/setup.sh installs it)");
@@ -238,7 +249,7 @@ fn ctrl_c_in_gdb_stops_a_running_twin() {
     // GDB as a user runs it: `continue`, then Ctrl-C (SIGINT to GDB, which sends the remote
     // interrupt), then a look around, then detach.
     let child = gdb_command(
-        &spin,
+        Some(&spin),
         &server.addr,
         &[
             "continue",
@@ -323,4 +334,107 @@ fn gdb_attaches_to_a_running_twin_detaches_and_meets_the_time_limit() {
     assert_eq!(code, Some(130), "{stderr}");
     assert_eq!(stderr.matches("GDB connected").count(), 2, "{stderr}");
     assert!(stderr.contains("GDB detached; the run goes on"), "{stderr}");
+}
+
+#[test]
+fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
+    build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = sim_cli(&[
+        "--scenario",
+        "scenarios/stabilization.ron",
+        "--out",
+        plain_dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(plain.0, Some(0), "{}\n{}", plain.1, plain.2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::command(
+        &[
+            "--scenario",
+            "scenarios/stabilization.ron",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        true,
+    );
+    // The command that loads the symbols of the estimator's object where the twin linked it.
+    let symbols = loop {
+        let line = server
+            .stderr
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the symbol-file lines");
+        if line.contains("add-symbol-file") && line.contains(" on m4") {
+            break line
+                .split("sim:")
+                .nth(1)
+                .unwrap()
+                .split('#')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string();
+        }
+    };
+    let estimate = "*'rt-twin:stack/aided-ekf@0.1.0#estimate'";
+    let out = gdb_on(
+        None,
+        &server.addr,
+        &[
+            &symbols,
+            &format!("break {estimate}"),
+            "continue",
+            "monitor time",
+            "continue",
+            "monitor time",
+            "continue",
+            "monitor time",
+            &format!("print $pc == {}", &estimate[1..]),
+            "stepi",
+            "monitor time",
+            "delete",
+            "continue",
+        ],
+    );
+    let (code, stdout, stderr) = server.finish();
+    // The estimator runs once per tick on the CM4: three stops, at ticks 0, 1 and 2, inside its
+    // call, at its first instruction.
+    assert_eq!(out.matches("Thread 2 hit Breakpoint 1").count(), 3, "{out}");
+    for k in 0..3 {
+        let t = format!(
+            "tick {k} (t = {:.3} s), in the call of rt-twin:stack/aided-ekf@0.1.0#estimate",
+            0.002 * k as f64
+        );
+        assert!(out.contains(&t), "{t}: {out}");
+    }
+    assert_eq!(printed(&out), ["1"], "{out}");
+    // One step: one more instruction on the CM4.
+    let m4 = |text: &str| -> Vec<u64> {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("m4 "))
+            .map(|l| {
+                l.split("instructions")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let counts = m4(&out);
+    assert_eq!(counts.len(), 4, "{out}");
+    assert_eq!(counts[3], counts[2] + 1, "{out}");
+    // The scenario ends as GDB's inferior does (its gates passed: code 0), and flew exactly as
+    // without GDB.
+    assert!(out.contains("exited normally"), "{out}");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("scenario stabilization: PASS"), "{stdout}");
+    let trace = |d: &Path| std::fs::read(d.join("trace.csv")).unwrap();
+    assert!(
+        trace(dir.path()) == trace(plain_dir.path()),
+        "the traces differ"
+    );
 }

@@ -85,6 +85,8 @@ struct ScenarioArgs {
     /// it nothing is written to the board: the firmware must already be running.
     #[arg(long)]
     flash: bool,
+    #[command(flatten)]
+    gdb: GdbArgs,
 }
 
 /// Apply a `--backend` spec to a scenario.
@@ -219,8 +221,6 @@ enum Command {
         /// Print the summary as JSON (on stderr) instead of text.
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        gdb: GdbArgs,
     },
     /// Run every export of a wasm module on the emulated core (synth's ARM code) and in wasmtime,
     /// and compare results, traps, linear memory and globals bit for bit.
@@ -848,6 +848,63 @@ fn open_session(
     twin_target::open_session(s, root, objects, spec.as_ref())
 }
 
+/// Run a session to its end, with the GDB server on its machine when asked (docs/gdb.md):
+/// stops inside hosted calls at their tick, Ctrl-C between ticks; GDB is told when the
+/// scenario ends.
+fn run_session_gdb(
+    mut session: twin_flight::session::Session,
+    gdb: &GdbArgs,
+    bar: &indicatif::ProgressBar,
+) -> Result<(
+    twin_flight::scenario::Report,
+    Vec<twin_flight::flightloop::Tick>,
+)> {
+    let Some(addr) = &gdb.gdb else {
+        return twin_flight::session::run_session(session, |k| bar.set_position(k));
+    };
+    let Some(machine) = session.machine() else {
+        return Err(TwinError::Usage(
+            "--gdb needs the flight code on the twin's cores (backend arm or lockstep, or the firmware emulated): this run has no emulated machine".into(),
+        )
+        .into());
+    };
+    let (port, at) = twin_machine::gdb::serve(addr)?;
+    bar.suspend(|| {
+        eprintln!("sim: GDB server listening on {at} (gdb-multiarch -ex 'target remote {at}')");
+        for c in &machine.debug_symbols {
+            eprintln!("sim:   {c}");
+        }
+    });
+    machine.debugger = Some(Box::new(port));
+    if gdb.gdb_wait
+        && machine.debug_stop(&Stop::Interrupted, "held before tick 0")
+            == twin_machine::machine::Resume::Kill
+    {
+        return Err(TwinError::Usage("the debugger ended the run before tick 0".into()).into());
+    }
+    while session.step() {
+        let k = session.ticks();
+        if k % 100 == 1 {
+            bar.set_position(k - 1);
+        }
+    }
+    let report = session.report();
+    if let Some(m) = session.machine() {
+        // GDB sees the scenario end as the inferior's exit: 0 when every gate passed.
+        let exit = Stop::Exit {
+            core: m.core_name(0).to_string(),
+            code: i32::from(!report.pass),
+        };
+        while m.debugging() {
+            if m.debug_stop(&exit, "the scenario ended") == twin_machine::machine::Resume::Kill {
+                break;
+            }
+        }
+        m.debugger = None;
+    }
+    Ok((report, session.into_trace()))
+}
+
 fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
     let file = args.scenario.as_ref().expect("checked by the caller");
     if wholerun::is_whole_run_file(file) {
@@ -875,7 +932,7 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
     );
     bar.set_message(s.name.clone());
     let result = open_session(args, s.clone(), &root, &objects)
-        .and_then(|session| twin_flight::session::run_session(session, |k| bar.set_position(k)));
+        .and_then(|session| run_session_gdb(session, &args.gdb, &bar));
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&objects);
     let (report, trace) = result?;
@@ -979,7 +1036,7 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
 fn run_bare(command: Command) -> ExitCode {
     match command {
         Command::Run {
-            scenario: _,
+            scenario,
             m7,
             m4,
             duration,
@@ -988,9 +1045,16 @@ fn run_bare(command: Command) -> ExitCode {
             quantum,
             uarts,
             json,
-            gdb,
         } => match run(
-            m7, m4, &duration, m4_running, board, quantum, &uarts, json, &gdb,
+            m7,
+            m4,
+            &duration,
+            m4_running,
+            board,
+            quantum,
+            &uarts,
+            json,
+            &scenario.gdb,
         ) {
             Ok(code) => code,
             Err(e) => {

@@ -20,7 +20,7 @@ use crate::trace::stats;
 use twin_hosting::backend::{Backend, Divergence};
 use twin_machine::core::{read_mode, s_reg};
 use twin_machine::exc::{exception_name, FIRST_IRQ};
-use twin_machine::machine::Machine;
+use twin_machine::machine::{Machine, Resume, Stop};
 
 /// What a front end may change in a scenario before running it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -250,6 +250,13 @@ impl Session {
         }
         let k = self.ticks();
         let t = k as f64 * self.scenario.dt;
+        if !self.debugger_lets_tick(k, t) {
+            self.stopped = Some(format!("the debugger ended the run before tick {k}"));
+            self.lp.fc.stop();
+            let end = self.scenario.dt * self.trace.len() as f64;
+            self.monitor.finish(&self.scenario, end);
+            return true;
+        }
         self.lp.waypoint = self.scenario.waypoint_at(t);
         apply_sensor_faults(&self.scenario, &mut self.lp, t);
         let start = Instant::now();
@@ -274,6 +281,23 @@ impl Session {
             self.monitor.finish(&self.scenario, end);
         }
         true
+    }
+
+    /// With a debugger on the machine: tell it which tick runs next, and stop for it when it
+    /// asked (Ctrl-C, a new connection). False when it ended the run.
+    fn debugger_lets_tick(&mut self, k: u64, t: f64) -> bool {
+        let Some(m) = self.lp.fc.machine() else {
+            return true;
+        };
+        let Some(flag) = m.debugger.as_ref().map(|d| d.interrupt()) else {
+            return true;
+        };
+        m.debug_context = format!("tick {k} (t = {t:.3} s), ");
+        if !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        let context = format!("before tick {k} (t = {t:.3} s)");
+        m.debug_stop(&Stop::Interrupted, &context) != Resume::Kill
     }
 
     /// The emulated machine the flight code runs on (none off the twin).

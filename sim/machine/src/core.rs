@@ -86,7 +86,7 @@ pub struct CoreDebug {
     pub catch_faults: bool,
     pub(crate) breakpoints: std::collections::BTreeMap<u32, unicorn_engine::UcHookId>,
     /// The breakpoint the core stopped at: not hit again by the first instruction it runs.
-    pub(crate) skip: Option<u32>,
+    pub skip: Option<u32>,
     pub(crate) watches: Vec<Watch>,
     /// The first watched access since the last stop: (address, kind, instruction).
     pub(crate) hit: Option<(u32, Access, u32)>,
@@ -1226,6 +1226,16 @@ pub fn run_engine(
     d.halt = None;
     d.unmapped = None;
     d.block = (0, 0, 0);
+    resume_engine(uc, count)
+}
+
+/// Go on from the current PC without resetting the run's accounting (a hosted call the
+/// debugger stopped); `count` as for [`run_engine`].
+pub fn resume_engine(
+    uc: &mut Uc<'_>,
+    count: usize,
+) -> std::result::Result<(), unicorn_engine::uc_error> {
+    let d = uc.get_data_mut();
     let first_count = count > 0 && !d.counting;
     d.counting = count > 0;
     if first_count {

@@ -215,3 +215,38 @@ pub fn clear(uc: &mut Uc<'_>) {
     d.hit = None;
     d.skip = None;
 }
+
+/// After a run of the engine outside the scheduler (a hosted call, `count` as given to
+/// [`core::resume_engine`]): the debugger's event that stopped it, if any, with the unexecuted
+/// part of the block given back and the halt cleared. None: the run ended for another reason
+/// (a breakpoint Unicorn could not stop at, inside an IT block, is forgotten).
+pub fn call_stop(uc: &mut Uc<'_>, ran_ok: bool, count: usize) -> Option<Event> {
+    let pc = core::reg(uc, RegisterARM::PC);
+    let d = uc.get_data_mut();
+    let (addr, size, _) = d.block;
+    let inside = size > 0 && pc >= addr && pc < addr.wrapping_add(size);
+    let event = match d.halt {
+        Some(Halt::Breakpoint(at)) if at == pc => Event::Breakpoint { pc },
+        Some(Halt::Breakpoint(_)) => {
+            d.halt = None;
+            return None;
+        }
+        Some(Halt::Bkpt(at)) => Event::Bkpt { pc: at },
+        Some(Halt::Irq) if d.debug.hit.is_some() => {
+            let (addr, access, at) = d.debug.hit.take().expect("checked");
+            d.irq_flag.set(false);
+            Event::Watch {
+                addr,
+                access,
+                pc: at,
+            }
+        }
+        None if count > 0 && ran_ok && inside => Event::Step,
+        _ => return None,
+    };
+    d.halt = None;
+    if matches!(event, Event::Breakpoint { .. } | Event::Step) {
+        refund(uc, pc);
+    }
+    Some(event)
+}

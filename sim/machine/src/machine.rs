@@ -25,7 +25,7 @@ use crate::exc::FIRST_IRQ;
 use crate::image::Image;
 use crate::soc::{Action, Soc};
 use crate::symbols::Symbols;
-use crate::time::{Ps, PS_PER_US};
+use crate::time::{format_ps, Ps, PS_PER_US};
 
 /// Default lockstep quantum: 10 us of virtual time (10 000 CM7 cycles, 4 000 CM4 cycles).
 pub const DEFAULT_QUANTUM: Ps = 10 * PS_PER_US;
@@ -164,6 +164,12 @@ pub struct Machine {
     pub debugger: Option<Box<dyn DebugPort>>,
     /// A debugger's `continue-for`: stop when the run reaches this virtual time.
     pub debug_until: Option<Ps>,
+    /// GDB commands that load the symbols of code placed at run time (hosted modules:
+    /// `add-symbol-file OBJECT -s .text ADDR ...`), for the user and `monitor symbols`.
+    pub debug_symbols: Vec<String>,
+    /// Where the workload is, for the debugger's stops (e.g. "tick 512 (t = 0.512 s), "); set
+    /// by whoever drives the machine.
+    pub debug_context: String,
     wall_s: f64,
     console: Console,
 }
@@ -231,6 +237,8 @@ impl Machine {
             segment_open: false,
             debugger: None,
             debug_until: None,
+            debug_context: String::new(),
+            debug_symbols: Vec::new(),
             wall_s: 0.0,
             console,
         })
@@ -430,10 +438,36 @@ impl Machine {
         self.soc.borrow_mut().io_outputs(now)
     }
 
-    /// Run for `duration` of virtual time, or until a stop.
+    /// Run for `duration` of virtual time, or until a stop. With a debugger attached
+    /// ([`Machine::debugger`]) its stops are served here, until the run reaches its end or a
+    /// stop of its own (exit, lockup, ...); a debugger's kill ends it with [`Stop::Interrupted`].
     pub fn run_for(&mut self, duration: Ps) -> Stop {
         let end = self.now.saturating_add(duration);
-        self.run_debug(end, None, &mut || false)
+        let Some(flag) = self.debugger.as_ref().map(|d| d.interrupt()) else {
+            return self.run_debug(end, None, &mut || false);
+        };
+        let mut step = None;
+        loop {
+            let until = self.debug_until.map_or(end, |u| u.min(end));
+            let stop = self.run_debug(until, step, &mut || {
+                flag.load(std::sync::atomic::Ordering::Relaxed)
+            });
+            let context = match &stop {
+                Stop::Debug { .. } | Stop::Interrupted => {
+                    format!("{}at {}", self.debug_context, format_ps(self.now))
+                }
+                Stop::Timeout if self.now < end => {
+                    self.debug_until = None;
+                    format!("continue-for reached {}", format_ps(self.now))
+                }
+                _ => return stop,
+            };
+            step = match self.debug_stop(&stop, &context) {
+                Resume::Continue => None,
+                Resume::Step(i) => Some(i),
+                Resume::Kill => return Stop::Interrupted,
+            };
+        }
     }
 
     /// Run until virtual time `end` or a stop, for a debugger: with `step`, until that core has

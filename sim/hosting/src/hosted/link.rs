@@ -89,6 +89,8 @@ pub struct Linked {
     pub symbols: BTreeMap<String, u32>,
     /// Function symbols for reports: (address without Thumb bit, size guess, name).
     pub functions: Vec<(u32, u32, String)>,
+    /// Where each loaded section went: (name, address).
+    pub sections: Vec<(String, u32)>,
 }
 
 fn rd16(b: &[u8], at: usize) -> u16 {
@@ -382,11 +384,17 @@ impl RelObject {
                 .unwrap_or(end);
             functions[i].1 = next - functions[i].0;
         }
+        let sections = self
+            .sections
+            .iter()
+            .filter_map(|s| placed.get(&s.index).map(|&a| (s.name.clone(), a)))
+            .collect();
         Ok(Linked {
             base,
             image,
             symbols,
             functions,
+            sections,
         })
     }
 }

@@ -38,8 +38,9 @@ use host::{HostFns, HostFunc, HostMem};
 use link::RelObject;
 use twin_machine::board::{Board, Window};
 use twin_machine::core::{self, Halt, Uc};
+use twin_machine::debug;
 use twin_machine::error::{Error, Result};
-use twin_machine::machine::{Config, Machine};
+use twin_machine::machine::{Config, Machine, Resume, Stop};
 use twin_machine::symbols::Symbols;
 
 /// Stack painted before each export call to find its high-water mark.
@@ -767,6 +768,20 @@ impl Module {
             stack_top,
         };
 
+        // For a debugger: the object's sections where they were placed (GDB's add-symbol-file).
+        let placed: Vec<String> = linked
+            .sections
+            .iter()
+            .filter(|(name, _)| !name.is_empty())
+            .map(|(name, at)| format!("-s {name} {at:#x}"))
+            .collect();
+        machine.debug_symbols.push(format!(
+            "add-symbol-file {} {}  # {} on {core_name}",
+            object.path,
+            placed.join(" "),
+            wasm.path
+        ));
+
         // Load code and run the embedder init.
         let mut functions = linked.functions.clone();
         for (i, imp) in wasm.imports.iter().enumerate() {
@@ -1181,6 +1196,7 @@ impl Module {
             d.unmapped = None;
             d.poll = None;
             d.irq_flag.set(false);
+            d.debug.skip = None;
             d.deadline.set(max_cycles.saturating_mul(d.ps_per_cycle));
             (d.insns, d.cycles, d.ps_per_cycle)
         };
@@ -1190,7 +1206,11 @@ impl Module {
             let c = core::capture(uc, entry, l.return_stub);
             uc.get_data_mut().captured.push(c);
         }
-        let r = uc.emu_start(u64::from(entry), u64::from(core::UNTIL), 0, 0);
+        let mut r = uc.emu_start(u64::from(entry), u64::from(core::UNTIL), 0, 0);
+        if machine.debugger.is_some() {
+            r = self.debug_call(machine, export, r)?;
+        }
+        let uc = machine.engine(self.core);
         let pc = reg(uc, RegisterARM::PC);
         if r.is_ok() && pc == l.return_stub + 2 && uc.get_data().halt.is_none() {
             // The stub's `wfi` is not the export's.
@@ -1281,6 +1301,43 @@ impl Module {
             cycles,
             stack_bytes: sp - lowest,
         })
+    }
+
+    /// A call the debugger may stop: serve each of its stops ([`Machine::debug_stop`]) and go
+    /// on as it says, until the call ends for a reason of its own; that run's result.
+    fn debug_call(
+        &mut self,
+        machine: &mut Machine,
+        export: &str,
+        mut r: std::result::Result<(), uc_error>,
+    ) -> Result<std::result::Result<(), uc_error>> {
+        let mut count = 0;
+        loop {
+            let uc = machine.engine(self.core);
+            let Some(event) = debug::call_stop(uc, r.is_ok(), count) else {
+                return Ok(r);
+            };
+            let pc = reg(uc, RegisterARM::PC);
+            let stop = Stop::Debug {
+                core: uc.get_data().name.clone(),
+                event,
+            };
+            let context = format!("{}in the call of {export}", machine.debug_context);
+            count = match machine.debug_stop(&stop, &context) {
+                Resume::Continue => 0,
+                Resume::Step(i) if i == self.core => 1,
+                // Only this core runs during the call: a step of another is a continue.
+                Resume::Step(_) => 0,
+                Resume::Kill => {
+                    return Err(Error::Usage(format!(
+                        "the debugger ended the run in the call of {export}"
+                    )))
+                }
+            };
+            let uc = machine.engine(self.core);
+            uc.get_data_mut().debug.skip = Some(pc);
+            r = core::resume_engine(uc, count);
+        }
     }
 
     /// The cycle budget of each call (a call that exceeds it stops with `ArmTrap::Timeout`).

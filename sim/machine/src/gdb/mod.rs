@@ -18,7 +18,7 @@
 //!   exit (the inferior exits with its code), lockup or twin error (SIGABRT; the run cannot go
 //!   on), the run's time limit (SIGXCPU), `monitor continue-for`'s limit (SIGTRAP), Ctrl-C
 //!   (SIGINT).
-//! - `monitor` commands: `time`, `irq`, `mu`, `continue-for DURATION`, `help`.
+//! - `monitor` commands: `time`, `irq`, `mu`, `symbols`, `continue-for DURATION`, `help`.
 
 pub mod arch;
 mod target;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use gdbstub::stub::{DisconnectReason, GdbStub};
 
 use crate::machine::{DebugPort, Machine, Resume, Stop};
-use crate::time::{self, Ps};
+use crate::time::Ps;
 
 pub use arch::{ArmV7M, Regs, TARGET_XML};
 pub use wire::END_OF_RUN;
@@ -169,57 +169,29 @@ fn server(
 
 /// Run firmware on `machine` for `limit` of virtual time with the GDB server `port`
 /// installed: until GDB connects (at once with `wait`: both cores wait at reset), then as GDB
-/// says; when it detaches the run goes on to its end, and another GDB may connect. The stop the
-/// run ended with ([`Stop::Interrupted`] when GDB killed it).
+/// says ([`Machine::run_for`] serves its stops); when it detaches the run goes on to its end,
+/// and another GDB may connect. The end of the run (exit, time limit, lockup) is GDB's stop
+/// too, for as long as it stays. The stop the run ended with ([`Stop::Interrupted`] when GDB
+/// killed it).
 pub fn run(machine: &mut Machine, limit: Ps, port: Port, wait: bool) -> Stop {
-    let flag = port.interrupt();
     machine.debugger = Some(Box::new(port));
     let end = machine.now() + limit;
-    let mut how = if wait {
-        machine.debug_stop(&Stop::Interrupted, "held at reset")
-    } else {
-        Resume::Continue
+    if wait && machine.debug_stop(&Stop::Interrupted, "held at reset") == Resume::Kill {
+        return Stop::Interrupted;
+    }
+    let stop = machine.run_for(end - machine.now());
+    if stop == Stop::Interrupted {
+        return stop;
+    }
+    let context = match &stop {
+        Stop::Timeout => END_OF_RUN.to_string(),
+        other => format!("{other:?}"),
     };
-    let mut finished: Option<Stop> = None;
-    loop {
-        let step = match how {
-            Resume::Kill => return Stop::Interrupted,
-            Resume::Step(i) => Some(i),
-            Resume::Continue => None,
-        };
-        let stop = match &finished {
-            Some(s) => s.clone(),
-            None => {
-                let until = machine.debug_until.map_or(end, |u| u.min(end));
-                machine.run_debug(until, step, &mut || flag.load(Ordering::Relaxed))
-            }
-        };
-        let context = match &stop {
-            Stop::Timeout if machine.now() >= end => END_OF_RUN.to_string(),
-            Stop::Timeout => {
-                machine.debug_until = None;
-                format!("continue-for reached {}", time::format_ps(machine.now()))
-            }
-            Stop::Interrupted => format!("at {}", time::format_ps(machine.now())),
-            other => format!("{other:?}"),
-        };
-        let terminal = match &stop {
-            Stop::Timeout => machine.now() >= end,
-            Stop::Exit { .. }
-            | Stop::Lockup { .. }
-            | Stop::TwinError { .. }
-            | Stop::SystemReset { .. } => true,
-            Stop::Debug { .. } | Stop::Interrupted => false,
-        };
-        if terminal {
-            finished = Some(stop.clone());
-            if !machine.debugging() {
-                return stop;
-            }
-        }
-        how = machine.debug_stop(&stop, &context);
-        if terminal && !machine.debugging() && how != Resume::Kill {
-            return stop;
+    // The run cannot go on: GDB looks on until it leaves (told again at each resume).
+    while machine.debugging() {
+        if machine.debug_stop(&stop, &context) == Resume::Kill {
+            return Stop::Interrupted;
         }
     }
+    stop
 }

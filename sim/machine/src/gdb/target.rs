@@ -442,6 +442,7 @@ monitor commands of rt-twin:
   time                   where the run is: virtual time, each core's time, instructions, cycles
   irq                    each core's NVIC: enabled, pending and active exceptions, priorities
   mu                     the Messaging Unit's registers, both sides
+  symbols                the GDB commands that load hosted modules' symbols where they are
   continue-for DURATION  the next continue stops after DURATION of virtual time (10ms, 250us)
   help                   this text";
 
@@ -475,6 +476,13 @@ impl MonitorCmd for Target {
                 })?
             }
             ["irq"] => self.on(|m| m.nvic_report())?,
+            ["symbols"] => self.on(|m| {
+                if m.debug_symbols.is_empty() {
+                    vec!["no code placed at run time: the images' own symbols are all".into()]
+                } else {
+                    m.debug_symbols.clone()
+                }
+            })?,
             ["mu"] => self.on(|m| m.mu_report())?,
             ["continue-for", d] => match time::parse_duration(d) {
                 Ok(ps) => self.on(move |m| {
