@@ -438,3 +438,41 @@ fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
         "the traces differ"
     );
 }
+
+#[test]
+fn monitor_reset_powers_on_again_and_the_run_ends_as_without_gdb() {
+    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
+    let (m7s, m4s) = (m7.to_str().unwrap(), m4.to_str().unwrap());
+    let plain = sim_cli(&["run", "--m7", m7s, "--m4", m4s]);
+    let server = Server::start(&["--m7", m7s, "--m4", m4s]);
+    let out = gdb(
+        &m7,
+        &server.addr,
+        &[
+            "break pingpong::pingpong::on_mu",
+            "continue",
+            "continue",
+            "print pingpong::pingpong::ROUND.v.value",
+            "monitor reset",
+            "maintenance flush register-cache",
+            "info symbol $pc",
+            "info threads",
+            "monitor time",
+            "continue",
+            "print pingpong::pingpong::ROUND.v.value",
+            "delete",
+            "continue",
+        ],
+    );
+    let (code, stdout, stderr) = server.finish();
+    // One round before the reset; none after it, at the first stop of the new power-on, which
+    // starts at the reset handler with the CM4 held again and virtual time at 0.
+    assert_eq!(printed(&out), ["1", "0"], "{out}");
+    assert!(out.contains("Reset in section .text"), "{out}");
+    assert!(out.contains("(m4 Held at 0 ns)"), "{out}");
+    assert!(out.contains("virtual time 0 ns"), "{out}");
+    assert!(out.contains("exited normally"), "{out}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, plain.1);
+    assert_eq!(instructions(&stderr), instructions(&plain.2), "{stderr}");
+}

@@ -1451,12 +1451,42 @@ fn run(
         echo: true,
         m4_running,
     };
-    let mut machine = Machine::new(board, &config)?;
+    let mut machine = Machine::new(board.clone(), &config)?;
+    let mut images = Vec::new();
     for (core, path) in [("m7", &m7), ("m4", &m4)] {
         if let Some(p) = path {
             let image = Image::load(p)?;
             machine.load(core, &image)?;
+            images.push((core, image));
         }
+    }
+    if gdb.gdb.is_some() {
+        // `monitor reset`: the same board and images, powered on again (UART files appended).
+        let files: Vec<(String, String)> = uarts
+            .iter()
+            .filter_map(|u| u.split_once('='))
+            .filter(|(_, f)| *f != "pty")
+            .map(|(n, f)| (n.to_string(), f.to_string()))
+            .collect();
+        let config = config.clone();
+        machine.rebuild = Some(std::rc::Rc::new(move || {
+            let mut m = Machine::new(board.clone(), &config)?;
+            for (core, image) in &images {
+                m.load(core, image)?;
+            }
+            for (name, file) in &files {
+                let f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(file)
+                    .map_err(|e| TwinError::Io {
+                        path: file.clone(),
+                        source: e,
+                    })?;
+                m.connect_uart(name, f)?;
+            }
+            m.power_on()?;
+            Ok(m)
+        }));
     }
     let mut ptys = Vec::new();
     for spec in uarts {

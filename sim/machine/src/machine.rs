@@ -123,6 +123,9 @@ pub enum Resume {
     Kill,
 }
 
+/// Builds a machine afresh, loaded and powered on ([`Machine::reset`]).
+pub type Rebuild = Rc<dyn Fn() -> Result<Machine>>;
+
 /// A debugger attached to a machine (the GDB server, [`crate::gdb`]): whoever runs the machine
 /// hands it every stop and asks it, between segments or ticks, whether it wants one.
 pub trait DebugPort {
@@ -164,6 +167,9 @@ pub struct Machine {
     pub debugger: Option<Box<dyn DebugPort>>,
     /// A debugger's `continue-for`: stop when the run reaches this virtual time.
     pub debug_until: Option<Ps>,
+    /// How to build this machine again at power-on (a debugger's `monitor reset`), when its
+    /// runner can.
+    pub rebuild: Option<Rebuild>,
     /// GDB commands that load the symbols of code placed at run time (hosted modules:
     /// `add-symbol-file OBJECT -s .text ADDR ...`), for the user and `monitor symbols`.
     pub debug_symbols: Vec<String>,
@@ -239,6 +245,7 @@ impl Machine {
             debug_until: None,
             debug_context: String::new(),
             debug_symbols: Vec::new(),
+            rebuild: None,
             wall_s: 0.0,
             console,
         })
@@ -498,6 +505,28 @@ impl Machine {
             d.attached = true;
             d.catch_faults = catch_faults;
         }
+    }
+
+    /// Power on again (a debugger's `monitor reset`): the machine is built afresh by its
+    /// [`Machine::rebuild`], keeping the debugger and what it set up for the run; virtual time
+    /// starts again at 0.
+    pub fn reset(&mut self) -> Result<()> {
+        let make = self.rebuild.clone().ok_or_else(|| {
+            Error::Usage("this run cannot be reset (`sim run` firmware can)".into())
+        })?;
+        let mut fresh = make()?;
+        let debug = self.cores.first().map(|c| {
+            let d = &c.uc.get_data().debug;
+            (d.attached, d.catch_faults)
+        });
+        if let Some((true, catch)) = debug {
+            fresh.attach_debugger(catch);
+        }
+        fresh.debugger = self.debugger.take();
+        fresh.debug_symbols = std::mem::take(&mut self.debug_symbols);
+        fresh.rebuild = Some(make);
+        *self = fresh;
+        Ok(())
     }
 
     /// Hand a stop to the attached debugger (see [`DebugPort::stopped`]); without one, go on.

@@ -439,6 +439,8 @@ impl HwWatchpoint for Target {
 
 const MONITOR_HELP: &str = "\
 monitor commands of rt-twin:
+  reset                  power on again: images reloaded, virtual time 0 (then flush GDB's
+                         register cache: maintenance flush register-cache)
   time                   where the run is: virtual time, each core's time, instructions, cycles
   irq                    each core's NVIC: enabled, pending and active exceptions, priorities
   mu                     the Messaging Unit's registers, both sides
@@ -476,6 +478,19 @@ impl MonitorCmd for Target {
                 })?
             }
             ["irq"] => self.on(|m| m.nvic_report())?,
+            ["reset"] => {
+                let (done, lines) = self.on(|m| match m.reset() {
+                    Ok(()) => (
+                        true,
+                        vec!["reset: both cores at power-on, virtual time 0 (now: maintenance flush register-cache)".to_string()],
+                    ),
+                    Err(e) => (false, vec![format!("reset: {e}")]),
+                })?;
+                if done {
+                    self.last.context = "reset".into();
+                }
+                lines
+            }
             ["symbols"] => self.on(|m| {
                 if m.debug_symbols.is_empty() {
                     vec!["no code placed at run time: the images' own symbols are all".into()]
