@@ -389,6 +389,7 @@ fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
             "monitor time",
             "continue",
             "monitor time",
+            "info threads",
             &format!("print $pc == {}", &estimate[1..]),
             "stepi",
             "monitor time",
@@ -408,6 +409,7 @@ fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
         assert!(out.contains(&t), "{t}: {out}");
     }
     assert_eq!(printed(&out), ["1"], "{out}");
+    assert!(out.contains("(m4 hosted at 0 ns)"), "{out}");
     // One step: one more instruction on the CM4.
     let m4 = |text: &str| -> Vec<u64> {
         text.lines()
@@ -475,4 +477,33 @@ fn monitor_reset_powers_on_again_and_the_run_ends_as_without_gdb() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, plain.1);
     assert_eq!(instructions(&stderr), instructions(&plain.2), "{stderr}");
+}
+
+#[test]
+fn faults_and_a_lockup_stop_gdb_with_their_signals() {
+    let lockup = fw("m7", "lockup");
+    let server = Server::start(&["--m7", lockup.to_str().unwrap()]);
+    let out = gdb(
+        &lockup,
+        &server.addr,
+        &[
+            "continue",
+            "info symbol $pc",
+            "monitor irq",
+            "continue",
+            "continue",
+            "detach",
+        ],
+    );
+    let (code, _, stderr) = server.finish();
+    // The read of 0x5000_0000 in main is a bus fault, escalated to HardFault (BusFault is not
+    // enabled): GDB stops at the handler with SIGSEGV; the fault inside the handler locks the
+    // core up (ARMv7-M B1.5.15): SIGABRT, again at the next continue; detached, `sim run` ends
+    // with its lockup code.
+    assert!(out.contains("received signal SIGSEGV"), "{out}");
+    assert!(out.contains("HardFault"), "{out}");
+    assert!(out.contains("HFSR 0x40000000"), "FORCED: {out}");
+    assert_eq!(out.matches("received signal SIGABRT").count(), 2, "{out}");
+    assert_eq!(code, Some(125), "{stderr}");
+    assert!(stderr.contains("LOCKUP on m7"), "{stderr}");
 }

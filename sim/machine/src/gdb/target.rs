@@ -31,7 +31,7 @@ use super::arch::{read_regs, write_regs, ArmV7M, Regs};
 use super::wire::{Halted, ToSim, END_OF_RUN};
 use crate::core::{self, FaultKind};
 use crate::debug::{self, Access, Event};
-use crate::machine::{Machine, Resume, Stop};
+use crate::machine::{CoreState, Machine, Resume, Stop};
 use crate::time;
 
 /// Errors of the target: the machine's thread has gone (the run ended).
@@ -277,10 +277,14 @@ impl ThreadExtraInfo for Target {
             return Ok(0);
         };
         let text = self.on(move |m| {
+            let state = match m.state(i) {
+                // No firmware of its own: the core runs the hosted modules' calls.
+                CoreState::Off if !m.debug_symbols.is_empty() => "hosted".to_string(),
+                s => format!("{s:?}"),
+            };
             format!(
-                "{} {:?} at {}",
+                "{} {state} at {}",
                 m.core_name(i),
-                m.state(i),
                 time::format_ps(m.core_now(i))
             )
         })?;
