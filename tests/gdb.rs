@@ -117,6 +117,19 @@ fn gdb_on(elf: Option<&Path>, addr: &str, commands: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// `sim run` of the ping-pong firmware without GDB (exit code, stdout, stderr), GDB's output
+/// of `commands` against the same run under `--gdb-wait`, and how that run ended.
+type Finished = (Option<i32>, String, String);
+fn pingpong_under_gdb(commands: &[&str]) -> (Finished, String, Finished) {
+    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
+    let (m7s, m4s) = (m7.to_str().unwrap(), m4.to_str().unwrap());
+    let plain = sim_cli(&["run", "--m7", m7s, "--m4", m4s]);
+    assert_eq!(plain.0, Some(0), "{}", plain.2);
+    let server = Server::start(&["--m7", m7s, "--m4", m4s]);
+    let out = gdb(&m7, &server.addr, commands);
+    (plain, out, server.finish())
+}
+
 /// The instruction counts of the summary `sim run` prints, per core.
 fn instructions(stderr: &str) -> Vec<u64> {
     stderr
@@ -136,56 +149,45 @@ fn printed(out: &str) -> Vec<String> {
 
 #[test]
 fn gdb_debugs_both_cores_of_the_pingpong_firmware_and_the_run_ends_as_without_it() {
-    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
-    let (m7s, m4s) = (m7.to_str().unwrap(), m4.to_str().unwrap());
-    let plain = sim_cli(&["run", "--m7", m7s, "--m4", m4s]);
-    assert_eq!(plain.0, Some(0), "{}", plain.2);
-
-    let server = Server::start(&["--m7", m7s, "--m4", m4s]);
-    let out = gdb(
-        &m7,
-        &server.addr,
-        &[
-            "info threads",
-            // Virtual time: held at reset until told, then exactly as far as asked.
-            "monitor time",
-            "monitor continue-for 1ms",
-            "continue",
-            "monitor time",
-            // A breakpoint on the CM7's MU handler, twice: one round between the two stops.
-            "break pingpong::pingpong::on_mu",
-            "continue",
-            "print pingpong::pingpong::ROUND.v.value",
-            "continue",
-            "print pingpong::pingpong::ROUND.v.value",
-            "set language c",
-            // In the MU handler (exception 16 + 118) on the main stack.
-            "print $xpsr & 0x1ff",
-            "print $sp == $msp",
-            "print $s0 + $d1",
-            "info registers primask basepri faultmask control",
-            "monitor irq",
-            "monitor mu",
-            // Each core's own map: the CM7's VTOR and the CM4's are different registers.
-            "print/x *(unsigned int *)0xE000ED08",
-            "thread 2",
-            "print/x *(unsigned int *)0xE000ED08",
-            // The CM4 sleeps in WFI for the CM7's next message: one step ends at the entry of
-            // its MU handler, at the vector its VTOR gives.
-            "stepi",
-            "print $xpsr & 0x1ff",
-            "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1)",
-            "stepi",
-            "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1) + 2",
-            // The reply count in shared OCRAM is written by the CM4 only.
-            "delete",
-            "watch *(unsigned int *)0x20240004",
-            "continue",
-            "delete",
-            "continue",
-        ],
-    );
-    let (code, stdout, stderr) = server.finish();
+    let (plain, out, (code, stdout, stderr)) = pingpong_under_gdb(&[
+        "info threads",
+        // Virtual time: held at reset until told, then exactly as far as asked.
+        "monitor time",
+        "monitor continue-for 1ms",
+        "continue",
+        "monitor time",
+        // A breakpoint on the CM7's MU handler, twice: one round between the two stops.
+        "break pingpong::pingpong::on_mu",
+        "continue",
+        "print pingpong::pingpong::ROUND.v.value",
+        "continue",
+        "print pingpong::pingpong::ROUND.v.value",
+        "set language c",
+        // In the MU handler (exception 16 + 118) on the main stack.
+        "print $xpsr & 0x1ff",
+        "print $sp == $msp",
+        "print $s0 + $d1",
+        "info registers primask basepri faultmask control",
+        "monitor irq",
+        "monitor mu",
+        // Each core's own map: the CM7's VTOR and the CM4's are different registers.
+        "print/x *(unsigned int *)0xE000ED08",
+        "thread 2",
+        "print/x *(unsigned int *)0xE000ED08",
+        // The CM4 sleeps in WFI for the CM7's next message: one step ends at the entry of
+        // its MU handler, at the vector its VTOR gives.
+        "stepi",
+        "print $xpsr & 0x1ff",
+        "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1)",
+        "stepi",
+        "print $pc == (*(unsigned int *)(*(unsigned int *)0xE000ED08 + 4 * 134) & ~1) + 2",
+        // The reply count in shared OCRAM is written by the CM4 only.
+        "delete",
+        "watch *(unsigned int *)0x20240004",
+        "continue",
+        "delete",
+        "continue",
+    ]);
     let vals = printed(&out);
     assert_eq!(vals.len(), 10, "{out}");
     assert!(out.contains("(m7 Running at 0 ns)"), "{out}");
@@ -443,30 +445,21 @@ fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
 
 #[test]
 fn monitor_reset_powers_on_again_and_the_run_ends_as_without_gdb() {
-    let (m7, m4) = (fw("m7", "pingpong"), fw("m4", "pingpong"));
-    let (m7s, m4s) = (m7.to_str().unwrap(), m4.to_str().unwrap());
-    let plain = sim_cli(&["run", "--m7", m7s, "--m4", m4s]);
-    let server = Server::start(&["--m7", m7s, "--m4", m4s]);
-    let out = gdb(
-        &m7,
-        &server.addr,
-        &[
-            "break pingpong::pingpong::on_mu",
-            "continue",
-            "continue",
-            "print pingpong::pingpong::ROUND.v.value",
-            "monitor reset",
-            "maintenance flush register-cache",
-            "info symbol $pc",
-            "info threads",
-            "monitor time",
-            "continue",
-            "print pingpong::pingpong::ROUND.v.value",
-            "delete",
-            "continue",
-        ],
-    );
-    let (code, stdout, stderr) = server.finish();
+    let (plain, out, (code, stdout, stderr)) = pingpong_under_gdb(&[
+        "break pingpong::pingpong::on_mu",
+        "continue",
+        "continue",
+        "print pingpong::pingpong::ROUND.v.value",
+        "monitor reset",
+        "maintenance flush register-cache",
+        "info symbol $pc",
+        "info threads",
+        "monitor time",
+        "continue",
+        "print pingpong::pingpong::ROUND.v.value",
+        "delete",
+        "continue",
+    ]);
     // One round before the reset; none after it, at the first stop of the new power-on, which
     // starts at the reset handler with the CM4 held again and virtual time at 0.
     assert_eq!(printed(&out), ["1", "0"], "{out}");

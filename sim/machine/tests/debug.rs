@@ -86,16 +86,7 @@ fn a_write_watchpoint_on_shared_ocram_stops_the_writing_core_and_time_is_untouch
     }
     // One step of the CM4, as GDB does to move off a watchpoint, then on to the end.
     let stop = m.run_debug(PS_PER_S, Some(1), &mut || false);
-    assert!(
-        matches!(
-            stop,
-            Stop::Debug {
-                event: Event::Step,
-                ..
-            }
-        ),
-        "{stop:?}"
-    );
+    assert_step(&stop);
     assert_eq!(outcome(&mut m), undisturbed());
 }
 
@@ -113,6 +104,20 @@ fn pc(m: &mut Machine, core: usize) -> u32 {
     m.engine(core)
         .reg_read(unicorn_engine::RegisterARM::PC)
         .unwrap() as u32
+}
+
+/// A step's stop, on any core.
+fn assert_step(stop: &Stop) {
+    assert!(
+        matches!(
+            stop,
+            Stop::Debug {
+                event: Event::Step,
+                ..
+            }
+        ),
+        "{stop:?}"
+    );
 }
 
 fn instructions(m: &Machine) -> Vec<u64> {
@@ -181,16 +186,7 @@ fn steps_run_one_instruction_each_and_enter_exceptions_at_the_vector() {
     for _ in 0..20 {
         let before = instructions(&m)[1];
         let stop = m.run_debug(PS_PER_S, Some(1), &mut || false);
-        assert!(
-            matches!(
-                stop,
-                Stop::Debug {
-                    event: Event::Step,
-                    ..
-                }
-            ),
-            "{stop:?}"
-        );
+        assert_step(&stop);
         if ipsr(&mut m, 1) == MU_EXCEPTION && pc(&mut m, 1) == vector {
             // The entry itself runs no instruction.
             assert_eq!(instructions(&m)[1], before);
