@@ -110,3 +110,28 @@ pub fn pingpong_checksum(rounds: u32) -> u32 {
     }
     sum
 }
+
+/// A tiny hand-assembled image: vector table (SP, Reset, NMI, HardFault) and code.
+pub fn tiny_image(base: u32, sp: u32, code: &[u8], hardfault: &[u8]) -> Image {
+    let reset = base + 0x40;
+    let hf = reset + code.len() as u32;
+    let mut bytes = Vec::new();
+    for w in [sp, reset | 1, hf | 1, hf | 1] {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    bytes.resize(0x40, 0);
+    bytes.extend_from_slice(code);
+    bytes.extend_from_slice(hardfault);
+    Image {
+        path: "tiny".into(),
+        segments: vec![twin_machine::image::Segment {
+            index: 0,
+            mem_size: bytes.len() as u32,
+            addr: base,
+            data: bytes,
+        }],
+        entry: reset,
+        vector_table: base,
+        symbols: Default::default(),
+    }
+}

@@ -752,17 +752,19 @@ impl Machine {
                 )
             };
             c.now += cycles * ps;
+            // A breakpoint Unicorn could not stop at (inside an IT block, see `debug`): the run
+            // went on and ended for another reason.
+            let halt = match halt {
+                Some(Halt::Breakpoint(at)) if at != pc => None,
+                h => h,
+            };
             let fault = match (r, halt) {
                 (_, Some(Halt::Exit(code))) => return Some(Stop::Exit { core: name, code }),
-                (_, Some(Halt::Breakpoint(at))) => {
-                    if at == pc {
-                        return Some(Stop::Debug {
-                            core: name,
-                            event: Event::Breakpoint { pc },
-                        });
-                    }
-                    // A breakpoint inside an IT block: Unicorn ran on (see `debug`).
-                    None
+                (_, Some(Halt::Breakpoint(_))) => {
+                    return Some(Stop::Debug {
+                        core: name,
+                        event: Event::Breakpoint { pc },
+                    })
                 }
                 (_, Some(Halt::Bkpt(at))) => {
                     return Some(Stop::Debug {

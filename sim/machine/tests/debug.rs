@@ -282,3 +282,48 @@ fn faults_stop_for_the_debugger_at_their_handlers_then_run_on_unchanged() {
     assert_eq!(m.output(0), plain.output);
     assert_eq!(instructions(&m), instructions(&plain.machine));
 }
+
+/// A breakpoint on an instruction inside an IT block is not hit (Unicorn runs an IT block as
+/// one instruction and will not stop inside it; docs/gdb.md): the run goes on exactly as
+/// without it, here into a WFI that must put the core to sleep.
+///   movs r2, #0 ; cmp r2, #0 ; itt eq ; addeq r2, #1 ; addeq r2, #1 ; wfi ; exit 1
+#[test]
+fn a_breakpoint_inside_an_it_block_is_not_hit_and_changes_nothing() {
+    const CODE: [u8; 18] = [
+        0x00, 0x22, 0x00, 0x2A, 0x04, 0xBF, 0x01, 0x32, 0x01, 0x32, 0x30, 0xBF, 0x18, 0x20, 0x01,
+        0x21, 0xAB, 0xBE,
+    ];
+    const EXIT_FAIL: [u8; 6] = [0x18, 0x20, 0x01, 0x21, 0xAB, 0xBE];
+    let first_addeq = 0x40 + 6;
+    let run = |bp: bool| {
+        let mut m = Machine::new(
+            twin_machine::board::Board::rt1176(),
+            &twin_machine::machine::Config::default(),
+        )
+        .unwrap();
+        m.load("m7", &tiny_image(0x0, 0x2000_1000, &CODE, &EXIT_FAIL))
+            .unwrap();
+        m.power_on().unwrap();
+        m.attach_debugger(false);
+        if bp {
+            debug::add_breakpoint(m.engine(0), first_addeq).unwrap();
+        }
+        let stop = m.run_debug(PS_PER_US * 100, None, &mut || false);
+        let r2 = m
+            .engine(0)
+            .reg_read(unicorn_engine::RegisterARM::R2)
+            .unwrap();
+        (stop, m.state(0), instructions(&m)[0], r2)
+    };
+    let plain = run(false);
+    assert_eq!(
+        plain,
+        (
+            Stop::Timeout,
+            twin_machine::machine::CoreState::Sleeping,
+            6,
+            2
+        )
+    );
+    assert_eq!(run(true), plain);
+}

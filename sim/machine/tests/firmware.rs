@@ -275,31 +275,6 @@ fn same_images_give_bit_identical_results() {
     }
 }
 
-/// A tiny hand-assembled image: vector table (SP, Reset, NMI, HardFault) and code.
-fn tiny_image(base: u32, sp: u32, code: &[u8], hardfault: &[u8]) -> twin_machine::image::Image {
-    let reset = base + 0x40;
-    let hf = reset + code.len() as u32;
-    let mut bytes = Vec::new();
-    for w in [sp, reset | 1, hf | 1, hf | 1] {
-        bytes.extend_from_slice(&w.to_le_bytes());
-    }
-    bytes.resize(0x40, 0);
-    bytes.extend_from_slice(code);
-    bytes.extend_from_slice(hardfault);
-    twin_machine::image::Image {
-        path: "tiny".into(),
-        segments: vec![twin_machine::image::Segment {
-            index: 0,
-            mem_size: bytes.len() as u32,
-            addr: base,
-            data: bytes,
-        }],
-        entry: reset,
-        vector_table: base,
-        symbols: Default::default(),
-    }
-}
-
 // vmul.f64 d0, d0, d1 ; movs r0, #0x18 (SYS_EXIT) ; movw r1, #0x26 ; movt r1, #2 ; bkpt 0xab
 const VMUL_F64_THEN_EXIT_OK: [u8; 16] = [
     0x20, 0xEE, 0x01, 0x0B, 0x18, 0x20, 0x40, 0xF2, 0x26, 0x01, 0xC0, 0xF2, 0x02, 0x01, 0xAB, 0xBE,
