@@ -500,3 +500,21 @@ fn faults_and_a_lockup_stop_gdb_with_their_signals() {
     assert_eq!(code, Some(125), "{stderr}");
     assert!(stderr.contains("LOCKUP on m7"), "{stderr}");
 }
+
+#[test]
+fn gdb_refuses_a_scenario_whose_flight_code_is_off_the_emulated_cores() {
+    build_wasm_crate("targets/flight-stack", "flight_stack.wasm");
+    let (code, _, err) = sim_cli(&[
+        "--scenario",
+        "scenarios/stabilization.ron",
+        "--backend",
+        "wasmtime",
+        "--gdb",
+        "0",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--gdb: the flight code runs on wasmtime and wasmtime here"),
+        "{err}"
+    );
+}

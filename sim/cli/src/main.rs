@@ -862,6 +862,18 @@ fn run_session_gdb(
     let Some(addr) = &gdb.gdb else {
         return twin_flight::session::run_session(session, |k| bar.set_position(k));
     };
+    use twin_hosting::backend::Backend;
+    let cores = &session.info().cores;
+    if !cores
+        .iter()
+        .any(|c| matches!(c.backend, Backend::Arm | Backend::Lockstep))
+    {
+        return Err(TwinError::Usage(format!(
+            "--gdb: the flight code runs on {} and {} here, not on the emulated cores (use backend arm or lockstep)",
+            cores[0].backend, cores[1].backend
+        ))
+        .into());
+    }
     let Some(machine) = session.machine() else {
         return Err(TwinError::Usage(
             "--gdb needs the flight code on the twin's cores (backend arm or lockstep, or the firmware emulated): this run has no emulated machine".into(),
