@@ -134,9 +134,18 @@ fn pingpong_under_gdb(commands: &[&str]) -> (Finished, String, Finished) {
 fn instructions(stderr: &str) -> Vec<u64> {
     stderr
         .lines()
-        .filter_map(|l| l.split("insns").nth(1))
-        .map(|r| r.split_whitespace().next().unwrap().parse().unwrap())
+        .filter(|l| l.contains("insns"))
+        .map(|l| number_after(l, "insns"))
         .collect()
+}
+
+/// The number that follows `word` in `text`.
+fn number_after(text: &str, word: &str) -> u64 {
+    text.split(word)
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {word:?} in {text:?}"))
 }
 
 /// The values GDB printed for `print` commands (`$N = VALUE`), in order.
@@ -226,17 +235,11 @@ fn gdb_debugs_both_cores_of_the_pingpong_firmware_and_the_run_ends_as_without_it
         .split("Thread 2 hit Hardware watchpoint")
         .nth(1)
         .unwrap_or_else(|| panic!("the CM4 hit no watchpoint: {out}"));
-    let value = |what: &str| -> u32 {
-        hit.split(what)
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    assert_eq!(value("New value = "), value("Old value = ") + 1, "{out}");
+    assert_eq!(
+        number_after(hit, "New value = "),
+        number_after(hit, "Old value = ") + 1,
+        "{out}"
+    );
     assert!(out.contains("exited normally"), "{out}");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout, plain.1);
@@ -416,16 +419,7 @@ fn gdb_stops_a_hosted_scenario_inside_the_estimator_call_at_its_tick() {
     let m4 = |text: &str| -> Vec<u64> {
         text.lines()
             .filter(|l| l.trim_start().starts_with("m4 "))
-            .map(|l| {
-                l.split("instructions")
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            })
+            .map(|l| number_after(l, "instructions"))
             .collect()
     };
     let counts = m4(&out);
