@@ -250,13 +250,22 @@ impl Session {
         }
         let k = self.ticks();
         let t = k as f64 * self.scenario.dt;
-        if !self.debugger_lets_tick(k, t) {
+        if self.debugger_lets_tick(k, t) {
+            self.tick(k, t);
+        } else {
             self.stopped = Some(format!("the debugger ended the run before tick {k}"));
+        }
+        if self.finished() {
             self.lp.fc.stop();
             let end = self.scenario.dt * self.trace.len() as f64;
             self.monitor.finish(&self.scenario, end);
-            return true;
         }
+        true
+    }
+
+    /// Fly tick `k` at time `t`: its row joins the trace, or why it could not complete ends
+    /// the run.
+    fn tick(&mut self, k: u64, t: f64) {
         self.lp.waypoint = self.scenario.waypoint_at(t);
         apply_sensor_faults(&self.scenario, &mut self.lp, t);
         let start = Instant::now();
@@ -275,12 +284,6 @@ impl Session {
             }
             Err(e) => self.stopped = Some(format!("tick {k}: {e}")),
         }
-        if self.finished() {
-            self.lp.fc.stop();
-            let end = self.scenario.dt * self.trace.len() as f64;
-            self.monitor.finish(&self.scenario, end);
-        }
-        true
     }
 
     /// With a debugger on the machine: tell it which tick runs next, and stop for it when it
