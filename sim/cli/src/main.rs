@@ -907,11 +907,7 @@ fn run_session_gdb(
             core: m.core_name(0).to_string(),
             code: i32::from(!report.pass),
         };
-        while m.debugging() {
-            if m.debug_stop(&exit, "the scenario ended") == twin_machine::machine::Resume::Kill {
-                break;
-            }
-        }
+        m.debug_final(&exit, "the scenario ended");
         m.debugger = None;
     }
     Ok((report, session.into_trace()))

@@ -539,6 +539,18 @@ impl Machine {
         r
     }
 
+    /// The run cannot go on (`stop` ended it): hand that stop to the debugger for as long as it
+    /// stays connected (it is told again at each resume). [`Resume::Kill`] when it ended the
+    /// run, else [`Resume::Continue`].
+    pub fn debug_final(&mut self, stop: &Stop, context: &str) -> Resume {
+        while self.debugging() {
+            if self.debug_stop(stop, context) == Resume::Kill {
+                return Resume::Kill;
+            }
+        }
+        Resume::Continue
+    }
+
     /// Is a debugger attached and connected?
     pub fn debugging(&self) -> bool {
         self.debugger.as_ref().is_some_and(|d| d.attached())

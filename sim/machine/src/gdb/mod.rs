@@ -187,11 +187,8 @@ pub fn run(machine: &mut Machine, limit: Ps, port: Port, wait: bool) -> Stop {
         Stop::Timeout => END_OF_RUN.to_string(),
         other => format!("{other:?}"),
     };
-    // The run cannot go on: GDB looks on until it leaves (told again at each resume).
-    while machine.debugging() {
-        if machine.debug_stop(&stop, &context) == Resume::Kill {
-            return Stop::Interrupted;
-        }
+    match machine.debug_final(&stop, &context) {
+        Resume::Kill => Stop::Interrupted,
+        _ => stop,
     }
-    stop
 }
