@@ -553,3 +553,96 @@ fn a_falcon_ekf_leaf_is_fed_the_imu_alone() {
         "GNSS was sampled (and not given to this estimator)"
     );
 }
+
+/// `sim --scenario position-hold --out DIR` started, and the rows on disk once the streamed
+/// trace holds at least `rows` of them (the header excluded).
+/// The caller waits for the child it is given.
+#[allow(clippy::zombie_processes)]
+fn started_with_rows(dir: &std::path::Path, rows: usize) -> std::process::Child {
+    flight_module();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["--scenario", "scenarios/position-hold.ron", "--out"])
+        .arg(dir)
+        .current_dir(workspace())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let trace = dir.join("trace.csv");
+    let started = std::time::Instant::now();
+    loop {
+        let on_disk = std::fs::read_to_string(&trace).map_or(0, |t| t.matches('\n').count());
+        if on_disk > rows {
+            return child;
+        }
+        if started.elapsed().as_secs() > 300 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no {rows} rows on disk after 300 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn signal(child: &std::process::Child, sig: i32) {
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+}
+
+/// SIGINT or SIGTERM during a run: it stops after the current tick with the trace (streamed
+/// from the start), a report marked interrupted whose tick count is the trace's, and the plot;
+/// the exit code is 128 + the signal.
+#[test]
+fn an_interrupted_scenario_keeps_its_trace_report_and_plot() {
+    for (sig, name, code) in [
+        (libc::SIGINT, "SIGINT", 130),
+        (libc::SIGTERM, "SIGTERM", 143),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let child = started_with_rows(dir.path(), 200);
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert_eq!(o.status.code(), Some(code), "{name}: {out}\n{err}");
+        assert!(err.contains(&format!("{name}: stopping")), "{err}");
+        assert!(out.contains("scenario position-hold: FAIL"), "{out}");
+        assert!(out.contains("INTERRUPTED"), "{out}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["interrupted"], name);
+        assert_eq!(report["pass"], false);
+        let ticks = report["ticks"].as_u64().unwrap();
+        assert!((200..30_000).contains(&ticks), "{ticks} ticks");
+        assert_eq!(
+            report["stopped"],
+            format!("interrupted by {name} before tick {ticks}")
+        );
+        // The trace holds exactly the ticks the report judged, every row whole.
+        let trace = twin_flight::trace::read_trace(dir.path()).unwrap();
+        assert_eq!(trace.len() as u64, ticks);
+        assert!(std::fs::read_to_string(dir.path().join("trace.csv"))
+            .unwrap()
+            .ends_with('\n'));
+        assert!(dir.path().join("plot.png").is_file());
+    }
+}
+
+/// A second SIGINT exits at once: whatever was flushed is a trace `sim compare` reads, up to
+/// its last whole row.
+#[test]
+fn a_second_interrupt_exits_at_once_leaving_a_readable_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = started_with_rows(dir.path(), 100);
+    signal(&child, libc::SIGINT);
+    signal(&child, libc::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = sim(&["compare", d, d]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let rows = twin_flight::trace::read_trace(dir.path()).unwrap().len();
+    assert!(rows >= 100, "{rows} rows");
+}

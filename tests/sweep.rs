@@ -205,20 +205,34 @@ fn bad_sweep_files_are_named_with_the_cause() {
     for (text, expect) in [
         (
             SWEEP.replace("runs: 6", "runs: 0"),
-            "runs must be at least 1",
+            "stab-grid.ron:4:11: runs: must be at least 1",
         ),
         (
             SWEEP.replace("List([0.0, 3.0])", "List([0.0, inf])"),
-            "must be finite",
+            "stab-grid.ron:9:46: `inf` is not a finite number",
         ),
         (
             SWEEP.replace(
                 "(what: Seed, values: PerRun)",
                 "(what: GustTime, values: List([1.0]))",
             ),
-            "has no gust",
+            "stab-grid.ron:8:16: vary[0].what: GustTime: scenario stabilization has no gust",
         ),
-        (SWEEP.replace("gates: [0, 1]", "gates: [7]"), "gate 7"),
+        (
+            SWEEP.replace("gates: [0, 1]", "gates: [7]"),
+            "stab-grid.ron:13:13: gates[0]: gate 7",
+        ),
+        (
+            SWEEP.replace("steps: 3)", "steps: 0)"),
+            "stab-grid.ron:10:72: vary[2].values.steps: ImuNoiseScale: a range needs steps >= 1",
+        ),
+        (
+            SWEEP.replace(
+                "Uniform(low: -0.5, high: 0.5)",
+                "Normal(mean: 0.0, sigma: -1.0)",
+            ),
+            "stab-grid.ron:11:62: vary[3].values.sigma: must be a number >= 0",
+        ),
         (SWEEP.replace("runs: 6", "runs: six"), "stab-grid.ron:4:"),
     ] {
         let file = sweep_file(dir.path(), &text);
@@ -270,7 +284,7 @@ fn an_interrupted_campaign_keeps_its_finished_runs() {
     );
     assert_eq!(o.status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("interrupted: keeping the finished runs"),
+        stderr.contains("SIGINT: stopping, keeping the finished runs"),
         "{stderr}"
     );
     assert!(stdout.contains(", interrupted"), "{stdout}");

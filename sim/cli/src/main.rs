@@ -1,5 +1,6 @@
 //! `sim`: the headless front end of rt-twin.
 
+mod interrupt;
 mod junit;
 mod pty;
 mod sweep;
@@ -860,7 +861,8 @@ fn run_session_gdb(
     Vec<twin_flight::flightloop::Tick>,
 )> {
     let Some(addr) = &gdb.gdb else {
-        return twin_flight::session::run_session(session, |k| bar.set_position(k));
+        fly(&mut session, bar);
+        return finish_session(session);
     };
     use twin_hosting::backend::Backend;
     let cores = &session.info().cores;
@@ -894,12 +896,7 @@ fn run_session_gdb(
     {
         return Err(TwinError::Usage("the debugger ended the run before tick 0".into()).into());
     }
-    while session.step() {
-        let k = session.ticks();
-        if k % 100 == 1 {
-            bar.set_position(k - 1);
-        }
-    }
+    fly(&mut session, bar);
     let report = session.report();
     if let Some(m) = session.machine() {
         // GDB sees the scenario end as the inferior's exit: 0 when every gate passed.
@@ -910,7 +907,42 @@ fn run_session_gdb(
         m.debug_final(&exit, "the scenario ended");
         m.debugger = None;
     }
-    Ok((report, session.into_trace()))
+    finish_session(session)
+}
+
+/// The report and trace of a session that ended, its streamed trace closed.
+fn finish_session(
+    mut session: twin_flight::session::Session,
+) -> Result<(
+    twin_flight::scenario::Report,
+    Vec<twin_flight::flightloop::Tick>,
+)> {
+    session.finish_trace()?;
+    Ok((session.report(), session.into_trace()))
+}
+
+/// Fly a session to its end, tick by tick; SIGINT or SIGTERM ends it after the current tick.
+fn fly(session: &mut twin_flight::session::Session, bar: &indicatif::ProgressBar) {
+    while session.step() {
+        let k = session.ticks();
+        if k % 100 == 1 {
+            bar.set_position(k - 1);
+        }
+        if let Some(sig) = interrupt::requested() {
+            session.interrupt(interrupt::name(sig));
+        }
+    }
+}
+
+/// The `--out` directory, created, with the trace streamed into it from the first tick.
+fn stream_out(dir: &std::path::Path, session: &mut twin_flight::session::Session) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| TwinError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    let w = twin_flight::trace::TraceWriter::create(&dir.join("trace.csv"))?;
+    session.stream_to(w);
+    Ok(())
 }
 
 fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
@@ -939,8 +971,15 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
             .progress_chars("=> "),
     );
     bar.set_message(s.name.clone());
-    let result = open_session(args, s.clone(), &root, &objects)
-        .and_then(|session| run_session_gdb(session, &args.gdb, &bar));
+    interrupt::install("keeping the ticks run: trace, report and plot");
+    let result = open_session(args, s.clone(), &root, &objects).and_then(|mut session| {
+        if let Some(dir) = &args.out {
+            stream_out(dir, &mut session)?;
+        }
+        let run = run_session_gdb(session, &args.gdb, &bar);
+        bar.finish_and_clear();
+        run
+    });
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&objects);
     let (report, trace) = result?;
@@ -954,6 +993,12 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
         println!(
             "  stopped after {} of {} ticks: {why}",
             report.ticks, s.steps
+        );
+    }
+    if report.interrupted.is_some() {
+        println!(
+            "  INTERRUPTED: the gates below judge the {} ticks run, not the scenario",
+            report.ticks
         );
     }
     for g in &report.gates {
@@ -1007,12 +1052,7 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
             path: dir.display().to_string(),
             source: e,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        std::fs::write(
-            dir.join("trace.csv"),
-            twin_flight::scenario::trace_csv(&trace),
-        )
-        .map_err(io)?;
+        // The trace is on disk already (streamed as the run went).
         let json = serde_json::to_string_pretty(&report).expect("report serialises");
         std::fs::write(dir.join("report.json"), json).map_err(io)?;
         // The trace and report are on disk whatever happens to the plot.
@@ -1034,7 +1074,9 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
             .collect();
         junit::write(path, &report.scenario, &cases)?;
     }
-    Ok(if report.pass {
+    Ok(if report.interrupted.is_some() {
+        ExitCode::from(interrupt::requested().map_or(EXIT_INTERRUPTED, interrupt::exit_code))
+    } else if report.pass {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

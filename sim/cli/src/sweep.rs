@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use twin_flight::scenario::Scenario;
@@ -12,18 +12,17 @@ use twin_flight::sweep::{self, Results, Sweep};
 use twin_flight::Result;
 use twin_machine::Error as TwinError;
 
-/// Raised by the first Ctrl-C (finish what is done, keep it); a second exits at once.
-static STOP: AtomicBool = AtomicBool::new(false);
-static PRESSES: AtomicU32 = AtomicU32::new(0);
+use crate::interrupt::{self, STOP};
 
+/// Listen for SIGINT/SIGTERM: the first keeps the finished runs.
 fn on_ctrl_c() {
-    let _ = ctrlc::set_handler(|| {
-        if PRESSES.fetch_add(1, Ordering::SeqCst) > 0 {
-            std::process::exit(130);
-        }
-        STOP.store(true, Ordering::SeqCst);
-        eprintln!("\nsim sweep: interrupted: keeping the finished runs (Ctrl-C again to quit now)");
-    });
+    interrupt::install("keeping the finished runs");
+}
+
+/// The exit code of a campaign: 0, or 128 + the signal that interrupted it (130 when it ended
+/// short without one).
+fn interrupted_code() -> ExitCode {
+    ExitCode::from(interrupt::requested().map_or(130, interrupt::exit_code))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> TwinError + '_ {
@@ -96,7 +95,7 @@ pub struct Args<'a> {
 pub fn run(a: &Args) -> Result<ExitCode> {
     let (sw, text, root) = Sweep::load(a.file)?;
     let base = sw.base(&root)?;
-    sw.check(&base, &a.file.display().to_string())?;
+    sw.check(&base, &text, &a.file.display().to_string())?;
     let slice = slice_of(sw.runs, a.shard, a.shard_count)?;
     let range = slice.map_or((0, sw.runs), |(_, _, s, e)| (s, e));
     let jobs = a
@@ -167,7 +166,7 @@ pub fn run(a: &Args) -> Result<ExitCode> {
             a.out.display()
         );
         return Ok(if res.interrupted {
-            ExitCode::from(130)
+            interrupted_code()
         } else {
             ExitCode::SUCCESS
         });
@@ -274,9 +273,9 @@ fn sbatch(args: &[String], wrap: &str) -> Result<(String, std::process::ExitStat
 
 /// `sim sweep slurm SWEEP.ron`: a job array of `--tasks` shards and a merge job after them.
 pub fn slurm(a: &SlurmArgs) -> Result<ExitCode> {
-    let (sw, _, root) = Sweep::load(a.file)?;
+    let (sw, text, root) = Sweep::load(a.file)?;
     let base = sw.base(&root)?;
-    sw.check(&base, &a.file.display().to_string())?;
+    sw.check(&base, &text, &a.file.display().to_string())?;
     if a.tasks == 0 || a.tasks > sw.runs {
         return Err(TwinError::Usage(format!(
             "--tasks {}: need 1..={} (the sweep's runs)",
@@ -479,7 +478,7 @@ fn finish(
     }
     println!("  report: {}", out.join("report.json").display());
     Ok(if rep.interrupted {
-        ExitCode::from(130)
+        interrupted_code()
     } else if rep.passed == rep.flown && rep.confirmed.iter().all(|c| c.matched) {
         ExitCode::SUCCESS
     } else {

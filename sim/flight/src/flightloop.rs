@@ -575,6 +575,24 @@ pub struct FlightLoop {
     airborne: bool,
     /// The setpoints last reported (attitude-setpoint, rate-setpoint).
     setpoints: Option<([f32; 5], [f32; 4])>,
+    /// Why the vehicle model cannot go on (its state went non-finite): the run ends after the
+    /// tick that says so.
+    pub halted: Option<String>,
+}
+
+/// Which input of a physics step made the vehicle's state non-finite: the state it started
+/// from, a motor command, the wind, or none (the model itself diverged).
+fn vehicle_input_fault(state_before: Option<String>, u: &[f64], wind: glam::DVec3) -> String {
+    if let Some(s) = state_before {
+        return format!("the step started from a non-finite state ({s})");
+    }
+    if let Some(m) = u.iter().position(|x| !x.is_finite()) {
+        return format!("motor command {m} was {}", u[m]);
+    }
+    if !wind.is_finite() {
+        return format!("the wind was {wind}");
+    }
+    "every input was finite: the model diverged (check the vehicle's parameters and dt)".into()
 }
 
 /// The vehicle-state the estimator starts from (`aided-ekf#init`): the vehicle's initial
@@ -621,6 +639,7 @@ impl FlightLoop {
             lost_control: false,
             airborne: false,
             setpoints: None,
+            halted: None,
         }
     }
 
@@ -683,7 +702,15 @@ impl FlightLoop {
             }
             let wind = self.wind.sample(t_s, self.params.dt);
             let v_before = self.state.v;
+            let was = self.state.non_finite();
             step(&self.params, &mut self.state, &u, wind);
+            if let Some(now) = self.state.non_finite() {
+                let why = vehicle_input_fault(was, &u, wind);
+                let what = format!("vehicle state not finite at {t_s:.3} s ({now}): {why}");
+                events.push(what.clone());
+                self.halted = Some(what);
+                break;
+            }
             if self.state.on_ground && self.airborne {
                 self.airborne = false;
                 if v_before.length() > 2.0 && !self.lost_control {

@@ -13,6 +13,7 @@
 //!
 //! Read more: `docs/flight.md`, `docs/twin-ui.md` (sessions), `docs/architecture.md`.
 
+mod check;
 pub mod compare;
 mod error;
 pub mod flightloop;

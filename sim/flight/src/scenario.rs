@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use glam::{DQuat, DVec3};
 use serde::{Deserialize, Serialize};
 
+use crate::check::{finite, Checked};
 use crate::error::Result;
 use crate::flightloop::{
     initial_state, Dividers, FlightComputer, FlightLoop, Hosted, Tick, MAILBOX, MAILBOX_BYTES,
@@ -220,9 +221,11 @@ pub struct Scenario {
     pub tolerances: std::collections::BTreeMap<String, f64>,
 }
 
-/// A RON file of the twin's (a scenario, a whole run): optional fields take a bare value
-/// (`until: 4.0`, no `Some(...)`); an error names the file, line and column.
+/// A RON file of the twin's (a scenario, a sweep, a whole run): optional fields take a bare
+/// value (`until: 4.0`, no `Some(...)`); numbers must be finite (`NaN`, `inf` and literals past
+/// f64's range are refused); an error names the file, line and column.
 pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> TwinResult<T> {
+    twin_machine::rontext::check_numbers(text, file)?;
     let options =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
     options.from_str(text).map_err(|e| TwinError::Ron {
@@ -243,74 +246,151 @@ impl Scenario {
         Scenario::parse(&text, &name)
     }
 
+    /// A scenario from its text (`file` names it in errors). Numbers must be finite and every
+    /// value in range; an error names the line and column that wrote the value.
     pub fn parse(text: &str, file: &str) -> TwinResult<Scenario> {
         let s: Scenario = parse_ron(text, file)?;
-        s.validate().map_err(|m| TwinError::Image {
-            file: file.to_string(),
-            message: format!("invalid scenario: {m}"),
-        })?;
+        s.validate().map_err(|e| e.error(text, file))?;
         Ok(s)
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
-        self.vehicle
-            .validate()
-            .map_err(|e| format!("vehicle: {e}"))?;
-        if !self.dt.is_finite() || self.dt <= 0.0 {
-            return Err(format!("dt must be positive, got {}", self.dt));
-        }
+    fn validate(&self) -> Checked {
+        use crate::check::{all_finite, at_least, invalid, non_negative, positive};
+        self.vehicle.validate().map_err(|e| e.within("vehicle"))?;
+        self.sensors.validate().map_err(|e| e.within("sensors"))?;
+        self.wind.validate().map_err(|e| e.within("wind"))?;
+        positive(self.dt, "dt")?;
         let sub = self.dt / self.vehicle.dt;
         if (sub - sub.round()).abs() > 1e-9 || sub.round() < 1.0 {
-            return Err(format!(
-                "dt {} must be a whole number of physics steps of {} s",
-                self.dt, self.vehicle.dt
+            return Err(invalid(
+                "dt",
+                format!(
+                    "{} must be a whole number of physics steps of {} s",
+                    self.dt, self.vehicle.dt
+                ),
             ));
         }
-        if self.steps == 0 {
-            return Err("steps must be at least 1".into());
-        }
+        at_least(self.steps, 1, "steps")?;
+        let i = &self.initial;
+        all_finite(
+            &[i.position.0, i.position.1, i.position.2],
+            "initial.position",
+        )?;
+        all_finite(
+            &[i.attitude.0, i.attitude.1, i.attitude.2],
+            "initial.attitude",
+        )?;
+        all_finite(
+            &[i.velocity.0, i.velocity.1, i.velocity.2],
+            "initial.velocity",
+        )?;
         if self.waypoints.is_empty() {
-            return Err("at least one waypoint".into());
+            return Err(invalid("waypoints", "at least one waypoint"));
         }
-        if self.waypoints.windows(2).any(|w| w[1].t < w[0].t) {
-            return Err("waypoints must be in time order".into());
+        for (k, w) in self.waypoints.iter().enumerate() {
+            non_negative(w.t, &format!("waypoints[{k}].t"))?;
+            let p = w.position;
+            all_finite(&[p.0, p.1, p.2], &format!("waypoints[{k}].position"))?;
+        }
+        if let Some(k) = self.waypoints.windows(2).position(|w| w[1].t < w[0].t) {
+            return Err(invalid(
+                format!("waypoints[{}].t", k + 1),
+                "waypoints must be in time order",
+            ));
+        }
+        let d = &self.flight.dividers;
+        for (v, at) in [
+            (d.position, "position"),
+            (d.attitude, "attitude"),
+            (d.rate, "rate"),
+            (d.mixer, "mixer"),
+        ] {
+            at_least(u64::from(v), 1, &format!("flight.dividers.{at}"))?;
         }
         if self.gates.is_empty() {
-            return Err("at least one gate (what does passing mean?)".into());
+            return Err(invalid(
+                "gates",
+                "at least one gate (what does passing mean?)",
+            ));
         }
         crate::trace::Tolerances {
             default: 0.0,
             per_signal: self.tolerances.clone(),
         }
         .validate()
-        .map_err(|e| format!("tolerances: {e}"))?;
+        .map_err(|e| invalid("tolerances", e))?;
         let duration = self.dt * self.steps as f64;
-        for f in &self.faults {
+        for (k, f) in self.faults.iter().enumerate() {
+            let at = |field: &str| format!("faults[{k}].{field}");
             match f {
-                Fault::RotorFailure { motor, .. } if *motor >= self.vehicle.motors.len() => {
-                    return Err(format!(
-                        "rotor failure of motor {motor}: the vehicle has {} motors",
-                        self.vehicle.motors.len()
-                    ))
+                Fault::RotorFailure { motor, at: t } => {
+                    non_negative(*t, &at("at"))?;
+                    if *motor >= self.vehicle.motors.len() {
+                        return Err(invalid(
+                            at("motor"),
+                            format!(
+                                "rotor failure of motor {motor}: the vehicle has {} motors",
+                                self.vehicle.motors.len()
+                            ),
+                        ));
+                    }
                 }
-                Fault::GnssDropout { from, to } if to < from => {
-                    return Err("GNSS dropout ends before it starts".into())
+                Fault::HeartbeatLoss { at: t } => non_negative(*t, &at("at"))?,
+                Fault::ImuNoise { scale, from } => {
+                    non_negative(*scale, &at("scale"))?;
+                    non_negative(*from, &at("from"))?;
                 }
-                _ => {}
+                Fault::GnssDropout { from, to } => {
+                    non_negative(*from, &at("from"))?;
+                    non_negative(*to, &at("to"))?;
+                    if to < from {
+                        return Err(invalid(at("to"), "GNSS dropout ends before it starts"));
+                    }
+                }
+                Fault::NavStateDelay { .. } | Fault::NavStateJitter { .. } => {}
             }
         }
-        for g in &self.gates {
-            if matches!(g, Gate::FailsafeWithin { .. }) && self.heartbeat_loss().is_none() {
-                return Err("a FailsafeWithin gate needs a HeartbeatLoss fault".into());
-            }
-        }
-        for g in &self.gates {
-            if let Gate::Attitude { after, .. } | Gate::Position { after, .. } = g {
-                if *after >= duration {
-                    return Err(format!(
-                        "gate {g:?} starts after the end of the run ({duration} s)"
-                    ));
+        for (k, g) in self.gates.iter().enumerate() {
+            let at = |field: &str| format!("gates[{k}].{field}");
+            match g {
+                Gate::Attitude {
+                    after,
+                    until,
+                    below,
                 }
+                | Gate::Position {
+                    after,
+                    until,
+                    below,
+                } => {
+                    non_negative(*after, &at("after"))?;
+                    positive(*below, &at("below"))?;
+                    if let Some(u) = until {
+                        finite(*u, &at("until"))?;
+                        if u <= after {
+                            return Err(invalid(
+                                at("until"),
+                                format!("the window ends ({u} s) before it starts ({after} s)"),
+                            ));
+                        }
+                    }
+                    if *after >= duration {
+                        return Err(invalid(
+                            at("after"),
+                            format!("gate {g:?} starts after the end of the run ({duration} s)"),
+                        ));
+                    }
+                }
+                Gate::FailsafeWithin { within } => {
+                    positive(*within, &at("within"))?;
+                    if self.heartbeat_loss().is_none() {
+                        return Err(invalid(
+                            format!("gates[{k}]"),
+                            "a FailsafeWithin gate needs a HeartbeatLoss fault",
+                        ));
+                    }
+                }
+                Gate::NoOverrun | Gate::LossOfControlReported => {}
             }
         }
         Ok(())
@@ -373,8 +453,11 @@ pub struct Report {
     /// Every gate passed and the run reached its end.
     pub pass: bool,
     pub gates: Vec<GateResult>,
-    /// Why the run ended early (a trap, a divergence), if it did.
+    /// Why the run ended early (a trap, a divergence, an interrupt), if it did.
     pub stopped: Option<String>,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), if one did: the report
+    /// covers the ticks run before it.
+    pub interrupted: Option<String>,
     /// The lockstep divergence that stopped the run.
     pub divergence: Option<twin_hosting::backend::Divergence>,
     pub estimator_backend: Backend,
@@ -467,38 +550,45 @@ pub fn evaluate(s: &Scenario, trace: &[Tick]) -> Vec<GateResult> {
                 until,
                 below,
             } => {
-                let worst = worst_in(trace, *after, *until, |t| {
-                    tilt(t.attitude[0], t.attitude[1])
-                });
-                GateResult {
-                    gate: format!(
-                        "attitude error < {below} rad after {after} s{}",
-                        window(until)
-                    ),
-                    pass: worst < *below,
-                    worst,
-                    detail: format!("worst {worst:.4} rad"),
-                }
+                let gate = format!(
+                    "attitude error < {below} rad after {after} s{}",
+                    window(until)
+                );
+                unjudged(trace, *after, *until, &ATTITUDE_INPUTS, &gate).unwrap_or_else(|| {
+                    let worst = worst_in(trace, *after, *until, |t| {
+                        tilt(t.attitude[0], t.attitude[1])
+                    });
+                    GateResult {
+                        gate,
+                        pass: worst < *below,
+                        worst,
+                        detail: format!("worst {worst:.4} rad"),
+                    }
+                })
             }
             Gate::Position {
                 after,
                 until,
                 below,
             } => {
-                let worst = worst_in(trace, *after, *until, |t| {
-                    let w = s.waypoint_at(t.t);
-                    (DVec3::from(t.position) - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
+                let gate = format!(
+                    "position error < {below} m after {after} s{}",
+                    window(until)
+                );
+                unjudged(trace, *after, *until, &POSITION_INPUTS, &gate).unwrap_or_else(|| {
+                    let worst = worst_in(trace, *after, *until, |t| {
+                        let w = s.waypoint_at(t.t);
+                        (DVec3::from(t.position)
+                            - DVec3::new(w[0].into(), w[1].into(), w[2].into()))
                         .length()
-                });
-                GateResult {
-                    gate: format!(
-                        "position error < {below} m after {after} s{}",
-                        window(until)
-                    ),
-                    pass: worst < *below,
-                    worst,
-                    detail: format!("worst {worst:.3} m"),
-                }
+                    });
+                    GateResult {
+                        gate,
+                        pass: worst < *below,
+                        worst,
+                        detail: format!("worst {worst:.3} m"),
+                    }
+                })
             }
             Gate::NoOverrun => {
                 let n = trace
@@ -629,6 +719,18 @@ impl GateMonitor {
                         live.status = GateStatus::Passed { at: t.t };
                         continue;
                     }
+                    let inputs: &[Input] = if matches!(g, Gate::Attitude { .. }) {
+                        &ATTITUDE_INPUTS
+                    } else {
+                        &POSITION_INPUTS
+                    };
+                    if inputs.iter().any(|(_, f)| !f(t).is_finite()) {
+                        // A value the gate cannot judge fails it.
+                        live.worst = f64::INFINITY;
+                        live.status = GateStatus::Failed { at: t.t };
+                        failed.push(i);
+                        continue;
+                    }
                     let v = if matches!(g, Gate::Attitude { .. }) {
                         tilt(t.attitude[0], t.attitude[1])
                     } else {
@@ -698,6 +800,47 @@ impl GateMonitor {
             };
         }
     }
+}
+
+/// A trace signal a gate judges: its name and how to read it from a tick.
+type Input = (&'static str, fn(&Tick) -> f64);
+
+/// What the attitude gate reads (the tilt comes from roll and pitch).
+const ATTITUDE_INPUTS: [Input; 2] = [("roll", |t| t.attitude[0]), ("pitch", |t| t.attitude[1])];
+
+/// What the position gate reads (against the waypoint, which the scenario check keeps finite).
+const POSITION_INPUTS: [Input; 3] = [
+    ("x_m", |t| t.position[0]),
+    ("y_m", |t| t.position[1]),
+    ("z_m", |t| t.position[2]),
+];
+
+/// The failed result of a gate whose inputs are not finite at some tick of [after, until): a
+/// gate never passes on a value it cannot judge. None when every input is finite.
+fn unjudged(
+    trace: &[Tick],
+    after: f64,
+    until: Option<f64>,
+    inputs: &[Input],
+    gate: &str,
+) -> Option<GateResult> {
+    trace
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.t >= after && until.is_none_or(|u| t.t < u))
+        .find_map(|(k, t)| {
+            let (name, f) = inputs.iter().find(|(_, f)| !f(t).is_finite())?;
+            Some(GateResult {
+                gate: gate.to_string(),
+                pass: false,
+                worst: f64::INFINITY,
+                detail: format!(
+                    "{name} is {} at tick {k} (t = {:.3} s): not judged, failed",
+                    f(t),
+                    t.t
+                ),
+            })
+        })
 }
 
 /// The largest value of `f` over the ticks in [after, until).
@@ -1018,6 +1161,100 @@ mod tests {
         let odd = MINIMAL.replace("dt: 0.002", "dt: 0.0025");
         let e = Scenario::parse(&odd, "o.ron").unwrap_err().to_string();
         assert!(e.contains("whole number of physics steps"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_and_out_of_range_values_are_placed() {
+        // Each case: what replaces what, and the error's expected start (the line and column
+        // of the offending value, counted in the edited text outside the twin).
+        let cases = [
+            ("attitude: (0.4,", "attitude: (NaN,", "3:65: `NaN` is not a finite"),
+            ("dt: 0.002", "dt: -inf", "2:24: `inf` is not a finite"),
+            ("steps: 10", "steps: 0", "2:38: steps: must be at least 1"),
+            ("below: 0.1", "below: -0.1", "5:46: gates[0].below: must be a positive"),
+            ("after: 0.01", "after: -1.0", "5:33: gates[0].after: must be a number >= 0"),
+            (
+                "Waypoint(t: 1.0",
+                "Waypoint(t: -1.0",
+                "4:79: waypoints[1].t: must be a number >= 0",
+            ),
+            (
+                "gates:",
+                "sensors: SensorParams(gyro_noise: -0.5), gates:",
+                "5:43: sensors.gyro_noise: must be a number >= 0",
+            ),
+            (
+                "gates:",
+                "wind: WindParams(gusts: [Gust(start: 1.0, duration: 0.0, amplitude: (1.0, 0.0, 0.0))]), gates:",
+                "5:61: wind.gusts[0].duration: must be a positive",
+            ),
+            (
+                "gates:",
+                "flight: Flight(dividers: Dividers(position: 0, attitude: 1, rate: 1, mixer: 1)), gates:",
+                "5:53: flight.dividers.position: must be at least 1",
+            ),
+            (
+                "gates:",
+                "faults: [ImuNoise(scale: 2.0, from: -3.0)], gates:",
+                "5:45: faults[0].from: must be a number >= 0",
+            ),
+        ];
+        for (from, to, want) in cases {
+            let text = MINIMAL.replacen(from, to, 1);
+            assert_ne!(text, MINIMAL, "{from}");
+            let e = Scenario::parse(&text, "s.ron").unwrap_err().to_string();
+            assert!(e.starts_with(&format!("s.ron:{want}")), "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_gate_never_passes_on_a_value_it_cannot_judge() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        let tick = |k: usize, roll: f64, x: f64| Tick {
+            t: k as f64 * 0.002,
+            position: [x, 0.0, -5.0],
+            attitude: [roll, 0.0, 0.0],
+            ..Tick::default()
+        };
+        // Roll NaN from tick 6 (t = 0.012, inside the attitude gate's window from 0.01 s);
+        // north infinite at tick 2 (outside it: the gate does not look there).
+        let trace: Vec<Tick> = (0..10)
+            .map(|k| {
+                let roll = if k >= 6 { f64::NAN } else { 0.01 };
+                let x = if k == 2 { f64::INFINITY } else { 0.0 };
+                tick(k, roll, x)
+            })
+            .collect();
+        let r = evaluate(&s, &trace);
+        assert!(!r[0].pass, "{r:?}");
+        assert_eq!(r[0].worst, f64::INFINITY);
+        assert_eq!(
+            r[0].detail,
+            "roll is NaN at tick 6 (t = 0.012 s): not judged, failed"
+        );
+        let mut m = GateMonitor::new(&s);
+        let failed: Vec<(usize, Vec<usize>)> = trace
+            .iter()
+            .enumerate()
+            .map(|(k, t)| (k, m.observe(&s, t)))
+            .filter(|(_, f)| !f.is_empty())
+            .collect();
+        assert_eq!(failed, vec![(6, vec![0])]);
+        assert_eq!(m.gates[0].status, GateStatus::Failed { at: 0.012 });
+        // A position gate over the infinite tick fails and names the signal.
+        let p = Scenario::parse(
+            &MINIMAL.replace(
+                "Attitude(after: 0.01, below: 0.1)",
+                "Position(after: 0.0, below: 1.0)",
+            ),
+            "p.ron",
+        )
+        .unwrap();
+        let r = evaluate(&p, &trace);
+        assert_eq!(
+            r[0].detail,
+            "x_m is inf at tick 2 (t = 0.004 s): not judged, failed"
+        );
     }
 
     #[test]

@@ -143,6 +143,10 @@ pub struct Session {
     divergence: Option<Divergence>,
     busy: Duration,
     stack_high_water: [u32; 2],
+    /// Where each row goes as it is produced (`sim --scenario --out`).
+    sink: Option<crate::trace::TraceWriter>,
+    /// What interrupted the run (a signal's name), when something did.
+    interrupted: Option<String>,
 }
 
 impl Session {
@@ -197,6 +201,8 @@ impl Session {
             divergence: None,
             busy: Duration::ZERO,
             stack_high_water: [0; 2],
+            sink: None,
+            interrupted: None,
         }
     }
 
@@ -241,6 +247,43 @@ impl Session {
         &self.just_failed
     }
 
+    /// Write the trace to `w` as it is produced: the rows so far now, each later one as its
+    /// tick ends. A write that fails stops the run (and says why).
+    pub fn stream_to(&mut self, mut w: crate::trace::TraceWriter) {
+        match self.trace.iter().try_for_each(|t| w.push(t)) {
+            Ok(()) => self.sink = Some(w),
+            Err(e) => self.stopped = Some(format!("writing the trace: {e}")),
+        }
+    }
+
+    /// Close the streamed trace: every row on disk. Nothing when the trace is not streamed.
+    pub fn finish_trace(&mut self) -> Result<()> {
+        match self.sink.take() {
+            Some(w) => Ok(w.finish()?),
+            None => Ok(()),
+        }
+    }
+
+    /// End the run here, between two ticks, because of `why` (a signal's name): the flight
+    /// computer is stopped (motors to zero on a board), the gates decided on the ticks run and
+    /// the report marked interrupted. Nothing when the run is already over.
+    pub fn interrupt(&mut self, why: &str) {
+        if self.finished() {
+            return;
+        }
+        let k = self.ticks();
+        self.stopped = Some(format!("interrupted by {why} before tick {k}"));
+        self.interrupted = Some(why.to_string());
+        self.lp.fc.stop();
+        let end = self.scenario.dt * k as f64;
+        self.monitor.finish(&self.scenario, end);
+    }
+
+    /// What interrupted the run, if something did.
+    pub fn interrupted(&self) -> Option<&str> {
+        self.interrupted.as_deref()
+    }
+
     /// Run one control tick. Returns false when the run is over (nothing was run). A tick
     /// that cannot complete (a trap, a lockstep divergence) ends the run: what ran so far is
     /// kept, and [`Session::stopped`] says why.
@@ -276,7 +319,15 @@ impl Session {
                 self.stack_high_water[0] = self.stack_high_water[0].max(row.m4_stack);
                 self.stack_high_water[1] = self.stack_high_water[1].max(row.m7_stack);
                 self.just_failed = self.monitor.observe(&self.scenario, &row);
+                if let Some(w) = &mut self.sink {
+                    if let Err(e) = w.push(&row) {
+                        self.stopped = Some(format!("tick {k}: writing the trace: {e}"));
+                    }
+                }
                 self.trace.push(row);
+                if let Some(why) = self.lp.halted.take() {
+                    self.stopped = Some(format!("tick {k}: {why}"));
+                }
             }
             Err(Error::Divergence(d)) => {
                 self.stopped = Some(d.to_string());
@@ -334,6 +385,7 @@ impl Session {
             pass: self.stopped.is_none() && self.ticks() >= s.steps && gates.iter().all(|g| g.pass),
             gates,
             stopped: self.stopped.clone(),
+            interrupted: self.interrupted.clone(),
             divergence: self.divergence.clone(),
             estimator_backend: self.info.cores[0].backend,
             controller_backend: self.info.cores[1].backend,

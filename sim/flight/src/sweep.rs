@@ -17,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use serde::{Deserialize, Serialize};
 
+use crate::check::{all_finite, at_least, finite, invalid, non_negative, Checked};
 use crate::error::Result;
 use crate::scenario::{Fault, Gate, GateResult, Scenario};
 use crate::session::Session;
@@ -139,10 +140,6 @@ impl std::fmt::Display for Value {
     }
 }
 
-fn bad(file: &str, msg: String) -> TwinError {
-    TwinError::Usage(format!("{file}: {msg}"))
-}
-
 impl Sweep {
     /// Load a sweep file: the sweep, its text, and the project root its paths start from.
     pub fn load(file: &Path) -> TwinResult<(Sweep, String, PathBuf)> {
@@ -164,62 +161,72 @@ impl Sweep {
         Scenario::load(&root.join(&self.scenario))
     }
 
-    /// Check the sweep against its base scenario: every dimension applicable, values finite.
-    pub fn check(&self, base: &Scenario, file: &str) -> TwinResult<()> {
-        if self.runs == 0 {
-            return Err(bad(file, "runs must be at least 1".into()));
-        }
-        for v in &self.vary {
-            let numbers: Vec<f64> = match &v.values {
-                Values::List(x) => x.clone(),
+    /// Check the sweep against its base scenario: every dimension applicable, values finite and
+    /// in range. An error names the line and column of the value in `text` (the file's).
+    pub fn check(&self, base: &Scenario, text: &str, file: &str) -> TwinResult<()> {
+        self.checked(base).map_err(|e| e.error(text, file))
+    }
+
+    fn checked(&self, base: &Scenario) -> Checked {
+        at_least(self.runs, 1, "runs")?;
+        for (d, v) in self.vary.iter().enumerate() {
+            let at = |field: &str| format!("vary[{d}].values{field}");
+            let what = v.what;
+            match &v.values {
+                Values::List(x) => all_finite(x, &at(""))?,
                 Values::Range { from, to, steps } => {
+                    finite(*from, &at(".from"))?;
+                    finite(*to, &at(".to"))?;
                     if *steps == 0 {
-                        return Err(bad(file, format!("{:?}: a range needs steps >= 1", v.what)));
+                        return Err(invalid(
+                            at(".steps"),
+                            format!("{what:?}: a range needs steps >= 1"),
+                        ));
                     }
-                    vec![*from, *to]
                 }
                 Values::Uniform { low, high } => {
+                    finite(*low, &at(".low"))?;
+                    finite(*high, &at(".high"))?;
                     if low >= high {
-                        return Err(bad(file, format!("{:?}: Uniform needs low < high", v.what)));
+                        return Err(invalid(
+                            at(".high"),
+                            format!("{what:?}: Uniform needs low < high"),
+                        ));
                     }
-                    vec![*low, *high]
                 }
-                Values::Normal { mean, sigma } => vec![*mean, *sigma],
-                Values::PerRun | Values::Backends(_) => vec![],
-            };
-            if numbers.iter().any(|x| !x.is_finite()) {
-                return Err(bad(file, format!("{:?}: values must be finite", v.what)));
+                Values::Normal { mean, sigma } => {
+                    finite(*mean, &at(".mean"))?;
+                    non_negative(*sigma, &at(".sigma"))?;
+                }
+                Values::PerRun | Values::Backends(_) => {}
             }
             if v.values.grid_len() == Some(0) {
-                return Err(bad(file, format!("{:?}: an empty list", v.what)));
+                return Err(invalid(at(""), format!("{what:?}: an empty list")));
             }
-            let backend = v.what == Param::Backend;
+            let backend = what == Param::Backend;
             if backend != matches!(v.values, Values::Backends(_)) {
-                return Err(bad(
-                    file,
-                    format!(
-                        "{:?}: Backend takes Backends([...]), the others numbers",
-                        v.what
-                    ),
+                return Err(invalid(
+                    at(""),
+                    format!("{what:?}: Backend takes Backends([...]), the others numbers"),
                 ));
             }
-            if matches!(v.values, Values::PerRun) && v.what != Param::Seed {
-                return Err(bad(file, format!("{:?}: PerRun is for Seed", v.what)));
+            if matches!(v.values, Values::PerRun) && what != Param::Seed {
+                return Err(invalid(at(""), format!("{what:?}: PerRun is for Seed")));
             }
-            if matches!(v.what, Param::GustAmplitude | Param::GustTime)
-                && base.wind.gusts.is_empty()
+            if matches!(what, Param::GustAmplitude | Param::GustTime) && base.wind.gusts.is_empty()
             {
-                return Err(bad(
-                    file,
-                    format!("{:?}: scenario {} has no gust to vary", v.what, base.name),
+                return Err(invalid(
+                    format!("vary[{d}].what"),
+                    format!("{what:?}: scenario {} has no gust to vary", base.name),
                 ));
             }
         }
-        if let Some(g) = self.gates.iter().find(|&&g| g >= base.gates.len()) {
-            return Err(bad(
-                file,
+        if let Some(k) = self.gates.iter().position(|&g| g >= base.gates.len()) {
+            return Err(invalid(
+                format!("gates[{k}]"),
                 format!(
-                    "gate {g}: scenario {} has {} gates",
+                    "gate {}: scenario {} has {} gates",
+                    self.gates[k],
                     base.name,
                     base.gates.len()
                 ),

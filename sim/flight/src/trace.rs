@@ -50,28 +50,119 @@ fn f32s(t: &Tick) -> impl Iterator<Item = &f32> {
 pub fn trace_csv(trace: &[Tick]) -> String {
     let mut out = format!("{TRACE_COLUMNS}\n");
     for t in trace {
-        let mut first = true;
-        for x in f64s(t) {
-            let _ = write!(out, "{}{x}", if first { "" } else { "," });
-            first = false;
-        }
-        for x in f32s(t) {
-            let _ = write!(out, ",{x}");
-        }
-        let _ = writeln!(
-            out,
-            ",{},{},{},{},{},{},{},{}",
-            t.m4_cycles,
-            t.m7_cycles,
-            t.m4_stack,
-            t.m7_stack,
-            t.mu_latency_ns,
-            u8::from(t.overrun_m4),
-            u8::from(t.overrun_m7),
-            t.events.join("; ").replace(',', " ")
-        );
+        push_row(&mut out, t);
     }
     out
+}
+
+/// One row of [`trace_csv`], its newline included (a row without one was cut short).
+fn push_row(out: &mut String, t: &Tick) {
+    let mut first = true;
+    for x in f64s(t) {
+        let _ = write!(out, "{}{x}", if first { "" } else { "," });
+        first = false;
+    }
+    for x in f32s(t) {
+        let _ = write!(out, ",{x}");
+    }
+    let _ = writeln!(
+        out,
+        ",{},{},{},{},{},{},{},{}",
+        t.m4_cycles,
+        t.m7_cycles,
+        t.m4_stack,
+        t.m7_stack,
+        t.mu_latency_ns,
+        u8::from(t.overrun_m4),
+        u8::from(t.overrun_m7),
+        t.events.join("; ").replace(',', " ")
+    );
+}
+
+/// A trace written as it is produced ([`trace_csv`]'s bytes, row by row): the header when it is
+/// created, each row as it comes through a buffer that reaches the file at least once a second
+/// of wall time, and everything at [`TraceWriter::finish`]. Rows reach the file whole, so a run
+/// killed at any moment leaves a trace [`read_trace`] reads up to its last complete row.
+pub struct TraceWriter {
+    file: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    row: String,
+    flushed: std::time::Instant,
+    rows: u64,
+}
+
+/// How long a row may wait in the buffer.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl TraceWriter {
+    /// Create (or truncate) `path` and write the header.
+    pub fn create(path: &Path) -> Result<TraceWriter> {
+        let file = std::fs::File::create(path).map_err(|e| io_error(path, e))?;
+        let mut w = TraceWriter {
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            path: path.to_path_buf(),
+            row: String::with_capacity(1024),
+            flushed: std::time::Instant::now(),
+            rows: 0,
+        };
+        w.write(format!("{TRACE_COLUMNS}\n").as_bytes())?;
+        w.flush()?;
+        Ok(w)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Append one tick's row.
+    pub fn push(&mut self, t: &Tick) -> Result<()> {
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        push_row(&mut row, t);
+        // One write per row: the buffer only ever hands whole rows to the file.
+        let written = self.write(row.as_bytes());
+        self.row = row;
+        written?;
+        self.rows += 1;
+        if self.flushed.elapsed() >= FLUSH_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Everything written reaches the file (and the disk).
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .map_err(|e| io_error(&self.path, e))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write as _;
+        self.file
+            .write_all(bytes)
+            .map_err(|e| io_error(&self.path, e))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        use std::io::Write as _;
+        self.flushed = std::time::Instant::now();
+        self.file.flush().map_err(|e| io_error(&self.path, e))
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> TwinError {
+    TwinError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Where a trace is: `path` itself, or `path/trace.csv` when `path` is a directory (an `--out`
@@ -89,11 +180,13 @@ pub fn trace_file(path: &Path) -> PathBuf {
 pub fn read_trace(path: &Path) -> Result<Vec<Tick>> {
     let file = trace_file(path);
     let name = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|e| TwinError::Io {
+    let bytes = std::fs::read(&file).map_err(|e| TwinError::Io {
         path: name.clone(),
         source: e,
     })?;
-    parse_trace(&text, &name)
+    // A run killed mid-write may cut a character in two: that is in the row cut short, which
+    // the parser drops; anything else that is not UTF-8 fails to parse where it is.
+    parse_trace(&String::from_utf8_lossy(&bytes), &name)
 }
 
 /// Parse CSV text produced by [`trace_csv`]; `file` names it in errors.
@@ -118,6 +211,10 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Tick>> {
     }
     let columns: Vec<&str> = TRACE_COLUMNS.split(',').collect();
     let mut trace = Vec::new();
+    // Every row ends with its newline: text after the last one is a row cut short (a run
+    // killed while writing), not read.
+    let complete = text.len() - text.rsplit('\n').next().map_or(0, str::len);
+    let lines = text[..complete].lines().skip(1);
     for (i, line) in lines.enumerate() {
         let n = i + 2;
         if line.trim().is_empty() {
@@ -481,6 +578,38 @@ mod tests {
         let e = parse_trace(&short, "z.csv").unwrap_err().to_string();
         assert!(e.contains("z.csv:3") && e.contains("2 fields"), "{e}");
         assert!(read_trace(Path::new("/nonexistent/trace")).is_err());
+    }
+
+    #[test]
+    fn a_streamed_trace_is_the_same_bytes_and_a_cut_one_reads_to_its_last_whole_row() {
+        let trace: Vec<Tick> = (0..5).map(tick).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.csv");
+        let mut w = TraceWriter::create(&path).unwrap();
+        // The header is on disk at once: a run killed before its first row leaves a valid,
+        // empty trace.
+        assert!(read_trace(&path).unwrap().is_empty());
+        for t in &trace {
+            w.push(t).unwrap();
+        }
+        assert_eq!(w.rows(), 5);
+        w.finish().unwrap();
+        let csv = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(csv, trace_csv(&trace));
+        // Cut anywhere inside the fourth row: the three whole rows read back.
+        let third_end = csv.match_indices('\n').nth(3).unwrap().0 + 1;
+        let fourth_end = csv.match_indices('\n').nth(4).unwrap().0 + 1;
+        for cut in [
+            third_end,
+            third_end + 1,
+            (third_end + fourth_end) / 2,
+            fourth_end - 1,
+        ] {
+            let back = parse_trace(&csv[..cut], "cut.csv").unwrap();
+            assert_eq!(back.len(), 3, "cut at {cut}");
+            assert_eq!(bits(&back[2]), bits(&trace[2]));
+        }
+        assert_eq!(parse_trace(&csv[..fourth_end], "c.csv").unwrap().len(), 4);
     }
 
     #[test]

@@ -217,14 +217,17 @@ impl Board {
         Board::parse(&text, &path.display().to_string())
     }
 
+    /// A board from its text (`file` names it in errors): numbers finite, every value in
+    /// range, errors at the line and column that wrote the value where it can be placed.
     pub fn parse(text: &str, file: &str) -> Result<Board> {
+        crate::rontext::check_numbers(text, file)?;
         let board: Board = ron::from_str(text).map_err(|e| Error::Ron {
             file: file.to_string(),
             line: e.position.line,
             column: e.position.col,
             message: e.code.to_string(),
         })?;
-        board.validate(file)?;
+        board.validate(text, file)?;
         Ok(board)
     }
 
@@ -236,7 +239,7 @@ impl Board {
         self.rams.iter().find(|r| r.id == id)
     }
 
-    fn validate(&self, file: &str) -> Result<()> {
+    fn validate(&self, text: &str, file: &str) -> Result<()> {
         let bad = |message: String| Error::Board {
             file: file.to_string(),
             message,
@@ -247,18 +250,25 @@ impl Board {
                 self.cores.len()
             )));
         }
-        for core in &self.cores {
+        for (i, core) in self.cores.iter().enumerate() {
             if core.clock_hz == 0 || 1_000_000_000_000 % core.clock_hz != 0 {
-                return Err(bad(format!(
-                    "core {}: clock {} Hz must divide 1 THz (virtual time is kept in picoseconds)",
-                    core.name, core.clock_hz
-                )));
+                return Err(crate::rontext::invalid(
+                    text,
+                    file,
+                    &format!("cores[{i}].clock_hz"),
+                    &format!(
+                        "core {}: clock {} Hz must divide 1 THz (virtual time is kept in picoseconds)",
+                        core.name, core.clock_hz
+                    ),
+                ));
             }
             if core.cycles_per_insn == 0 {
-                return Err(bad(format!(
-                    "core {}: cycles_per_insn must be >= 1",
-                    core.name
-                )));
+                return Err(crate::rontext::invalid(
+                    text,
+                    file,
+                    &format!("cores[{i}].cycles_per_insn"),
+                    &format!("core {}: cycles_per_insn must be >= 1", core.name),
+                ));
             }
             let mut spans: Vec<(u64, u64, &str)> = Vec::new();
             for w in &core.memory {
@@ -443,6 +453,36 @@ mod tests {
         let err = Board::parse("Board(name: \"x\",\n  rams: [oops],", "bad.ron").unwrap_err();
         let text = err.to_string();
         assert!(text.contains("bad.ron:2:"), "{text}");
+    }
+
+    #[test]
+    fn out_of_range_and_non_finite_values_are_placed() {
+        // The line and column of the second core's clock, found in the file's text.
+        let (line, col) = RT1176_RON
+            .lines()
+            .enumerate()
+            .filter_map(|(n, l)| {
+                l.find("clock_hz:")
+                    .map(|c| (n + 1, c + 1 + "clock_hz: ".len()))
+            })
+            .nth(1)
+            .unwrap();
+        let second = RT1176_RON.match_indices("clock_hz:").nth(1).unwrap().0;
+        let mut text = RT1176_RON.to_string();
+        let end = second + text[second..].find(',').unwrap();
+        text.replace_range(second..end, "clock_hz: 0");
+        let err = Board::parse(&text, "x.ron").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("x.ron:{line}:{col}: cores[1].clock_hz: core ")),
+            "{err}"
+        );
+        let mut text = RT1176_RON.to_string();
+        text.replace_range(second..end, "clock_hz: NaN");
+        let err = Board::parse(&text, "x.ron").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("x.ron:{line}:{col}: `NaN` is not a finite number")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod gdb;
 pub mod image;
 pub mod machine;
 pub mod periph;
+pub mod rontext;
 mod semihost;
 pub mod soc;
 pub mod symbols;

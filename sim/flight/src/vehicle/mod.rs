@@ -108,30 +108,40 @@ impl Params {
         self.hover_omega() / self.omega_max
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        let pos = |v: f64, what: &str| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{what} must be a positive number, got {v}"))
-            }
-        };
-        pos(self.mass, "mass")?;
+    /// Every parameter in range; a failed check names the field (`inertia[2]`, `motors[1].x`).
+    pub fn validate(&self) -> crate::check::Checked {
+        use crate::check::{all_finite, all_non_negative, finite, invalid, non_negative, positive};
+        positive(self.mass, "mass")?;
         for (i, v) in self.inertia.iter().enumerate() {
-            pos(*v, &format!("inertia[{i}]"))?;
+            positive(*v, &format!("inertia[{i}]"))?;
         }
-        pos(self.k_thrust, "k_thrust")?;
-        pos(self.omega_max, "omega_max")?;
-        pos(self.motor_tau, "motor_tau")?;
-        pos(self.dt, "dt")?;
+        positive(self.k_thrust, "k_thrust")?;
+        non_negative(self.k_torque, "k_torque")?;
+        positive(self.omega_max, "omega_max")?;
+        positive(self.motor_tau, "motor_tau")?;
+        all_non_negative(&self.drag, "drag")?;
+        positive(self.dt, "dt")?;
         if self.motors.is_empty() {
-            return Err("at least one motor".into());
+            return Err(invalid("motors", "at least one motor"));
+        }
+        for (i, m) in self.motors.iter().enumerate() {
+            all_finite(&[m.x, m.y], &format!("motors[{i}]"))?;
+            finite(m.yaw_sign, &format!("motors[{i}].yaw_sign"))?;
+            if m.yaw_sign.abs() != 1.0 {
+                return Err(invalid(
+                    format!("motors[{i}].yaw_sign"),
+                    format!("must be 1 or -1, got {}", m.yaw_sign),
+                ));
+            }
         }
         if self.hover_command() >= 1.0 {
-            return Err(format!(
-                "cannot hover: needs {:.0} rad/s per motor, omega_max is {}",
-                self.hover_omega(),
-                self.omega_max
+            return Err(invalid(
+                "omega_max",
+                format!(
+                    "cannot hover: needs {:.0} rad/s per motor, omega_max is {}",
+                    self.hover_omega(),
+                    self.omega_max
+                ),
             ));
         }
         Ok(())
@@ -166,6 +176,21 @@ impl State {
             a: DVec3::ZERO,
             on_ground: p.z >= 0.0,
         }
+    }
+
+    /// The first component that is not finite (`p.z`, `omega[2]`), or None.
+    pub fn non_finite(&self) -> Option<String> {
+        let vectors = [("p", self.p), ("v", self.v), ("w", self.w), ("a", self.a)];
+        for (name, v) in vectors {
+            if let Some(i) = v.to_array().iter().position(|x| !x.is_finite()) {
+                return Some(format!("{name}.{} = {}", ["x", "y", "z"][i], v[i]));
+            }
+        }
+        if !self.q.is_finite() {
+            return Some(format!("q = {:?}", self.q.to_array()));
+        }
+        let m = self.omega.iter().position(|x| !x.is_finite())?;
+        Some(format!("omega[{m}] = {}", self.omega[m]))
     }
 
     /// Euler angles (roll, pitch, yaw) in radians, ZYX convention.

@@ -74,6 +74,36 @@ impl Default for SensorParams {
 }
 
 impl SensorParams {
+    /// Every parameter in range: noises, walks and steps >= 0 and finite, rates >= 1 tick.
+    pub fn validate(&self) -> crate::check::Checked {
+        use crate::check::{all_finite, at_least, non_negative};
+        for (div, at) in [
+            (self.imu_div, "imu_div"),
+            (self.baro_div, "baro_div"),
+            (self.mag_div, "mag_div"),
+            (self.gnss_div, "gnss_div"),
+        ] {
+            at_least(u64::from(div), 1, at)?;
+        }
+        for (v, at) in [
+            (self.accel_noise, "accel_noise"),
+            (self.gyro_noise, "gyro_noise"),
+            (self.accel_bias_walk, "accel_bias_walk"),
+            (self.gyro_bias_walk, "gyro_bias_walk"),
+            (self.accel_lsb, "accel_lsb"),
+            (self.gyro_lsb, "gyro_lsb"),
+            (self.baro_noise, "baro_noise"),
+            (self.mag_noise, "mag_noise"),
+            (self.gnss_pos_noise, "gnss_pos_noise"),
+            (self.gnss_vel_noise, "gnss_vel_noise"),
+        ] {
+            non_negative(v, at)?;
+        }
+        all_finite(&self.accel_bias, "accel_bias")?;
+        all_finite(&self.gyro_bias, "gyro_bias")?;
+        all_finite(&self.mag_field, "mag_field")
+    }
+
     /// A noiseless, bias-free, unquantised set (tests, reference runs).
     pub fn ideal() -> SensorParams {
         SensorParams {

@@ -40,6 +40,25 @@ pub struct WindParams {
     pub turbulence: Option<Turbulence>,
 }
 
+impl WindParams {
+    /// Every parameter in range: gusts start at t >= 0 and last > 0 s, turbulence has a
+    /// positive correlation time and sigmas >= 0.
+    pub fn validate(&self) -> crate::check::Checked {
+        use crate::check::{all_finite, all_non_negative, non_negative, positive};
+        all_finite(&self.steady, "steady")?;
+        for (i, g) in self.gusts.iter().enumerate() {
+            non_negative(g.start, &format!("gusts[{i}].start"))?;
+            positive(g.duration, &format!("gusts[{i}].duration"))?;
+            all_finite(&g.amplitude, &format!("gusts[{i}].amplitude"))?;
+        }
+        if let Some(t) = &self.turbulence {
+            all_non_negative(&t.sigma, "turbulence.sigma")?;
+            positive(t.tau, "turbulence.tau")?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Wind {
     params: WindParams,
     turb: DVec3,
