@@ -145,6 +145,32 @@ fn broken_scenarios_get_precise_errors() {
     let (code, _, err) = sim(&["--scenario", bad.to_str().unwrap()]);
     assert_eq!(code, Some(2));
     assert!(err.contains("bad.ron:4:"), "{err}");
+    // The case: stabilization with its initial roll NaN is refused where it says so
+    // (line 11 of the shipped file, column of the value), not flown.
+    let shipped = std::fs::read_to_string(workspace().join("scenarios/stabilization.ron")).unwrap();
+    let (line, col) = shipped
+        .lines()
+        .enumerate()
+        .find_map(|(n, l)| {
+            l.find("attitude: (0.4")
+                .map(|c| (n + 1, c + 1 + "attitude: (".len()))
+        })
+        .unwrap();
+    let nan = dir.path().join("stabilization.ron");
+    std::fs::write(
+        &nan,
+        shipped.replacen("attitude: (0.4", "attitude: (NaN", 1),
+    )
+    .unwrap();
+    let (code, out, err) = sim(&["--scenario", nan.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(!out.contains("PASS"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "stabilization.ron:{line}:{col}: `NaN` is not a finite number"
+        )),
+        "{err}"
+    );
     let (code, out, _) = sim(&["check", "scenarios/position-hold.ron"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("60 s of flight at 500 Hz"), "{out}");
@@ -645,4 +671,50 @@ fn a_second_interrupt_exits_at_once_leaving_a_readable_trace() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     let rows = twin_flight::trace::read_trace(dir.path()).unwrap().len();
     assert!(rows >= 100, "{rows} rows");
+}
+
+/// A vehicle whose state goes non-finite stops the run at that tick with an event saying what
+/// made it so, and no gate passes on the values it cannot judge. Inertia of 1e-300 kg m^2 is a
+/// valid (positive, finite) parameter the model cannot integrate: the body rates overflow.
+#[test]
+fn a_vehicle_state_gone_non_finite_stops_the_run_and_fails_the_gates() {
+    flight_module();
+    let mut s = Scenario::load(&workspace().join("scenarios/stabilization.ron")).unwrap();
+    s.vehicle.inertia = [1e-300; 3];
+    s.gates = vec![
+        twin_flight::scenario::Gate::Attitude {
+            after: 0.0,
+            until: None,
+            below: 0.1,
+        },
+        twin_flight::scenario::Gate::NoOverrun,
+    ];
+    s.flight.estimator_backend = twin_hosting::backend::Backend::Native;
+    s.flight.controller_backend = twin_hosting::backend::Backend::Native;
+    let objects = tempfile::tempdir().unwrap();
+    let (report, trace) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
+    assert!(!report.pass);
+    assert!((trace.len() as u64) < s.steps, "stopped early");
+    let last = trace.len() - 1;
+    let stopped = report.stopped.clone().unwrap();
+    assert!(
+        stopped.starts_with(&format!("tick {last}: vehicle state not finite at "))
+            && stopped.ends_with("every input was finite: the model diverged (check the vehicle's parameters and dt)"),
+        "{stopped}"
+    );
+    assert!(
+        trace[last]
+            .events
+            .iter()
+            .any(|e| stopped.ends_with(e.as_str())),
+        "the event is in the trace: {:?}",
+        trace[last].events
+    );
+    let attitude = &report.gates[0];
+    assert!(!attitude.pass, "{attitude:?}");
+    assert!(
+        attitude.detail.contains(&format!("at tick {last} "))
+            && attitude.detail.contains("not judged"),
+        "{attitude:?}"
+    );
 }

@@ -779,6 +779,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_non_finite_vehicle_state_is_traced_to_its_input() {
+        use crate::vehicle::{step, Params, State};
+        let p = Params::quad_x();
+        let hover = vec![p.hover_command(); 4];
+        let fly = |s: &mut State, u: &[f64], wind: glam::DVec3| {
+            let was = s.non_finite();
+            step(&p, s, u, wind);
+            s.non_finite()
+                .map(|now| (now, vehicle_input_fault(was, u, wind)))
+        };
+        let air = || State::at_rest(&p, glam::DVec3::new(0.0, 0.0, -5.0));
+        assert_eq!(fly(&mut air(), &hover, glam::DVec3::ZERO), None);
+        let mut u = hover.clone();
+        u[2] = f64::NAN;
+        let (_, why) = fly(&mut air(), &u, glam::DVec3::ZERO).unwrap();
+        assert_eq!(why, "motor command 2 was NaN");
+        let (_, why) = fly(
+            &mut air(),
+            &hover,
+            glam::DVec3::new(f64::INFINITY, 0.0, 0.0),
+        )
+        .unwrap();
+        assert!(why.starts_with("the wind was [inf"), "{why}");
+        let mut s = air();
+        s.v.y = f64::NAN;
+        let (now, why) = fly(&mut s, &hover, glam::DVec3::ZERO).unwrap();
+        assert_eq!(why, "the step started from a non-finite state (v.y = NaN)");
+        assert!(now.starts_with("p."), "{now}");
+    }
+
+    #[test]
     fn io_mcu_cuts_the_motors_after_the_heartbeat_timeout() {
         let mut io = IoMcu {
             timeout: 0.05,

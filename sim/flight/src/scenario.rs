@@ -791,8 +791,15 @@ impl GateMonitor {
             if !matches!(live.status, GateStatus::Pending | GateStatus::Holding) {
                 continue;
             }
+            let never_applied = matches!(live.status, GateStatus::Pending)
+                && matches!(g, Gate::Attitude { .. } | Gate::Position { .. });
             live.status = match g {
                 Gate::FailsafeWithin { .. } | Gate::LossOfControlReported => {
+                    live.worst = f64::INFINITY;
+                    GateStatus::Failed { at: end }
+                }
+                // Its window never came: nothing was judged.
+                _ if never_applied => {
                     live.worst = f64::INFINITY;
                     GateStatus::Failed { at: end }
                 }
@@ -824,6 +831,23 @@ fn unjudged(
     inputs: &[Input],
     gate: &str,
 ) -> Option<GateResult> {
+    let in_window = |t: &Tick| t.t >= after && until.is_none_or(|u| t.t < u);
+    if !trace.iter().any(in_window) {
+        // The run stopped (or was interrupted) before the gate's window.
+        let detail = match trace.last() {
+            Some(t) => format!(
+                "not judged: the run ended at {:.3} s, before the window",
+                t.t
+            ),
+            None => "not judged: no tick was run".into(),
+        };
+        return Some(GateResult {
+            gate: gate.to_string(),
+            pass: false,
+            worst: f64::INFINITY,
+            detail,
+        });
+    }
     trace
         .iter()
         .enumerate()
@@ -1255,6 +1279,33 @@ mod tests {
             r[0].detail,
             "x_m is inf at tick 2 (t = 0.004 s): not judged, failed"
         );
+    }
+
+    #[test]
+    fn a_window_the_run_never_reached_fails() {
+        let s = Scenario::parse(MINIMAL, "t.ron").unwrap();
+        // Two ticks (0 and 0.002 s): the attitude gate's window opens at 0.01 s.
+        let trace: Vec<Tick> = (0..2)
+            .map(|k| Tick {
+                t: k as f64 * 0.002,
+                ..Tick::default()
+            })
+            .collect();
+        let r = evaluate(&s, &trace);
+        assert!(!r[0].pass);
+        assert_eq!(
+            r[0].detail,
+            "not judged: the run ended at 0.002 s, before the window"
+        );
+        assert!(r[1].pass, "no overrun in the ticks run");
+        assert_eq!(evaluate(&s, &[])[0].detail, "not judged: no tick was run");
+        let mut m = GateMonitor::new(&s);
+        for t in &trace {
+            m.observe(&s, t);
+        }
+        m.finish(&s, 0.004);
+        assert_eq!(m.gates[0].status, GateStatus::Failed { at: 0.004 });
+        assert_eq!(m.gates[1].status, GateStatus::Passed { at: 0.004 });
     }
 
     #[test]
