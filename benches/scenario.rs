@@ -89,6 +89,7 @@ fn campaign() -> (twin_flight::sweep::Sweep, Scenario) {
         ],
         gates: vec![0],
         worst: 1,
+        origin: None,
         backend: Some(twin_hosting::backend::Backend::Wasmtime),
     };
     (sweep, base)

@@ -718,3 +718,70 @@ fn a_vehicle_state_gone_non_finite_stops_the_run_and_fails_the_gates() {
         "{attitude:?}"
     );
 }
+
+/// A scenario file works from any directory: copied out of the project and run from elsewhere,
+/// its flight found in the project the twin was built from (by default, or named `Reference`),
+/// or beside the file when it names a module relative to itself.
+#[test]
+fn a_scenario_file_flies_from_any_directory() {
+    flight_module();
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(workspace().join("scenarios/stabilization.ron")).unwrap();
+    std::fs::copy(
+        workspace().join(twin_flight::scenario::DEFAULT_FLIGHT_WASM),
+        dir.path().join("my-flight.wasm"),
+    )
+    .unwrap();
+    let with = |flight: &str| {
+        shipped.replacen(
+            "    gates:",
+            &format!("    flight: {flight},\n    gates:"),
+            1,
+        )
+    };
+    for (file, text, project) in [
+        ("copy.ron", shipped.clone(), true),
+        ("reference.ron", with("Reference"), true),
+        // No project to fall back on: the module must be the one beside the file.
+        (
+            "beside.ron",
+            with("Flight(wasm: \"my-flight.wasm\")"),
+            false,
+        ),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, &text).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sim"));
+        cmd.args(["--scenario", path.to_str().unwrap(), "--backend", "native"])
+            .current_dir(cwd.path());
+        if !project {
+            cmd.env("RT_TWIN_ROOT", cwd.path());
+        }
+        let o = cmd.output().unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+        );
+        assert_eq!(o.status.code(), Some(0), "{file}: {out}\n{err}");
+        assert!(
+            out.contains("scenario stabilization: PASS"),
+            "{file}: {out}"
+        );
+    }
+    // Named but nowhere: the error lists where it looked.
+    let path = dir.path().join("missing.ron");
+    std::fs::write(&path, with("Flight(wasm: \"nowhere.wasm\")")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["--scenario", path.to_str().unwrap(), "--backend", "native"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("flight module nowhere.wasm not found (looked in ")
+            && err.contains(&dir.path().join("nowhere.wasm").display().to_string()),
+        "{err}"
+    );
+}

@@ -151,6 +151,29 @@ pub struct Firmware {
     pub image: PathBuf,
 }
 
+/// The built-in flights a scenario names instead of `Flight(...)`.
+pub const BUILTIN_FLIGHTS: [&str; 1] = ["Reference"];
+
+/// `flight:` as a scenario writes it: `Flight(...)` (or an anonymous `(...)`) field by field,
+/// or a built-in name ([`BUILTIN_FLIGHTS`]: `Reference` is [`Flight::default`], the project's
+/// stack). RON hands a bare name over as a unit, so [`Scenario::parse`] checks the name itself.
+fn flight_or_builtin<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Flight, D::Error> {
+    struct Spec;
+    impl<'de> serde::de::Visitor<'de> for Spec {
+        type Value = Flight;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "`Flight(...)` or one of {BUILTIN_FLIGHTS:?}")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Flight, E> {
+            Ok(Flight::default())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Flight, A::Error> {
+            Flight::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(Spec)
+}
+
 /// Where targets/hil/build.sh writes the full-system image, under the project root.
 pub const DEFAULT_FIRMWARE_IMAGE: &str = "target/hil/hil-fs-m7.elf";
 
@@ -209,7 +232,8 @@ pub struct Scenario {
     pub wind: WindParams,
     pub initial: Initial,
     pub waypoints: Vec<Waypoint>,
-    #[serde(default)]
+    /// `Flight(...)`, or a built-in name: `Reference`, the project's stack (the default).
+    #[serde(default, deserialize_with = "flight_or_builtin")]
     pub flight: Flight,
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -219,6 +243,10 @@ pub struct Scenario {
     /// timing signals are only judged when listed.
     #[serde(default)]
     pub tolerances: std::collections::BTreeMap<String, f64>,
+    /// The directory of the file the scenario was read from ([`Scenario::load`]): the first
+    /// place its relative paths are looked for.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 /// A RON file of the twin's (a scenario, a sweep, a whole run): optional fields take a bare
@@ -243,12 +271,26 @@ impl Scenario {
             path: name.clone(),
             source: e,
         })?;
-        Scenario::parse(&text, &name)
+        let mut s = Scenario::parse(&text, &name)?;
+        s.origin = origin_of(path);
+        Ok(s)
     }
 
     /// A scenario from its text (`file` names it in errors). Numbers must be finite and every
     /// value in range; an error names the line and column that wrote the value.
     pub fn parse(text: &str, file: &str) -> TwinResult<Scenario> {
+        if let Some((name, line, column)) = twin_machine::rontext::name_at(text, "flight") {
+            if name != "Flight" && !BUILTIN_FLIGHTS.contains(&name.as_str()) {
+                return Err(TwinError::Ron {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    message: format!(
+                        "flight: no built-in flight {name:?}: write `Flight(...)` or one of {BUILTIN_FLIGHTS:?}"
+                    ),
+                });
+            }
+        }
         let s: Scenario = parse_ron(text, file)?;
         s.validate().map_err(|e| e.error(text, file))?;
         Ok(s)
@@ -394,6 +436,11 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Where a file the scenario names is ([`find_file`] from the scenario file's directory).
+    pub fn find(&self, root: &Path, path: &Path) -> Result<PathBuf, Vec<PathBuf>> {
+        find_file(self.origin.as_deref(), root, path)
     }
 
     pub(crate) fn heartbeat_loss(&self) -> Option<f64> {
@@ -899,22 +946,84 @@ pub fn build(s: &Scenario, root: &Path, objects: &Path) -> Result<FlightLoop> {
     build_with(s, Box::new(fc))
 }
 
-/// The scenario's flight module (path resolved against `root`), checked to exist.
+/// The scenario's flight module ([`Scenario::find`]), checked to exist.
 pub fn flight_wasm(s: &Scenario, root: &Path) -> TwinResult<PathBuf> {
-    existing(root, &s.flight.wasm)
+    existing(s, root, &s.flight.wasm)
 }
 
-/// A module path resolved against `root`, checked to exist.
-fn existing(root: &Path, path: &Path) -> TwinResult<PathBuf> {
-    // An absolute path replaces `root` in `join`.
-    let wasm_path = root.join(path);
-    if !wasm_path.exists() {
-        return Err(TwinError::Usage(format!(
-            "flight module {} not found (build it with `cargo build --release` in targets/flight-stack, or run scripts/demo.sh)",
-            wasm_path.display()
-        )));
+/// A module path the scenario names, found ([`Scenario::find`]).
+fn existing(s: &Scenario, root: &Path, path: &Path) -> TwinResult<PathBuf> {
+    s.find(root, path).map_err(|tried| {
+        let built = path.ends_with(DEFAULT_FLIGHT_WASM)
+            || Path::new(DEFAULT_FLIGHT_WASM).ends_with(path);
+        TwinError::Usage(format!(
+            "flight module {} not found (looked in {}){}",
+            path.display(),
+            looked_in(&tried),
+            if built {
+                ": build it with `cargo build --release` in targets/flight-stack, or run scripts/demo.sh"
+            } else {
+                ""
+            }
+        ))
+    })
+}
+
+/// Where a file a scenario, sweep or whole-run file names is: an absolute path as written; a
+/// relative one in the first place it exists of the naming file's own directory (`origin`),
+/// `root` (the project the file sits in, or the working directory) and the project the twin
+/// was built from ([`project_root`]). Err: every place looked in.
+pub fn find_file(origin: Option<&Path>, root: &Path, path: &Path) -> Result<PathBuf, Vec<PathBuf>> {
+    if path.is_absolute() {
+        return if path.exists() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(vec![path.to_path_buf()])
+        };
     }
-    Ok(wasm_path)
+    let mut tried: Vec<PathBuf> = Vec::new();
+    let bases = origin
+        .map(Path::to_path_buf)
+        .into_iter()
+        .chain([root.to_path_buf(), project_root()]);
+    for base in bases {
+        let candidate = base.join(path);
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+        if !tried.contains(&candidate) {
+            tried.push(candidate);
+        }
+    }
+    Err(tried)
+}
+
+/// The places a path was looked for, for an error message.
+pub fn looked_in(tried: &[PathBuf]) -> String {
+    tried
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The directory of a file, absolute (where its relative paths are looked for first).
+pub fn origin_of(file: &Path) -> Option<PathBuf> {
+    file.parent()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()))
+}
+
+/// The project the twin was built from: where project-relative paths and `flight: Reference`
+/// are found for a scenario outside any project tree. `RT_TWIN_ROOT` names another.
+pub fn project_root() -> PathBuf {
+    match std::env::var_os("RT_TWIN_ROOT") {
+        Some(r) => PathBuf::from(r),
+        // sim/flight -> the workspace.
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    }
 }
 
 /// The scenario's module set: `modules`, or `wasm` alone.
@@ -928,7 +1037,11 @@ pub fn flight_modules(s: &Scenario, root: &Path) -> TwinResult<Vec<PathBuf>> {
             s.name
         )));
     }
-    s.flight.modules.iter().map(|m| existing(root, m)).collect()
+    s.flight
+        .modules
+        .iter()
+        .map(|m| existing(s, root, m))
+        .collect()
 }
 
 /// The scenario's modules hosted on the twin's cores (or the scenario's other backends).
@@ -964,7 +1077,14 @@ pub fn hosted(s: &Scenario, root: &Path, objects: &Path) -> Result<Hosted> {
         let mut link = |machine: &mut Machine| -> TwinResult<Module> {
             let target = twin_hosting::synth::default_target(core);
             let out = match object {
-                Some(o) => root.join(o),
+                Some(o) => s.find(root, o).map_err(|tried| {
+                    TwinError::Usage(format!(
+                        "{}: object {} not found (looked in {})",
+                        s.name,
+                        o.display(),
+                        looked_in(&tried)
+                    ))
+                })?,
                 None => {
                     let stem = wasm_path
                         .file_stem()
@@ -1278,6 +1398,65 @@ mod tests {
         assert_eq!(
             r[0].detail,
             "x_m is inf at tick 2 (t = 0.004 s): not judged, failed"
+        );
+    }
+
+    #[test]
+    fn flight_is_written_whole_anonymous_or_as_a_built_in_name() {
+        let with = |flight: &str| MINIMAL.replace("gates:", &format!("flight: {flight}, gates:"));
+        let s = Scenario::parse(&with("Reference"), "r.ron").unwrap();
+        assert_eq!(s.flight, Flight::default());
+        let s = Scenario::parse(
+            &with("Flight(wasm: \"a.wasm\", estimator_object: \"e.o\")"),
+            "f.ron",
+        )
+        .unwrap();
+        assert_eq!(s.flight.wasm, PathBuf::from("a.wasm"));
+        assert_eq!(s.flight.estimator_object, Some(PathBuf::from("e.o")));
+        let s = Scenario::parse(&with("(controller_core: \"m4\")"), "a.ron").unwrap();
+        assert_eq!(s.flight.controller_core, "m4");
+        let e = Scenario::parse(&with("Refrence"), "t.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.ron:5:17: flight: no built-in flight \"Refrence\""),
+            "{e}"
+        );
+        let e = Scenario::parse(&with("Flight(wasm: \"a.wasm\", colour: 1)"), "t.ron")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.ron:5:") && e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_are_found_beside_the_file_then_in_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join("mine.wasm");
+        std::fs::write(&mine, b"").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        // Beside the file first, whatever the root.
+        assert_eq!(
+            find_file(Some(dir.path()), elsewhere.path(), Path::new("mine.wasm")),
+            Ok(mine.clone())
+        );
+        // Then the root, then the project the twin was built from.
+        let cargo = Path::new("Cargo.toml");
+        assert_eq!(
+            find_file(Some(elsewhere.path()), dir.path(), cargo),
+            Ok(project_root().join(cargo))
+        );
+        assert!(project_root().join("scenarios/stabilization.ron").is_file());
+        // Absolute paths are taken as written; what is nowhere lists the places looked in.
+        assert_eq!(find_file(None, elsewhere.path(), &mine), Ok(mine.clone()));
+        let tried =
+            find_file(Some(dir.path()), elsewhere.path(), Path::new("no.wasm")).unwrap_err();
+        assert_eq!(
+            tried,
+            vec![
+                dir.path().join("no.wasm"),
+                elsewhere.path().join("no.wasm"),
+                project_root().join("no.wasm")
+            ]
         );
     }
 

@@ -48,6 +48,10 @@ pub struct Sweep {
     /// Where the runs fly, overriding the scenario (both components).
     #[serde(default)]
     pub backend: Option<Backend>,
+    /// The directory of the sweep file ([`Sweep::load`]): where `scenario` is looked for
+    /// first.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 fn ten() -> usize {
@@ -147,7 +151,8 @@ impl Sweep {
             path: file.display().to_string(),
             source: e,
         })?;
-        let s = Sweep::parse(&text, file)?;
+        let mut s = Sweep::parse(&text, file)?;
+        s.origin = crate::scenario::origin_of(file);
         Ok((s, text, crate::scenario::root_for(file)))
     }
 
@@ -156,9 +161,18 @@ impl Sweep {
         crate::scenario::parse_ron(text, &file.display().to_string())
     }
 
-    /// The base scenario, from the project root.
+    /// The base scenario, found as a scenario's files are ([`crate::scenario::find_file`]).
     pub fn base(&self, root: &Path) -> TwinResult<Scenario> {
-        Scenario::load(&root.join(&self.scenario))
+        let file = crate::scenario::find_file(self.origin.as_deref(), root, &self.scenario)
+            .map_err(|tried| {
+                TwinError::Usage(format!(
+                    "{}: scenario {} not found (looked in {})",
+                    self.name,
+                    self.scenario.display(),
+                    crate::scenario::looked_in(&tried)
+                ))
+            })?;
+        Scenario::load(&file)
     }
 
     /// Check the sweep against its base scenario: every dimension applicable, values finite and
@@ -807,12 +821,18 @@ pub fn report(sweep: &Sweep, base: &Scenario, r: &Results) -> Report {
     }
 }
 
-/// Run `i`'s scenario as a file that flies it again on its own: the flight module's path made
-/// absolute against `root`.
+/// Run `i`'s scenario as a file that flies it again on its own: the flight modules' paths made
+/// absolute where they were found ([`Scenario::find`]).
 pub fn replay_file(sweep: &Sweep, base: &Scenario, root: &Path, i: u64) -> TwinResult<String> {
     let (mut s, _) = sweep.scenario(base, i);
-    s.flight.wasm = root.join(&s.flight.wasm);
-    s.flight.modules = s.flight.modules.iter().map(|m| root.join(m)).collect();
+    let found = |origin: Option<&Path>, p: &Path| {
+        crate::scenario::find_file(origin, root, p).unwrap_or_else(|_| root.join(p))
+    };
+    let origin = s.origin.clone();
+    s.flight.wasm = found(origin.as_deref(), &s.flight.wasm);
+    s.flight.modules = (s.flight.modules.iter())
+        .map(|m| found(origin.as_deref(), m))
+        .collect();
     ron::ser::to_string_pretty(&s, ron::ser::PrettyConfig::default())
         .map_err(|e| TwinError::Usage(format!("writing run {i}'s scenario: {e}")))
 }
@@ -831,6 +851,7 @@ mod tests {
             gates: vec![],
             worst: 3,
             backend: None,
+            origin: None,
         }
     }
 

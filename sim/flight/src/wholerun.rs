@@ -37,7 +37,8 @@ pub struct WholeRun {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// The module (.wasm), relative to the project root.
+    /// The module (.wasm): absolute, or relative to this file, the project root or the
+    /// project the twin was built from ([`crate::scenario::find_file`]).
     pub wasm: PathBuf,
     /// The export that flies the run.
     pub export: String,
@@ -49,6 +50,9 @@ pub struct WholeRun {
     /// Cycle budget of the call on each core.
     #[serde(default)]
     pub max_cycles: Option<u64>,
+    /// The directory of the file ([`WholeRun::load`]): where `wasm` is looked for first.
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 fn m7() -> Vec<String> {
@@ -108,7 +112,9 @@ impl WholeRun {
             path: name.clone(),
             source: e,
         })?;
-        WholeRun::parse(&text, &name)
+        let mut w = WholeRun::parse(&text, &name)?;
+        w.origin = crate::scenario::origin_of(path);
+        Ok(w)
     }
 
     pub fn parse(text: &str, file: &str) -> TwinResult<WholeRun> {
@@ -135,14 +141,16 @@ impl WholeRun {
     /// Run the export on each core (`root` resolves the module's path; synth's objects go to
     /// `objects`).
     pub fn run(&self, root: &Path, objects: &Path) -> TwinResult<WholeRunReport> {
-        let path = root.join(&self.wasm);
-        if !path.exists() {
-            return Err(TwinError::Usage(format!(
-                "{}: module {} not found",
-                self.name,
-                path.display()
-            )));
-        }
+        let path = crate::scenario::find_file(self.origin.as_deref(), root, &self.wasm).map_err(
+            |tried| {
+                TwinError::Usage(format!(
+                    "{}: module {} not found (looked in {})",
+                    self.name,
+                    self.wasm.display(),
+                    crate::scenario::looked_in(&tried)
+                ))
+            },
+        )?;
         std::fs::create_dir_all(objects).map_err(|e| TwinError::Io {
             path: objects.display().to_string(),
             source: e,

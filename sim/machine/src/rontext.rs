@@ -350,6 +350,15 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     toks.get(at).map(|t| (t.line, t.column))
 }
 
+/// The name the value at `path` starts with (a struct's, a variant's, a bare identifier), with
+/// its line and column; None when the value is not written or starts otherwise.
+pub fn name_at(text: &str, path: &str) -> Option<(String, usize, usize)> {
+    let steps = parse_path(path)?;
+    let toks = tokens(text);
+    let t = toks.get(find(&toks, 0, &steps)?)?;
+    (t.kind == Kind::Ident).then(|| (t.text.to_string(), t.line, t.column))
+}
+
 /// An out-of-range value of `file`: at its line and column when `path` is written in `text`,
 /// else naming the field.
 pub fn invalid(text: &str, file: &str, path: &str, message: &str) -> Error {
@@ -426,6 +435,9 @@ Scenario(
         assert_eq!(locate(TEXT, "tolerances[1]"), Some((11, 32)));
         assert_eq!(locate(TEXT, "raw"), Some((12, 10)));
         assert_eq!(locate(TEXT, "gates[3]"), None);
+        assert_eq!(name_at(TEXT, "initial"), Some(("Initial".into(), 5, 14)));
+        assert_eq!(name_at(TEXT, "gates[1]"), Some(("NoOverrun".into(), 8, 9)));
+        assert_eq!(name_at(TEXT, "dt"), None);
         assert_eq!(locate(TEXT, "wind.steady"), None);
         let e = invalid(TEXT, "t.ron", "gates[0].below", "must be positive").to_string();
         assert_eq!(e, "t.ron:7:37: gates[0].below: must be positive");

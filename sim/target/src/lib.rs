@@ -680,9 +680,11 @@ pub fn open_session(
     match (target, &s.flight.firmware) {
         (Some(spec), _) => session(s, root, spec),
         (None, Some(fw)) => {
-            let spec = TargetSpec::FullSystem {
-                image: root.join(&fw.image),
-            };
+            // Not found anywhere: the project's path, which the image check names.
+            let image = s
+                .find(root, &fw.image)
+                .unwrap_or_else(|_| root.join(&fw.image));
+            let spec = TargetSpec::FullSystem { image };
             session(s, root, &spec)
         }
         (None, None) => Session::open(s, root, objects),
