@@ -7,6 +7,7 @@ mod common;
 
 mod backends;
 mod cli;
+mod determinism;
 mod diff;
 mod gdb;
 mod p3;

@@ -63,6 +63,8 @@ fn stabilization_passes_through_the_cli_with_trace_report_and_junit() {
     );
 }
 
+/// Every shipped scenario passes its gates with synth's code on the emulated cores, and flies
+/// the same trace, byte for byte, three times (determinism at scale on ARM).
 #[test]
 fn every_shipped_scenario_passes_on_the_emulated_cores() {
     flight_module();
@@ -112,6 +114,16 @@ fn every_shipped_scenario_passes_on_the_emulated_cores() {
             s.name, report.real_time_factor
         );
         assert!(report.pass, "{} failed its gates", s.name);
+        let first = trace_csv(trace);
+        for again in 1..3 {
+            let (_, t) = run(&s, &workspace(), objects.path(), |_| {}).unwrap();
+            assert_eq!(
+                crate::determinism::first_difference(&first, &trace_csv(&t)),
+                None,
+                "{}: run {again} differs from run 0 at that line of trace.csv",
+                s.name
+            );
+        }
     }
 }
 
