@@ -9,6 +9,7 @@ mod backends;
 mod cli;
 mod determinism;
 mod diff;
+mod fuzz_inputs;
 mod gdb;
 mod p3;
 mod scenario;

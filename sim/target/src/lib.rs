@@ -19,7 +19,7 @@
 mod board;
 mod error;
 mod probe;
-mod rtt;
+pub mod rtt;
 
 use std::path::{Path, PathBuf};
 
