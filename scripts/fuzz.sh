@@ -14,7 +14,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-1000000}"
 TIMEOUT="${TIMEOUT:-10}"      # seconds one input may run: the wall-clock watchdog
-JOBS="${JOBS:-1}"
 ALL=(trace hil_frame board_ron scenario_ron wasm elf link thumb)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${ALL[@]}")
@@ -34,7 +33,7 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     if cargo +nightly fuzz run -s none -a "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -runs="$RUNS" -timeout="$TIMEOUT" -rss_limit_mb=4096 -max_len=65536 \
-        -print_final_stats=1 -jobs="$JOBS" >"$log" 2>&1; then
+        -print_final_stats=1 >"$log" 2>&1; then
         status=ok
     else
         status=CRASH

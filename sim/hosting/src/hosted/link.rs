@@ -52,6 +52,10 @@ pub struct Section {
     pub executable: bool,
 }
 
+/// The largest zero-initialised section an object may ask for (256 MiB, more than the RT1176's
+/// largest external RAM window).
+const MAX_SECTION_BYTES: u32 = 256 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Reloc {
     pub section: u32,
@@ -146,7 +150,14 @@ impl RelObject {
             };
             if flags & elf::SHF_ALLOC != 0 {
                 let content = if s.sh_type(endian) == elf::SHT_NOBITS {
-                    vec![0; s.sh_size(endian) as usize]
+                    let size = s.sh_size(endian);
+                    // No RAM of an RT1176 is this large: refuse before allocating it.
+                    if size > MAX_SECTION_BYTES {
+                        return Err(bad(format!(
+                            "section {name:?} is {size} bytes: larger than any RAM of the board"
+                        )));
+                    }
+                    vec![0; size as usize]
                 } else {
                     data(&name)?
                 };
@@ -265,6 +276,20 @@ impl RelObject {
                             s.name
                         ))
                     })?;
+                    // A symbol lies inside its section (at most at its end: an end marker).
+                    let size = self
+                        .sections
+                        .iter()
+                        .find(|x| x.index == sec)
+                        .map_or(0, |x| x.data.len() as u32);
+                    if s.value & !1 > size {
+                        return Err(bad(format!(
+                            "symbol {:?} at offset {:#x} lies past the end of {} ({size:#x} bytes)",
+                            s.name,
+                            s.value & !1,
+                            self.section_name(sec)
+                        )));
+                    }
                     Ok((b + (s.value & !1), s.is_func && s.value & 1 != 0))
                 }
             }
