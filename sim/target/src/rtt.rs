@@ -125,6 +125,12 @@ impl Rtt {
             return Err(bad(format!("{n_up} up and {n_down} down channels")));
         }
         let mut descs = vec![0u8; ((n_up + n_down) * DESC) as usize];
+        let end = u64::from(addr) + u64::from(HEADER) + descs.len() as u64;
+        if end > 1 << 32 {
+            return Err(bad(
+                "the descriptors run past the end of the address space".into()
+            ));
+        }
         mem.read(addr + HEADER, &mut descs)
             .map_err(RttError::Memory)?;
         let channel = |i: u32| -> Result<Channel, RttError> {
@@ -134,6 +140,11 @@ impl Rtt {
             if size != 0 && (wr >= size || rd >= size) {
                 return Err(bad(format!(
                     "channel descriptor {i}: offsets {wr}/{rd} outside a buffer of {size}"
+                )));
+            }
+            if u64::from(buffer) + u64::from(size) > 1 << 32 {
+                return Err(bad(format!(
+                    "channel descriptor {i}: a buffer of {size} bytes at {buffer:#010x} runs past the end of the address space"
                 )));
             }
             Ok(Channel {
@@ -209,7 +220,9 @@ impl Rtt {
             .get(ch)
             .ok_or_else(|| RttError::NoChannel(format!("down {ch}")))?;
         let (mut wr, rd) = Rtt::offsets(mem, c)?;
-        let free = (rd + c.size - wr - 1) % c.size;
+        // In u64: a descriptor's size may be anything up to 4 GiB.
+        let free =
+            ((u64::from(rd) + u64::from(c.size) - u64::from(wr) - 1) % u64::from(c.size)) as u32;
         let n = (data.len() as u32).min(free);
         let mut done = 0;
         while done < n {
