@@ -69,15 +69,7 @@ fn stabilization_passes_through_the_cli_with_trace_report_and_junit() {
 fn every_shipped_scenario_passes_on_the_emulated_cores() {
     flight_module();
     let objects = tempfile::tempdir().unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(workspace().join("scenarios"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8, "{files:?}");
-    for f in files {
-        let s = Scenario::load(&f).unwrap();
+    for s in crate::determinism::shipped() {
         let mut session =
             twin_flight::session::Session::open(s.clone(), &workspace(), objects.path()).unwrap();
         while session.step() {}

@@ -103,6 +103,26 @@ pub enum Gate {
     LossOfControlReported,
 }
 
+impl Gate {
+    /// The window and threshold of a gate on a signal (`Attitude`, `Position`): (after, until,
+    /// below).
+    pub fn window(&self) -> Option<(f64, Option<f64>, f64)> {
+        match self {
+            Gate::Attitude {
+                after,
+                until,
+                below,
+            }
+            | Gate::Position {
+                after,
+                until,
+                below,
+            } => Some((*after, *until, *below)),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flight {
@@ -394,45 +414,33 @@ impl Scenario {
         }
         for (k, g) in self.gates.iter().enumerate() {
             let at = |field: &str| format!("gates[{k}].{field}");
-            match g {
-                Gate::Attitude {
-                    after,
-                    until,
-                    below,
-                }
-                | Gate::Position {
-                    after,
-                    until,
-                    below,
-                } => {
-                    non_negative(*after, &at("after"))?;
-                    positive(*below, &at("below"))?;
-                    if let Some(u) = until {
-                        finite(*u, &at("until"))?;
-                        if u <= after {
-                            return Err(invalid(
-                                at("until"),
-                                format!("the window ends ({u} s) before it starts ({after} s)"),
-                            ));
-                        }
-                    }
-                    if *after >= duration {
+            if let Some((after, until, below)) = g.window() {
+                non_negative(after, &at("after"))?;
+                positive(below, &at("below"))?;
+                if let Some(u) = until {
+                    finite(u, &at("until"))?;
+                    if u <= after {
                         return Err(invalid(
-                            at("after"),
-                            format!("gate {g:?} starts after the end of the run ({duration} s)"),
+                            at("until"),
+                            format!("the window ends ({u} s) before it starts ({after} s)"),
                         ));
                     }
                 }
-                Gate::FailsafeWithin { within } => {
-                    positive(*within, &at("within"))?;
-                    if self.heartbeat_loss().is_none() {
-                        return Err(invalid(
-                            format!("gates[{k}]"),
-                            "a FailsafeWithin gate needs a HeartbeatLoss fault",
-                        ));
-                    }
+                if after >= duration {
+                    return Err(invalid(
+                        at("after"),
+                        format!("gate {g:?} starts after the end of the run ({duration} s)"),
+                    ));
                 }
-                Gate::NoOverrun | Gate::LossOfControlReported => {}
+            }
+            if let Gate::FailsafeWithin { within } = g {
+                positive(*within, &at("within"))?;
+                if self.heartbeat_loss().is_none() {
+                    return Err(invalid(
+                        format!("gates[{k}]"),
+                        "a FailsafeWithin gate needs a HeartbeatLoss fault",
+                    ));
+                }
             }
         }
         Ok(())
