@@ -949,6 +949,43 @@ mod tests {
         );
     }
 
+    /// SIGINT in target mode: the run ends between two ticks, the board is told to cut the
+    /// motors (`Down::Stop`, the last message) before anything else, the report says
+    /// interrupted and the ticks flown are kept.
+    #[test]
+    fn an_interrupted_run_commands_the_motors_to_zero() {
+        let (board, log) = Scripted::new(7, 1000);
+        let target = connect(board, 7).unwrap();
+        let s = stabilization();
+        let lp = twin_flight::scenario::build_with(&s, Box::new(target)).unwrap();
+        let mut session = Session::with_loop(s, lp);
+        for _ in 0..5 {
+            assert!(session.step());
+        }
+        let sensors_before = log
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, Down::Sensor { .. }))
+            .count();
+        session.interrupt("SIGINT");
+        assert!(!session.step(), "nothing runs after the interrupt");
+        assert_eq!(log.borrow().last(), Some(&Down::Stop));
+        let sensors_after = log
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, Down::Sensor { .. }))
+            .count();
+        assert_eq!(sensors_after, sensors_before, "no tick after the stop");
+        let report = session.report();
+        assert_eq!(report.interrupted.as_deref(), Some("SIGINT"));
+        assert_eq!(report.ticks, 5);
+        assert!(!report.pass);
+        assert_eq!(
+            report.stopped.as_deref(),
+            Some("interrupted by SIGINT before tick 5")
+        );
+    }
+
     #[test]
     fn a_corrupted_frame_from_the_board_is_reported_and_the_run_goes_on() {
         let (mut board, _) = Scripted::new(7, 1000);
