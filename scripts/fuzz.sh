@@ -4,8 +4,8 @@
 # missing) and runs each for at least RUNS executions (default 1,000,000) from its seed corpus
 # in fuzz/seeds/TARGET, learning into fuzz/corpus/TARGET (not committed). A crash leaves its
 # input in fuzz/artifacts/TARGET and fails the script; each one found becomes a regression test
-# in the normal suite (tests/fuzz_regressions.rs). A summary line per target goes to
-# fuzz/last-run.txt.
+# in the normal suite (tests/fuzz_inputs.rs). A summary line per target (date, target,
+# result, executions, seconds, coverage) is appended to fuzz/runs.txt.
 #
 #   scripts/fuzz.sh                 # every target, 1M executions each
 #   scripts/fuzz.sh trace elf       # these targets
@@ -24,8 +24,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # Sanitizer none: the twin is safe Rust over Unicorn's C (which the instrumentation does not
 # reach); coverage guidance and debug assertions (-a: overflow checks) are what find its bugs.
 cargo +nightly fuzz build -s none -a 2>&1 | tail -3
-summary=fuzz/last-run.txt
-: > "$summary"
+summary=fuzz/runs.txt
 failed=0
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/artifacts/$t"
@@ -40,10 +39,11 @@ for t in "${targets[@]}"; do
         failed=1
     fi
     secs=$(( $(date +%s) - start ))
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
-    line="$t: $status, ${execs:-?} executions in ${secs} s, coverage ${cov:-?} edges"
+    # -a: a crash log holds the input's bytes.
+    execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+    line="$(date -u +%F) $t: $status, ${execs:-?} executions in ${secs} s, coverage ${cov:-?} edges"
     echo "$line" | tee -a "$summary"
-    [ "$status" = ok ] || { grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -5; }
+    [ "$status" = ok ] || { grep -aE 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -5 || true; }
 done
 exit $failed

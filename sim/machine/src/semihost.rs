@@ -79,6 +79,9 @@ pub trait Host {
     fn semihost(&mut self) -> &mut Semihost;
 }
 
+/// The word at `addr` (0 where nothing is mapped). Guest-given addresses and the offsets added
+/// to them wrap at 4 GiB, as on the bus: a parameter block at the top of the address space
+/// reads what is mapped there, never panics the twin.
 fn word<D>(uc: &Unicorn<'_, D>, addr: u32) -> u32 {
     let mut b = [0u8; 4];
     let _ = uc.mem_read(u64::from(addr), &mut b);
@@ -97,7 +100,7 @@ fn cstring<D>(uc: &Unicorn<'_, D>, addr: u32) -> Vec<u8> {
     let mut b = [0u8; 1];
     while out.len() < 4096 && uc.mem_read(u64::from(a), &mut b).is_ok() && b[0] != 0 {
         out.push(b[0]);
-        a += 1;
+        a = a.wrapping_add(1);
     }
     out
 }
@@ -112,8 +115,8 @@ pub fn call<D: Host>(uc: &mut Unicorn<'_, D>) -> Outcome {
     };
     let result: i64 = match op {
         0x01 => {
-            let name = bytes(uc, word(uc, arg), word(uc, arg + 8));
-            let mode = word(uc, arg + 4);
+            let name = bytes(uc, word(uc, arg), word(uc, arg.wrapping_add(8)));
+            let mode = word(uc, arg.wrapping_add(4));
             if name == b":tt" {
                 if mode >= 8 {
                     2
@@ -137,11 +140,15 @@ pub fn call<D: Host>(uc: &mut Unicorn<'_, D>) -> Outcome {
         }
         0x05 => {
             let handle = word(uc, arg);
-            let data = bytes(uc, word(uc, arg + 4), word(uc, arg + 8));
+            let data = bytes(
+                uc,
+                word(uc, arg.wrapping_add(4)),
+                word(uc, arg.wrapping_add(8)),
+            );
             uc.get_data_mut().semihost().emit(handle, &data);
             0
         }
-        0x06 => i64::from(word(uc, arg + 8)),
+        0x06 => i64::from(word(uc, arg.wrapping_add(8))),
         0x09 => 1,
         0x10 => (now / (PS_PER_S / 100)) as i64,
         0x11 => (now / PS_PER_S) as i64,
@@ -149,7 +156,7 @@ pub fn call<D: Host>(uc: &mut Unicorn<'_, D>) -> Outcome {
         0x15 => {
             let buf = word(uc, arg);
             let _ = uc.mem_write(u64::from(buf), &[0]);
-            let _ = uc.mem_write(u64::from(arg + 4), &0u32.to_le_bytes());
+            let _ = uc.mem_write(u64::from(arg.wrapping_add(4)), &0u32.to_le_bytes());
             0
         }
         0x16 => {
@@ -166,7 +173,7 @@ pub fn call<D: Host>(uc: &mut Unicorn<'_, D>) -> Outcome {
         }
         0x20 => {
             let reason = word(uc, arg);
-            let sub = word(uc, arg + 4) as i32;
+            let sub = word(uc, arg.wrapping_add(4)) as i32;
             return Outcome::Exit(if reason == ADP_STOPPED_APPLICATION_EXIT {
                 sub
             } else {
