@@ -227,6 +227,15 @@ impl RelObject {
                 _ => {}
             }
         }
+        if let Some(r) = obj.relocs.iter().find(|r| r.symbol >= obj.symbols.len()) {
+            return Err(bad(format!(
+                "a relocation at {}+{:#x} names symbol {}: the symbol table has {}",
+                obj.section_name(r.section),
+                r.offset,
+                r.symbol,
+                obj.symbols.len()
+            )));
+        }
         Ok(obj)
     }
 
