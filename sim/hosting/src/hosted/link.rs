@@ -52,9 +52,13 @@ pub struct Section {
     pub executable: bool,
 }
 
-/// The largest zero-initialised section an object may ask for (256 MiB, more than the RT1176's
-/// largest external RAM window).
-const MAX_SECTION_BYTES: u32 = 256 << 20;
+/// The most an object's loaded sections may hold in all (64 MiB: more than any RAM window of
+/// the RT1176, on chip or the external SDRAM a board may add).
+const MAX_ALLOC_BYTES: u64 = 64 << 20;
+
+/// The largest section alignment an object may ask for (64 KiB; synth's sections ask for 4 to
+/// 16 bytes).
+const MAX_ALIGN: u32 = 1 << 16;
 
 #[derive(Debug, Clone)]
 pub struct Reloc {
@@ -140,6 +144,7 @@ impl RelObject {
             meld_imports: Vec::new(),
             extra: BTreeMap::new(),
         };
+        let mut alloc_bytes = 0u64;
         for (i, s) in shdrs.iter().enumerate() {
             let name = name_of(s);
             let flags = s.sh_flags(endian);
@@ -149,23 +154,30 @@ impl RelObject {
                     .to_vec())
             };
             if flags & elf::SHF_ALLOC != 0 {
+                let size = u64::from(s.sh_size(endian));
+                alloc_bytes += size;
+                // No RAM of an RT1176 is this large: refuse before allocating it.
+                if alloc_bytes > MAX_ALLOC_BYTES {
+                    return Err(bad(format!(
+                        "section {name:?} takes the object's loaded sections past {MAX_ALLOC_BYTES} bytes: more than any RAM of the board"
+                    )));
+                }
                 let content = if s.sh_type(endian) == elf::SHT_NOBITS {
-                    let size = s.sh_size(endian);
-                    // No RAM of an RT1176 is this large: refuse before allocating it.
-                    if size > MAX_SECTION_BYTES {
-                        return Err(bad(format!(
-                            "section {name:?} is {size} bytes: larger than any RAM of the board"
-                        )));
-                    }
                     vec![0; size as usize]
                 } else {
                     data(&name)?
                 };
+                let align = s.sh_addralign(endian).max(1);
+                if !align.is_power_of_two() || align > MAX_ALIGN {
+                    return Err(bad(format!(
+                        "section {name:?} asks for an alignment of {align}: expected a power of two up to {MAX_ALIGN}"
+                    )));
+                }
                 obj.sections.push(Section {
                     index: i as u32,
                     name,
                     data: content,
-                    align: s.sh_addralign(endian).max(1),
+                    align,
                     executable: flags & elf::SHF_EXECINSTR != 0,
                 });
             } else if name == ".meld_import_table" {
