@@ -34,6 +34,9 @@ for t in "${targets[@]}"; do
         -runs="$RUNS" -timeout="$TIMEOUT" -rss_limit_mb=4096 -max_len=65536 \
         -print_final_stats=1 >"$log" 2>&1; then
         status=ok
+    elif grep -aq 'libFuzzer: run interrupted' "$log"; then
+        status=interrupted
+        failed=1
     else
         status=CRASH
         failed=1
