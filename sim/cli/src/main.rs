@@ -976,9 +976,7 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
         if let Some(dir) = &args.out {
             stream_out(dir, &mut session)?;
         }
-        let run = run_session_gdb(session, &args.gdb, &bar);
-        bar.finish_and_clear();
-        run
+        run_session_gdb(session, &args.gdb, &bar)
     });
     bar.finish_and_clear();
     let _ = std::fs::remove_dir_all(&objects);
