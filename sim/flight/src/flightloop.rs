@@ -691,6 +691,8 @@ impl FlightLoop {
         let sub = (self.dt / self.params.dt).round() as u64;
         let step_ps = period / sub;
         let had_failsafe = self.io.failsafe_at.is_some();
+        // The state the tick starts from (the loop's owner may have set it).
+        let mut started = self.state.non_finite();
         for j in 0..sub {
             let t = t_k + j * step_ps;
             let t_s = t as f64 / PS_PER_S as f64;
@@ -702,9 +704,10 @@ impl FlightLoop {
             }
             let wind = self.wind.sample(t_s, self.params.dt);
             let v_before = self.state.v;
-            let was = self.state.non_finite();
             step(&self.params, &mut self.state, &u, wind);
             if let Some(now) = self.state.non_finite() {
+                // Every step after the tick's first starts from a state checked finite.
+                let was = if j == 0 { started.take() } else { None };
                 let why = vehicle_input_fault(was, &u, wind);
                 let what = format!("vehicle state not finite at {t_s:.3} s ({now}): {why}");
                 events.push(what.clone());
