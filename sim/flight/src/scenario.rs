@@ -756,18 +756,9 @@ impl GateMonitor {
                 continue;
             }
             let before = live.status.clone();
-            match g {
-                Gate::Attitude {
-                    after,
-                    until,
-                    below,
-                }
-                | Gate::Position {
-                    after,
-                    until,
-                    below,
-                } => {
-                    if t.t < *after {
+            match (g.window(), g) {
+                (Some((after, until, below)), _) => {
+                    if t.t < after {
                         continue;
                     }
                     if until.is_some_and(|u| t.t >= u) {
@@ -795,19 +786,19 @@ impl GateMonitor {
                         .length()
                     };
                     live.worst = live.worst.max(v);
-                    live.status = if live.worst < *below {
+                    live.status = if live.worst < below {
                         GateStatus::Holding
                     } else {
                         GateStatus::Failed { at: t.t }
                     };
                 }
-                Gate::NoOverrun => {
+                (None, Gate::NoOverrun) => {
                     if t.overrun_m4 || t.overrun_m7 {
                         live.worst += 1.0;
                         live.status = GateStatus::Failed { at: t.t };
                     }
                 }
-                Gate::FailsafeWithin { within } => {
+                (None, Gate::FailsafeWithin { within }) => {
                     let lost = s.heartbeat_loss().unwrap_or(0.0);
                     let cut = t.events.iter().any(|e| e.starts_with("IO MCU failsafe"));
                     // A cut seen at this tick lands at its end (as `evaluate` counts it).
@@ -824,12 +815,14 @@ impl GateMonitor {
                         live.status = GateStatus::Failed { at: t.t };
                     }
                 }
-                Gate::LossOfControlReported => {
+                (None, Gate::LossOfControlReported) => {
                     if t.events.iter().any(|e| e.starts_with("loss of control")) {
                         live.worst = t.t;
                         live.status = GateStatus::Passed { at: t.t };
                     }
                 }
+                // Signal gates always have a window (the first arm).
+                (None, Gate::Attitude { .. } | Gate::Position { .. }) => {}
             }
             if matches!(live.status, GateStatus::Failed { .. })
                 && !matches!(before, GateStatus::Failed { .. })
