@@ -279,11 +279,6 @@ impl Session {
         self.monitor.finish(&self.scenario, end);
     }
 
-    /// What interrupted the run, if something did.
-    pub fn interrupted(&self) -> Option<&str> {
-        self.interrupted.as_deref()
-    }
-
     /// Run one control tick. Returns false when the run is over (nothing was run). A tick
     /// that cannot complete (a trap, a lockstep divergence) ends the run: what ran so far is
     /// kept, and [`Session::stopped`] says why.

@@ -936,17 +936,19 @@ mod tests {
             "{:?}",
             log[0]
         );
-        assert_eq!(
-            log.iter()
-                .filter(|m| matches!(m, Down::Sensor { .. }))
-                .count(),
-            11
-        );
+        assert_eq!(sensor_frames(&log), 11);
         assert_eq!(
             log.last(),
             Some(&Down::Stop),
             "the board was told to cut the motors"
         );
+    }
+
+    /// How many sensor frames the board received.
+    fn sensor_frames(log: &[Down]) -> usize {
+        log.iter()
+            .filter(|m| matches!(m, Down::Sensor { .. }))
+            .count()
     }
 
     /// SIGINT in target mode: the run ends between two ticks, the board is told to cut the
@@ -962,20 +964,15 @@ mod tests {
         for _ in 0..5 {
             assert!(session.step());
         }
-        let sensors_before = log
-            .borrow()
-            .iter()
-            .filter(|m| matches!(m, Down::Sensor { .. }))
-            .count();
+        let sensors_before = sensor_frames(&log.borrow());
         session.interrupt("SIGINT");
         assert!(!session.step(), "nothing runs after the interrupt");
         assert_eq!(log.borrow().last(), Some(&Down::Stop));
-        let sensors_after = log
-            .borrow()
-            .iter()
-            .filter(|m| matches!(m, Down::Sensor { .. }))
-            .count();
-        assert_eq!(sensors_after, sensors_before, "no tick after the stop");
+        assert_eq!(
+            sensor_frames(&log.borrow()),
+            sensors_before,
+            "no tick after the stop"
+        );
         let report = session.report();
         assert_eq!(report.interrupted.as_deref(), Some("SIGINT"));
         assert_eq!(report.ticks, 5);
