@@ -2,7 +2,9 @@
 //! no hooks and on the twin, and the idle firmware's virtual-to-wall time ratio.
 //!
 //! Criterion measures each case; a summary measured in the same run prints the twin/raw
-//! throughput ratio per loop (goal: >= 0.5 on busy code) and the idle real-time factor.
+//! throughput ratio per loop (goal: >= 0.5 on busy code), the throughput with the CPU timing
+//! tables over that with a flat cycle per instruction (model/flat: what pricing blocks by
+//! instruction class costs), and the idle real-time factor.
 
 // The shared test helpers this crate can use (tests/common).
 #[path = "../tests/common/build.rs"]
@@ -70,15 +72,33 @@ fn raw_run(img: &Image) -> Duration {
 }
 
 fn twin_machine(img: &Image) -> Machine {
-    let mut m = Machine::new(Board::rt1176(), &Config::default()).unwrap();
+    twin_on(img, Board::rt1176())
+}
+
+fn twin_on(img: &Image, board: Board) -> Machine {
+    let mut m = Machine::new(board, &Config::default()).unwrap();
     m.load("m7", img).unwrap();
     m.power_on().unwrap();
     m
 }
 
+/// The built-in board with every instruction charged one cycle (the cost model before the
+/// CPU timing tables): the block hook's pricing compared with the tables' in the same run.
+fn flat_board() -> Board {
+    let text = twin_machine::board::RT1176_RON.replace(
+        "fpu: DoublePrecision,",
+        "fpu: DoublePrecision, cycles_per_insn: 1,",
+    );
+    Board::parse(&text, "rt1176-flat.ron").unwrap()
+}
+
 /// Returns (wall time, instructions executed).
 fn twin_run(img: &Image) -> (Duration, u64) {
-    let mut m = twin_machine(img);
+    twin_run_on(img, Board::rt1176())
+}
+
+fn twin_run_on(img: &Image, board: Board) -> (Duration, u64) {
+    let mut m = twin_on(img, board);
     let t = Instant::now();
     let stop = m.run_for(100 * PS_PER_S);
     let e = t.elapsed();
@@ -135,8 +155,8 @@ fn benches(c: &mut Criterion) {
 fn summary() {
     println!("\nrt-twin emulator summary (medians of 5 runs, same process)");
     println!(
-        "{:<11} {:>10} {:>10} {:>10} {:>9}",
-        "loop", "insns", "raw MIPS", "twin MIPS", "twin/raw"
+        "{:<11} {:>10} {:>10} {:>10} {:>9} {:>11}",
+        "loop", "insns", "raw MIPS", "twin MIPS", "twin/raw", "model/flat"
     );
     for name in LOOPS {
         let img = image(name);
@@ -151,14 +171,16 @@ fn summary() {
                 })
                 .collect(),
         );
+        let flat = median((0..5).map(|_| twin_run_on(&img, flat_board()).0).collect());
         let mips = |d: Duration| insns as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:<11} {:>10} {:>10.0} {:>10.0} {:>9.2}",
+            "{:<11} {:>10} {:>10.0} {:>10.0} {:>9.2} {:>11.2}",
             name,
             insns,
             mips(raw),
             mips(twin),
-            raw.as_secs_f64() / twin.as_secs_f64()
+            raw.as_secs_f64() / twin.as_secs_f64(),
+            flat.as_secs_f64() / twin.as_secs_f64()
         );
     }
     let idle = image("idle");

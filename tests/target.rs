@@ -61,15 +61,16 @@ fn stabilization_in_emulated_target_mode_passes_and_matches_the_hosted_run() {
             "tick {k}"
         );
         // The firmware's cycle counts include its embedder-ABI calls (setting R9-R11 around
-        // each export) that the hosted runtime makes from outside: a few tens of cycles more
-        // per call: two on the CM4 (cabi_realloc, aided-ekf#estimate), seven on the CM7
-        // (cabi_realloc and the export for position, attitude and rate; mixer#mix).
+        // each export) that the hosted runtime makes from outside: up to a hundred cycles more
+        // per call (the glue's loads, stores and branches at the CPU tables' prices): two on
+        // the CM4 (cabi_realloc, aided-ekf#estimate), seven on the CM7 (cabi_realloc and the
+        // export for position, attitude and rate; mixer#mix).
         let (d4, d7) = (
             y.m4_cycles as i64 - x.m4_cycles as i64,
             y.m7_cycles as i64 - x.m7_cycles as i64,
         );
         assert!(
-            (2..2 * 64).contains(&d4) && (7..7 * 64).contains(&d7),
+            (2..2 * 128).contains(&d4) && (7..7 * 128).contains(&d7),
             "tick {k}: {d4} {d7}"
         );
         assert!(

@@ -22,6 +22,7 @@ fn info() -> SessionInfo {
         backend: twin_hosting::backend::Backend::Arm,
         budget_cycles: budget,
         ps_per_cycle: ps,
+        cycle_model: String::new(),
     };
     SessionInfo {
         name: "synthetic".into(),

@@ -997,6 +997,7 @@ fn timing_table(ui: &mut Ui, run: &Run) {
             "budget",
             "utilisation (mean / max)",
             "asleep (mean)",
+            "cycle model",
         ] {
             ui.strong(h);
         }
@@ -1021,6 +1022,11 @@ fn timing_table(ui: &mut Ui, run: &Run) {
                 100.0 * max as f64 / b
             ));
             ui.label(format!("{:.2} %", 100.0 - 100.0 * mean / b));
+            ui.label(if info.cycle_model.is_empty() {
+                "not emulated"
+            } else {
+                info.cycle_model.as_str()
+            });
             ui.end_row();
         }
     });

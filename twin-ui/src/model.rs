@@ -244,6 +244,7 @@ mod tests {
                     backend: twin_hosting::backend::Backend::Arm,
                     budget_cycles: 800_000,
                     ps_per_cycle: 2_500,
+                    cycle_model: "Cortex-M4".into(),
                 },
                 twin_flight::session::CoreInfo {
                     core: "m7".into(),
@@ -251,6 +252,7 @@ mod tests {
                     backend: twin_hosting::backend::Backend::Arm,
                     budget_cycles: 2_000_000,
                     ps_per_cycle: 1_000,
+                    cycle_model: "Cortex-M7".into(),
                 },
             ],
             waypoints: vec![],

@@ -1019,6 +1019,14 @@ fn run_scenario(args: &ScenarioArgs) -> Result<ExitCode> {
         report.overruns,
         c(&report.mu_latency_ns)
     );
+    if !report.cycle_model.is_empty() {
+        let models: Vec<String> = report
+            .cycle_model
+            .iter()
+            .map(|(core, model)| format!("{core} {model}"))
+            .collect();
+        println!("  cycle model: {}", models.join("; "));
+    }
     if let Some(fs) = &report.full_system {
         println!(
             "  full system, CM7 per tick min/mean/max: drivers {} cycles (bus waits included), interrupt handlers {} cycles in {} interrupts; awake: CM7 {}, CM4 {} cycles",
@@ -1179,6 +1187,17 @@ fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
     Ok(hosted)
 }
 
+/// How the hosting core counts cycles (its CPU model's timing table or a flat figure).
+fn cycle_model(h: &Hosted) -> String {
+    let core = h.machine.core_name(h.core);
+    h.machine
+        .cycle_models()
+        .into_iter()
+        .find(|(c, _)| c == core)
+        .map(|(_, m)| m)
+        .unwrap_or_default()
+}
+
 fn run_diff(
     m: &ModuleArgs,
     cases: usize,
@@ -1209,9 +1228,11 @@ fn run_diff(
             );
         }
     }
+    let mut model = String::new();
     for export in &exports {
         // A fresh pair for every export: a divergence never leaks into the next one.
         let mut arm_fresh = host(m)?;
+        model = cycle_model(&arm_fresh);
         let mut reference = reference(m, &arm_fresh.wasm)?;
         let r = diff::diff_export_wit(
             &mut arm_fresh,
@@ -1235,7 +1256,7 @@ fn run_diff(
     if json {
         println!(
             "{}",
-            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": reports, "diverged": diverged, "skipped": skipped })
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "cycle_model": model, "exports": reports, "diverged": diverged, "skipped": skipped })
         );
     } else {
         let left_out = if skipped > 0 {
@@ -1244,7 +1265,7 @@ fn run_diff(
             String::new()
         };
         println!(
-            "sim diff: {} exports, {total} cases on {}: {}{left_out}",
+            "sim diff: {} exports, {total} cases on {} (cycles: {model}): {}{left_out}",
             reports.len(),
             m.core,
             if diverged == 0 {
@@ -1374,8 +1395,9 @@ fn report_call(
         Some(twin_hosting::hosted::StackBound::Declined(r)) => format!(", synth declined: {r}"),
         None => String::new(),
     };
+    let model = cycle_model(arm);
     println!(
-        "instructions {}  cycles {}  stack {} B{bound}",
+        "instructions {}  cycles {} ({model})  stack {} B{bound}",
         out.instructions, out.cycles, out.stack_bytes
     );
     match arm.memory_touched() {
@@ -1588,14 +1610,15 @@ fn run(
         );
         for c in &summary {
             eprintln!(
-                "  {:<3} {:<8} insns {:>12}  cycles {:>12}  sleep {:>5.1}%  irqs {:>8}  exceptions {:>8}",
+                "  {:<3} {:<8} insns {:>12}  cycles {:>12}  sleep {:>5.1}%  irqs {:>8}  exceptions {:>8}  ({})",
                 c.core,
                 format!("{:?}", c.state),
                 c.instructions,
                 c.cycles,
                 100.0 * c.sleep_share,
                 c.irqs_taken,
-                c.exceptions_taken
+                c.exceptions_taken,
+                c.cycle_model
             );
         }
     }

@@ -527,6 +527,10 @@ pub struct Report {
     pub real_time_factor: f64,
     pub estimator_cycles_per_tick: Stats,
     pub controller_cycles_per_tick: Stats,
+    /// How the emulated cores' cycles are counted: (core, model) (empty when no core is
+    /// emulated).
+    #[serde(default)]
+    pub cycle_model: Vec<(String, String)>,
     pub mu_latency_ns: Stats,
     /// Cycles per tick each core has (the control period at its clock).
     pub estimator_budget_cycles: u64,

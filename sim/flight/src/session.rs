@@ -87,6 +87,9 @@ pub struct CoreInfo {
     pub budget_cycles: u64,
     /// Picoseconds per cycle.
     pub ps_per_cycle: u64,
+    /// How its cycles are counted (the CPU model's timing table or a flat figure; empty when
+    /// the core is not emulated).
+    pub cycle_model: String,
 }
 
 /// What does not change during a session.
@@ -159,7 +162,19 @@ impl Session {
 
     /// A session around a loop built elsewhere (target mode: `twin-target` builds one around
     /// the HIL firmware).
-    pub fn with_loop(scenario: Scenario, lp: FlightLoop) -> Session {
+    pub fn with_loop(scenario: Scenario, mut lp: FlightLoop) -> Session {
+        let models = lp
+            .fc
+            .machine()
+            .map(|m| m.cycle_models())
+            .unwrap_or_default();
+        let model = |core: &str| {
+            models
+                .iter()
+                .find(|(c, _)| c == core)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default()
+        };
         let (b4, b7) = lp.budget_cycles();
         let (ps4, ps7) = lp.fc.ps_per_cycle();
         let (e_backend, c_backend) = lp.fc.backends();
@@ -177,6 +192,7 @@ impl Session {
                     backend: e_backend,
                     budget_cycles: b4,
                     ps_per_cycle: ps4,
+                    cycle_model: model(&f.estimator_core),
                 },
                 CoreInfo {
                     core: f.controller_core.clone(),
@@ -184,6 +200,7 @@ impl Session {
                     backend: c_backend,
                     budget_cycles: b7,
                     ps_per_cycle: ps7,
+                    cycle_model: model(&f.controller_core),
                 },
             ],
             waypoints: scenario.waypoints.clone(),
@@ -391,6 +408,13 @@ impl Session {
             real_time_factor: virtual_s / wall_s.max(1e-9),
             estimator_cycles_per_tick: stats(trace.iter().map(|t| t.m4_cycles)),
             controller_cycles_per_tick: stats(trace.iter().map(|t| t.m7_cycles)),
+            cycle_model: self
+                .info
+                .cores
+                .iter()
+                .filter(|c| !c.cycle_model.is_empty())
+                .map(|c| (c.core.clone(), c.cycle_model.clone()))
+                .collect(),
             mu_latency_ns: stats(trace.iter().map(|t| t.mu_latency_ns)),
             estimator_budget_cycles,
             controller_budget_cycles,

@@ -105,13 +105,24 @@ pub struct CoreDesc {
     pub model: CpuModel,
     pub clock_hz: u64,
     pub fpu: Fpu,
-    /// The cost model: cycles charged per executed instruction (see docs/time.md).
-    #[serde(default = "one")]
-    pub cycles_per_insn: u64,
+    /// Charge every instruction this many cycles instead of the CPU model's timing table
+    /// (`targets/cpu/`; docs/time.md): for comparison with the instruction counts of old.
+    #[serde(default, deserialize_with = "plain_some")]
+    pub cycles_per_insn: Option<u32>,
     /// Where hosted wasm code and data go (window names of `memory`).
     #[serde(default)]
     pub hosting: Option<Hosting>,
     pub memory: Vec<Window>,
+}
+
+/// The most wait states a window may have (a fetch slower than that is not a RAM).
+pub const MAX_WAIT_STATES: u32 = 100;
+
+/// An optional number written plainly (`cycles_per_insn: 1`, as board files always had it).
+fn plain_some<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    u32::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,10 +134,6 @@ pub struct Hosting {
     pub data: Vec<String>,
 }
 
-fn one() -> u64 {
-    1
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct Window {
     pub name: String,
@@ -135,6 +142,10 @@ pub struct Window {
     pub ram: String,
     #[serde(default)]
     pub offset: u32,
+    /// Wait states per 32-bit instruction fetch from this window (TCM: 0). Data accesses to
+    /// RAM are not charged wait states (docs/time.md).
+    #[serde(default)]
+    pub wait_states: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,16 +273,27 @@ impl Board {
                     ),
                 ));
             }
-            if core.cycles_per_insn == 0 {
+            if core.cycles_per_insn == Some(0) || core.cycles_per_insn > Some(1000) {
                 return Err(crate::rontext::invalid(
                     text,
                     file,
                     &format!("cores[{i}].cycles_per_insn"),
-                    &format!("core {}: cycles_per_insn must be >= 1", core.name),
+                    &format!("core {}: cycles_per_insn must be 1..1000", core.name),
                 ));
             }
             let mut spans: Vec<(u64, u64, &str)> = Vec::new();
-            for w in &core.memory {
+            for (j, w) in core.memory.iter().enumerate() {
+                if w.wait_states > MAX_WAIT_STATES {
+                    return Err(crate::rontext::invalid(
+                        text,
+                        file,
+                        &format!("cores[{i}].memory[{j}].wait_states"),
+                        &format!(
+                            "core {}: window {}: {} wait states (at most {MAX_WAIT_STATES})",
+                            core.name, w.name, w.wait_states
+                        ),
+                    ));
+                }
                 let ram = self.ram(&w.ram).ok_or_else(|| {
                     bad(format!(
                         "core {}: window {} names unknown RAM {:?}",
@@ -483,6 +505,26 @@ mod tests {
             err.starts_with(&format!("x.ron:{line}:{col}: `NaN` is not a finite number")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn too_many_wait_states_are_placed() {
+        let window =
+            r#"Window(name: "code TCM",      base: 0x1FFE0000, size: 0x20000, ram: "m4_code_tcm""#;
+        let text = RT1176_RON.replace(window, &format!("{window}, wait_states: 101"));
+        let at = text.find("wait_states: 101").unwrap();
+        let line = text[..at].lines().count();
+        let col = at - text[..at].rfind('\n').unwrap() + "wait_states: ".len();
+        let err = Board::parse(&text, "x.ron").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "x.ron:{line}:{col}: cores[1].memory[0].wait_states: core m4: window code TCM: 101 wait states"
+            )),
+            "{err}"
+        );
+        let ok = RT1176_RON.replace(window, &format!("{window}, wait_states: 2"));
+        let board = Board::parse(&ok, "x.ron").unwrap();
+        assert_eq!(board.cores[1].memory[0].wait_states, 2);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::semihost::{self, Semihost};
 use crate::soc::Soc;
 use crate::symbols::Symbols;
 use crate::time::Ps;
+use crate::timing::{BlockCost, CpuTiming, Kind, Timing};
 
 /// `emu_start`'s `until`: an address no code runs at (reference/unicorn.md: keep it away from
 /// hot code, and away from the EXC_RETURN range 0xFF00_0000..).
@@ -141,7 +142,19 @@ pub struct CoreData {
     pub model: CpuModel,
     pub has_fpu: bool,
     pub ps_per_cycle: Ps,
-    pub cpi: u64,
+    /// How instructions are priced in cycles.
+    pub timing: Timing,
+    /// Wait states per 32-bit fetch by code window (base, size, wait states): those above 0.
+    pub fetch_wait: Vec<(u32, u32, u32)>,
+    /// Where the last charged block ended, the refill it adds if the next block starts
+    /// elsewhere (its last instruction branched), and its last instruction's kind (the next
+    /// block's first instruction may pipeline or pair with it).
+    pub block_end: u32,
+    pub refill: u32,
+    pub last_kind: Kind,
+    /// Half a cycle owed (dual issue prices in half cycles; cycles are charged whole).
+    pub half: u32,
+    pub before: Before,
     /// Virtual time at the start of this engine run, and cycles executed in it.
     pub run_start: Ps,
     pub run_cycles: u64,
@@ -341,7 +354,75 @@ pub fn capture(uc: &Uc<'_>, entry: u32, until: u32) -> RawCall {
     }
 }
 
+/// The accounting before the last charged block (a debugger's stop inside it gives back what
+/// did not run: [`crate::debug::refund`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Before {
+    pub block_end: u32,
+    pub refill: u32,
+    pub last_kind: Kind,
+    pub half: u32,
+    /// What the block was charged.
+    pub cycles: u64,
+    pub insns: u64,
+}
+
 impl CoreData {
+    /// The half cycles a block of cost `c` at `addr` costs now, the half cycle owed included:
+    /// straight on from the block before, its last instruction and this one's first meet;
+    /// else the block before branched here and its pipeline refill is due.
+    pub(crate) fn halves_due(&self, addr: u32, c: &BlockCost) -> u64 {
+        let halves = if addr == self.block_end {
+            i64::from(c.halves) + i64::from(self.timing.join(self.last_kind, c.first))
+        } else {
+            i64::from(c.halves) + 2 * i64::from(self.refill)
+        } + i64::from(self.half);
+        halves.max(0) as u64
+    }
+
+    /// Charge the block of `size` bytes at `addr`, costing `c` and `halves` due.
+    pub(crate) fn charge(&mut self, addr: u32, size: u32, c: &BlockCost, halves: u64) {
+        let cycles = halves / 2;
+        self.before = Before {
+            block_end: self.block_end,
+            refill: self.refill,
+            last_kind: self.last_kind,
+            half: self.half,
+            cycles,
+            insns: u64::from(c.insns),
+        };
+        self.block = (addr, size, c.insns);
+        self.block_end = addr.wrapping_add(size);
+        self.refill = c.refill;
+        self.last_kind = c.last;
+        self.half = (halves % 2) as u32;
+        self.run_cycles += cycles;
+        self.insns += u64::from(c.insns);
+        self.cycles += cycles;
+    }
+
+    /// The core's flow was changed from outside its code (exception entry or return): the next
+    /// block neither joins the last one nor pays its refill (exception entry and return are
+    /// not priced yet: docs/time.md).
+    pub(crate) fn flow_changed(&mut self) {
+        self.block_end = 1;
+        self.refill = 0;
+        self.last_kind = Kind::NONE;
+    }
+
+    /// Take back the last block's charge (its accounting as before it).
+    pub(crate) fn uncharge(&mut self) {
+        let b = self.before;
+        self.run_cycles -= b.cycles;
+        self.cycles -= b.cycles;
+        self.insns -= b.insns;
+        self.block_end = b.block_end;
+        self.refill = b.refill;
+        self.last_kind = b.last_kind;
+        self.half = b.half;
+        self.block = (0, 0, 0);
+    }
+
     pub fn now(&self) -> Ps {
         self.run_start + self.run_cycles * self.ps_per_cycle
     }
@@ -365,48 +446,112 @@ pub type Engine = Uc<'static>;
 /// Guest space per leaf of [`BlockCosts`] (64 KiB: a slot per halfword).
 const LEAF_BITS: u32 = 16;
 
-/// Instructions per translated block, by the block's start address: a two-level table (a leaf
+/// What each translated block costs, by the block's start address: a two-level table (a leaf
 /// per 64 KiB of guest space holding code, a slot per halfword), so the block hook indexes and
-/// never searches. A slot holds `size << 16 | count` (0: not yet known). The same start
-/// address can begin blocks of different sizes (a block cut at `emu_start`'s `until`, or
-/// translated again after code changed), so the size is checked on each use.
+/// never searches while code stays within one leaf. A slot holds the block's size, instruction
+/// count, cycles and refill ([`Slot`]; 0: not yet known). The same start address can begin
+/// blocks of different sizes (a block cut at `emu_start`'s `until`, or translated again after
+/// code changed), so the size is checked on each use. Leaves are listed as code is first seen
+/// (a handful per core: code lives in a few RAM windows), so a new machine allocates nothing
+/// here until it runs.
+#[derive(Default)]
 pub struct BlockCosts {
-    leaves: Vec<Option<Box<[u32]>>>,
+    /// (top 16 address bits, leaf).
+    leaves: Vec<(u32, Box<[u64]>)>,
+    /// The leaf the last block was in (an index into `leaves`).
+    last: usize,
 }
 
-impl Default for BlockCosts {
-    fn default() -> Self {
-        BlockCosts {
-            leaves: vec![None; 1 << (32 - LEAF_BITS)],
-        }
+/// A cached block cost: size (bits 48-63), instructions (32-47), half cycles (12-31), refill
+/// (8-11), the first and last instructions' kinds (4-7, 0-3).
+struct Slot;
+
+impl Slot {
+    fn pack(size: u32, c: BlockCost) -> u64 {
+        (u64::from(size) << 48)
+            | (u64::from(c.insns.min(0xFFFF)) << 32)
+            | (u64::from(c.halves.min(0xF_FFFF)) << 12)
+            | (u64::from(c.refill.min(0xF)) << 8)
+            | (u64::from(c.first.bits()) << 4)
+            | u64::from(c.last.bits())
+    }
+
+    fn unpack(v: u64) -> (u32, BlockCost) {
+        (
+            (v >> 48) as u32,
+            BlockCost {
+                insns: ((v >> 32) & 0xFFFF) as u32,
+                halves: ((v >> 12) & 0xF_FFFF) as u32,
+                refill: ((v >> 8) & 0xF) as u32,
+                first: Kind::from_bits((v >> 4) as u8),
+                last: Kind::from_bits(v as u8),
+            },
+        )
     }
 }
 
 impl BlockCosts {
-    /// Instructions in the block of `size` bytes at `addr`, read from `uc`'s memory the first
+    /// The slot of the block at `addr`, its leaf allocated on first use.
+    #[inline]
+    fn slot(&mut self, addr: u32) -> &mut u64 {
+        let top = addr >> LEAF_BITS;
+        if self.leaves.get(self.last).is_none_or(|l| l.0 != top) {
+            self.last = match self.leaves.iter().position(|l| l.0 == top) {
+                Some(i) => i,
+                None => {
+                    let leaf = vec![0; 1 << (LEAF_BITS - 1)].into_boxed_slice();
+                    self.leaves.push((top, leaf));
+                    self.leaves.len() - 1
+                }
+            };
+        }
+        &mut self.leaves[self.last].1[((addr & ((1 << LEAF_BITS) - 1)) >> 1) as usize]
+    }
+
+    /// The cost of the block of `size` bytes at `addr`, priced from `uc`'s memory the first
     /// time.
     #[inline]
-    fn insns(&mut self, uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u64 {
-        let leaf = self.leaves[(addr >> LEAF_BITS) as usize]
-            .get_or_insert_with(|| vec![0; 1 << (LEAF_BITS - 1)].into_boxed_slice());
-        let slot = &mut leaf[((addr & ((1 << LEAF_BITS) - 1)) >> 1) as usize];
-        if *slot != 0 && *slot >> 16 == size {
-            return u64::from(*slot & 0xFFFF);
+    fn get(
+        &mut self,
+        uc: *mut unicorn_engine::hook::uc_engine,
+        addr: u32,
+        size: u32,
+        timing: &Timing,
+        fetch_wait: &[(u32, u32, u32)],
+    ) -> BlockCost {
+        let slot = self.slot(addr);
+        let (known, cost) = Slot::unpack(*slot);
+        if *slot != 0 && known == size {
+            return cost;
         }
-        let n = count_insns(uc, addr, size);
-        *slot = (size << 16) | n;
-        u64::from(n)
+        let cost = price(uc, addr, size, timing, fetch_wait);
+        *slot = Slot::pack(size, cost);
+        cost
     }
 
     /// Forget every block (code was written behind Unicorn's back).
     pub fn clear(&mut self) {
-        self.leaves.iter_mut().for_each(|l| *l = None);
+        self.leaves.clear();
+        self.last = 0;
     }
 }
 
-/// Count the Thumb instructions of a block (a halfword whose top five bits are 0b11101,
-/// 0b11110 or 0b11111 starts a 32-bit instruction).
-pub(crate) fn count_insns(uc: *mut unicorn_engine::hook::uc_engine, addr: u32, size: u32) -> u32 {
+/// Wait states per fetch at `addr`.
+fn wait_at(fetch_wait: &[(u32, u32, u32)], addr: u32) -> u32 {
+    fetch_wait
+        .iter()
+        .find(|&&(base, size, _)| addr.wrapping_sub(base) < size)
+        .map_or(0, |w| w.2)
+}
+
+/// Price the `size` bytes of code at `addr` (read from `uc`'s memory).
+pub(crate) fn price(
+    uc: *mut unicorn_engine::hook::uc_engine,
+    addr: u32,
+    size: u32,
+    timing: &Timing,
+    fetch_wait: &[(u32, u32, u32)],
+) -> BlockCost {
     let size = size.min(0xFFFF) as usize;
     let mut buf = vec![0u8; size];
     // SAFETY: `uc` is the live engine calling the hook; `buf` holds `size` bytes.
@@ -418,16 +563,10 @@ pub(crate) fn count_insns(uc: *mut unicorn_engine::hook::uc_engine, addr: u32, s
             size as u64,
         )
     } == unicorn_engine::uc_error::OK;
-    let mut count = 0u32;
-    if ok {
-        let mut i = 0;
-        while i + 1 < buf.len() {
-            let hw = u16::from_le_bytes([buf[i], buf[i + 1]]);
-            i += if hw >> 11 >= 0x1D { 4 } else { 2 };
-            count += 1;
-        }
+    if !ok {
+        buf.clear();
     }
-    count.max(1)
+    timing.block(&buf, wait_at(fetch_wait, addr))
 }
 
 /// A register read through the raw handle (inside the block hook).
@@ -457,8 +596,10 @@ unsafe extern "C" fn block_hook(
 ) {
     // SAFETY: the caller's contract.
     let d = unsafe { &mut *data.cast::<CoreData>() };
-    let n = d.costs.insns(uc, addr as u32, size);
-    let cyc = n * d.cpi;
+    let addr = addr as u32;
+    let c = d.costs.get(uc, addr, size, &d.timing, &d.fetch_wait);
+    let halves = d.halves_due(addr, &c);
+    let cyc = halves / 2;
     let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
     let stop = if d.run_cycles > 0 && after > d.deadline.get() {
         Some(Halt::Budget)
@@ -490,10 +631,7 @@ unsafe extern "C" fn block_hook(
         }
         return;
     }
-    d.block = (addr as u32, size, n as u32);
-    d.run_cycles += cyc;
-    d.insns += n;
-    d.cycles += cyc;
+    d.charge(addr, size, &c, halves);
 }
 
 pub(crate) fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
@@ -642,6 +780,7 @@ pub fn whereabouts(uc: &Uc<'_>, pc: u32) -> String {
 /// Exception entry (PushStack + ExceptionTaken) with `ret` as the stacked return address.
 /// Returns Err(description) when the core locks up.
 pub fn take_exception(uc: &mut Uc<'_>, n: u32, ret: u32) -> std::result::Result<(), String> {
+    uc.get_data_mut().flow_changed();
     let mode = read_mode(uc);
     let has_fpu = uc.get_data().has_fpu;
     let fpca = has_fpu && mode.control & CONTROL_FPCA != 0;
@@ -760,6 +899,7 @@ pub fn take_fault(uc: &mut Uc<'_>, kind: FaultKind) -> std::result::Result<(), S
 
 /// Exception return (ExceptionReturn + PopStack), with tail-chaining.
 fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(), Halt> {
+    uc.get_data_mut().flow_changed();
     let mode = read_mode(uc);
     let returning = mode.ipsr();
     let soc = uc.get_data().soc.clone();
@@ -967,7 +1107,21 @@ pub fn new_engine(
         model: desc.model,
         has_fpu: desc.fpu != Fpu::None,
         ps_per_cycle,
-        cpi: desc.cycles_per_insn,
+        timing: match desc.cycles_per_insn {
+            Some(n) => Timing::Flat(n),
+            None => Timing::Model(CpuTiming::builtin(desc.model)),
+        },
+        fetch_wait: desc
+            .memory
+            .iter()
+            .filter(|w| w.wait_states > 0)
+            .map(|w| (w.base, w.size, w.wait_states))
+            .collect(),
+        block_end: 0,
+        refill: 0,
+        last_kind: Kind::NONE,
+        half: 0,
+        before: Before::default(),
         run_start: 0,
         run_cycles: 0,
         stack_paint: (0, 0),

@@ -173,24 +173,24 @@ fn watched(uc: &mut Uc<'_>, addr: u32, access: Access) {
 }
 
 /// The engine stopped at `pc` inside the block the block hook charged last: give back the
-/// instructions (and their cycles) from `pc` to the block's end, which did not run.
+/// instructions (and their cycles) from `pc` to the block's end, which did not run: the block's
+/// charge is taken back and the part that ran charged as a block of its own. Each instruction's
+/// price depends only on itself and the one before it (`timing::Timing::block`), so the core
+/// going on from `pc` costs what the block would have cost unstopped.
 pub(crate) fn refund(uc: &mut Uc<'_>, pc: u32) {
     let handle = uc.get_handle();
     let d = uc.get_data_mut();
-    let (addr, size, n) = d.block;
+    let (addr, size, _) = d.block;
     if size == 0 || pc < addr || pc >= addr.wrapping_add(size) {
         return;
     }
-    let ran = if pc == addr {
-        0
-    } else {
-        core::count_insns(handle, addr, pc - addr)
-    };
-    let back = u64::from(n.saturating_sub(ran));
-    d.run_cycles -= back * d.cpi;
-    d.insns -= back;
-    d.cycles -= back * d.cpi;
-    d.block = (0, 0, 0);
+    d.uncharge();
+    if pc != addr {
+        let ran = core::price(handle, addr, pc - addr, &d.timing, &d.fetch_wait);
+        let halves = d.halves_due(addr, &ran);
+        d.charge(addr, pc - addr, &ran, halves);
+        d.block = (0, 0, 0);
+    }
 }
 
 /// Remove every breakpoint and watchpoint of a core (the debugger went away).

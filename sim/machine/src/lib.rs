@@ -33,6 +33,7 @@ mod semihost;
 pub mod soc;
 pub mod symbols;
 pub mod time;
+pub mod timing;
 
 pub use error::{Error, Result};
 pub use machine::{Config, Machine, Stop};

@@ -145,6 +145,8 @@ pub struct CoreSummary {
     pub state: CoreState,
     pub instructions: u64,
     pub cycles: u64,
+    /// How cycles are counted (the CPU model's timing table, or a flat figure).
+    pub cycle_model: String,
     pub virtual_time_ps: Ps,
     pub sleep_ps: Ps,
     pub sleep_share: f64,
@@ -871,6 +873,14 @@ impl Machine {
         }
     }
 
+    /// Each core's name and how its cycles are counted.
+    pub fn cycle_models(&self) -> Vec<(String, String)> {
+        self.cores
+            .iter()
+            .map(|c| (c.name.clone(), c.uc.get_data().timing.name()))
+            .collect()
+    }
+
     pub fn summary(&self) -> Vec<CoreSummary> {
         let soc = self.soc.borrow();
         self.cores
@@ -884,6 +894,7 @@ impl Machine {
                     state: c.state,
                     instructions: d.insns,
                     cycles: d.cycles,
+                    cycle_model: d.timing.name(),
                     virtual_time_ps: self.now,
                     sleep_ps: c.sleep_ps,
                     sleep_share: if self.now == 0 {

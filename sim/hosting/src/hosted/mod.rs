@@ -1215,9 +1215,10 @@ impl Module {
         if r.is_ok() && pc == l.return_stub + 2 && uc.get_data().halt.is_none() {
             // The stub's `wfi` is not the export's.
             let d = uc.get_data_mut();
+            let wfi = u64::from(d.timing.one(&[0x30, 0xbf]));
             d.insns -= 1;
-            d.cycles -= d.cpi;
-            d.run_cycles -= d.cpi;
+            d.cycles -= wfi;
+            d.run_cycles -= wfi;
         }
         let (halt, unmapped, insns, cycles) = {
             let d = uc.get_data_mut();

@@ -97,6 +97,8 @@ pub mod nvic {
     }
 }
 
+pub mod workload;
+
 pub mod dwt {
     use super::{modify, read};
 
@@ -295,6 +297,29 @@ macro_rules! bench_main {
         fn main() -> ! {
             let r = work(core::hint::black_box(ITERATIONS));
             bench_done(r);
+            $crate::exit(true)
+        }
+    };
+}
+
+/// The `main` of the CoreMark-style workload ([`workload`]): one warm-up iteration, then
+/// `ITERATIONS` timed with DWT CYCCNT; prints `workload iterations=N cycles=C crc=X` and exits.
+#[macro_export]
+macro_rules! workload_main {
+    () => {
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            $crate::dwt::enable_cycle_counter();
+            let _ = $crate::workload::run(1);
+            let t0 = $crate::dwt::cycles();
+            let crc = $crate::workload::run(core::hint::black_box(ITERATIONS));
+            let cycles = $crate::dwt::cycles().wrapping_sub(t0);
+            $crate::hprintln!(
+                "workload iterations={} cycles={} crc={:#06x}",
+                ITERATIONS,
+                cycles,
+                crc
+            );
             $crate::exit(true)
         }
     };
