@@ -109,6 +109,10 @@ pub struct CoreDesc {
     /// (`targets/cpu/`; docs/time.md): for comparison with the instruction counts of old.
     #[serde(default, deserialize_with = "plain_some")]
     pub cycles_per_insn: Option<u32>,
+    /// Wait states of every access to a peripheral on the SoC bus (the core's own private
+    /// peripheral bus, NVIC/SysTick/DWT, costs none): docs/time.md.
+    #[serde(default)]
+    pub peripheral_wait_states: u32,
     /// Where hosted wasm code and data go (window names of `memory`).
     #[serde(default)]
     pub hosting: Option<Hosting>,
@@ -279,6 +283,17 @@ impl Board {
                     file,
                     &format!("cores[{i}].cycles_per_insn"),
                     &format!("core {}: cycles_per_insn must be 1..1000", core.name),
+                ));
+            }
+            if core.peripheral_wait_states > MAX_WAIT_STATES {
+                return Err(crate::rontext::invalid(
+                    text,
+                    file,
+                    &format!("cores[{i}].peripheral_wait_states"),
+                    &format!(
+                        "core {}: {} wait states (at most {MAX_WAIT_STATES})",
+                        core.name, core.peripheral_wait_states
+                    ),
                 ));
             }
             let mut spans: Vec<(u64, u64, &str)> = Vec::new();

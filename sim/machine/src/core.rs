@@ -146,6 +146,8 @@ pub struct CoreData {
     pub timing: Timing,
     /// Wait states per 32-bit fetch by code window (base, size, wait states): those above 0.
     pub fetch_wait: Vec<(u32, u32, u32)>,
+    /// Wait states of a peripheral access (board file `peripheral_wait_states`).
+    pub peripheral_wait: u32,
     /// Where the last charged block ended, the refill it adds if the next block starts
     /// elsewhere (its last instruction branched), and its last instruction's kind (the next
     /// block's first instruction may pipeline or pair with it).
@@ -408,6 +410,12 @@ impl CoreData {
         self.block_end = 1;
         self.refill = 0;
         self.last_kind = Kind::NONE;
+    }
+
+    /// Charge `cycles` of waiting inside a block (a peripheral access's wait states).
+    pub(crate) fn wait(&mut self, cycles: u32) {
+        self.run_cycles += u64::from(cycles);
+        self.cycles += u64::from(cycles);
     }
 
     /// Take back the last block's charge (its accounting as before it).
@@ -1117,6 +1125,7 @@ pub fn new_engine(
             .filter(|w| w.wait_states > 0)
             .map(|w| (w.base, w.size, w.wait_states))
             .collect(),
+        peripheral_wait: desc.peripheral_wait_states,
         block_end: 0,
         refill: 0,
         last_kind: Kind::NONE,
@@ -1253,7 +1262,16 @@ type SocWrite =
 
 /// Map `size` bytes at `base` as MMIO served by the SoC through `read` / `write`; an access the
 /// SoC refuses stops the run with a twin error naming the block holding the access.
-fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrite) -> Result<()> {
+/// `bus_wait`: the access costs the core's `peripheral_wait` cycles (peripherals beyond the
+/// core's private bus).
+fn map_mmio(
+    uc: &mut Uc<'_>,
+    base: u32,
+    size: u32,
+    bus_wait: bool,
+    read: SocRead,
+    write: SocWrite,
+) -> Result<()> {
     let base64 = u64::from(base);
     uc.mmio_map(
         base64,
@@ -1262,7 +1280,10 @@ fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrit
             let addr = (base64 + off) as u32;
             let ipsr = reg(uc, RegisterARM::IPSR) & 0x1FF;
             let (idx, now, soc) = {
-                let d = uc.get_data();
+                let d = uc.get_data_mut();
+                if bus_wait {
+                    d.wait(d.peripheral_wait);
+                }
                 (d.idx, d.now(), d.soc.clone())
             };
             let r = read(&mut soc.borrow_mut(), idx, addr, size, now, ipsr);
@@ -1278,7 +1299,10 @@ fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrit
         Some(move |uc: &mut Uc<'_>, off: u64, size: usize, value: u64| {
             let addr = (base64 + off) as u32;
             let (idx, now, soc) = {
-                let d = uc.get_data();
+                let d = uc.get_data_mut();
+                if bus_wait {
+                    d.wait(d.peripheral_wait);
+                }
                 (d.idx, d.now(), d.soc.clone())
             };
             let r = write(&mut soc.borrow_mut(), idx, addr, size, value as u32, now);
@@ -1293,7 +1317,14 @@ fn map_mmio(uc: &mut Uc<'_>, base: u32, size: u32, read: SocRead, write: SocWrit
 
 /// Map the PPB (0xE000_0000..0xE010_0000) as MMIO served by this core's SCS.
 pub fn map_ppb(uc: &mut Uc<'_>) -> Result<()> {
-    map_mmio(uc, 0xE000_0000, 0x10_0000, Soc::ppb_read, Soc::ppb_write)
+    map_mmio(
+        uc,
+        0xE000_0000,
+        0x10_0000,
+        false,
+        Soc::ppb_read,
+        Soc::ppb_write,
+    )
 }
 
 /// Map one peripheral space as MMIO served by the SoC bus.
@@ -1302,6 +1333,7 @@ pub fn map_space(uc: &mut Uc<'_>, base: u32, size: u32) -> Result<()> {
         uc,
         base,
         size,
+        true,
         |soc, core, addr, size, now, _ipsr| soc.periph_read(core, addr, size, now),
         Soc::periph_write,
     )

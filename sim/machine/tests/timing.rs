@@ -27,13 +27,19 @@ const END: [u8; 6] = [0x72, 0xb6, 0x30, 0xbf, 0xfe, 0xe7]; // cpsid i; wfi; b .
 
 /// `movw r0, #n; loop: body x 8; subs r0, #1; bne loop; cpsid i; wfi; b .`
 fn program(body: &[u8], n: u16) -> Vec<u8> {
+    program_after(&[], body, n)
+}
+
+/// [`program`] with `prelude` first.
+fn program_after(prelude: &[u8], body: &[u8], n: u16) -> Vec<u8> {
     assert!(n < 4096, "imm12 only");
-    let mut code = Vec::new();
+    let mut code = prelude.to_vec();
+    let at = code.len();
     code.extend_from_slice(&MOVW_R0);
     // movw T3: imm16 = imm4:i:imm3:imm8; n < 4096: imm3 in bits 12-14 of hw2, imm8 below.
     let hw2: u16 = ((n >> 8) & 7) << 12 | (n & 0xFF);
     let hw1_i = (n >> 11) & 1;
-    code[1] |= (hw1_i << 2) as u8;
+    code[at + 1] |= (hw1_i << 2) as u8;
     code.extend_from_slice(&hw2.to_le_bytes());
     let start = code.len();
     for _ in 0..8 {
@@ -256,6 +262,43 @@ fn code_wait_states_cost_per_fetch() {
     };
     // The loop is 8 ADDS, SUBS, BNE: 20 bytes, five 32-bit fetches of 3 wait states each.
     assert_eq!(run(1001) - run(1), 1000 * (8 + M4_LOOP + 5 * 3));
+}
+
+/// A peripheral access costs the core's `peripheral_wait_states` on top of the instruction.
+#[test]
+fn peripheral_accesses_wait() {
+    let text = twin_machine::board::RT1176_RON.replace(
+        "fpu: SinglePrecision,",
+        "fpu: SinglePrecision, peripheral_wait_states: 5,",
+    );
+    let board = Board::parse(&text, "slow-bus.ron").expect("board");
+    // movw r1, #0xc000; movt r1, #0x4012: GPIO1 (its DR reads as the pins).
+    let gpio1 = [0x4c, 0xf2, 0x00, 0x01, 0xc4, 0xf2, 0x12, 0x01];
+    let ldr = [0x0b, 0x68]; // ldr r3, [r1]
+    let run = |board: &Board, n: u16| {
+        let mut m = Machine::new(
+            board.clone(),
+            &Config {
+                m4_running: true,
+                ..Config::default()
+            },
+        )
+        .expect("machine");
+        m.load("m7", &image(0, &END)).expect("m7");
+        m.load("m4", &image(0x1FFE_0000, &program_after(&gpio1, &ldr, n)))
+            .expect("m4");
+        m.power_on().expect("power on");
+        let stop = m.run_for(PS_PER_S / 20);
+        assert_eq!(stop, twin_machine::machine::Stop::Timeout);
+        m.summary()[1].cycles
+    };
+    let fast = Board::rt1176();
+    // Eight loads, the first 2 and the rest pipelined (TRM), and the loop.
+    assert_eq!(run(&fast, 1001) - run(&fast, 1), 1000 * (2 + 7 + M4_LOOP));
+    assert_eq!(
+        run(&board, 1001) - run(&board, 1),
+        1000 * (2 + 7 + M4_LOOP + 8 * 5)
+    );
 }
 
 /// The CoreMark-style workload (targets/firmware `workload`, the same source compiled for each
