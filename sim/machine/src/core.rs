@@ -148,14 +148,10 @@ pub struct CoreData {
     pub fetch_wait: Vec<(u32, u32, u32)>,
     /// Wait states of a peripheral access (board file `peripheral_wait_states`).
     pub peripheral_wait: u32,
-    /// Where the last charged block ended, the refill it adds if the next block starts
-    /// elsewhere (its last instruction branched), and its last instruction's kind (the next
-    /// block's first instruction may pipeline or pair with it).
-    pub block_end: u32,
-    pub refill: u32,
-    pub last_kind: Kind,
-    /// Half a cycle owed (dual issue prices in half cycles; cycles are charged whole).
-    pub half: u32,
+    /// How the last charged block meets the next one ([`Link`]).
+    pub link: Link,
+    /// The join table of the core's timing ([`Timing::joins`]).
+    joins: &'static [i8; 256],
     pub before: Before,
     /// Virtual time at the start of this engine run, and cycles executed in it.
     pub run_start: Ps,
@@ -356,60 +352,108 @@ pub fn capture(uc: &Uc<'_>, entry: u32, until: u32) -> RawCall {
     }
 }
 
+/// How the last charged block meets the next one, in one word: where it ended (bits 0-31), the
+/// refill it adds if the next block starts elsewhere (its last instruction branched; bits
+/// 32-39), its last instruction's kind (the next block's first instruction may pipeline or pair
+/// with it; bits 40-43), and the half cycle owed (bit 48: dual issue prices in half cycles,
+/// cycles are charged whole).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link(u64);
+
+impl Link {
+    fn new(end: u32, refill: u32, last: Kind, half: u64) -> Link {
+        Link(
+            u64::from(end)
+                | (u64::from(refill & 0xFF) << 32)
+                | (u64::from(last.bits()) << 40)
+                | ((half & 1) << 48),
+        )
+    }
+
+    fn end(self) -> u32 {
+        self.0 as u32
+    }
+
+    fn refill(self) -> u64 {
+        (self.0 >> 32) & 0xFF
+    }
+
+    fn last(self) -> usize {
+        ((self.0 >> 40) & 0xF) as usize
+    }
+
+    fn half(self) -> u64 {
+        (self.0 >> 48) & 1
+    }
+}
+
 /// The accounting before the last charged block (a debugger's stop inside it gives back what
 /// did not run: [`crate::debug::refund`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Before {
-    pub block_end: u32,
-    pub refill: u32,
-    pub last_kind: Kind,
-    pub half: u32,
+    pub link: Link,
     /// What the block was charged.
     pub cycles: u64,
     pub insns: u64,
 }
 
 impl CoreData {
-    /// The half cycles a block of cost `c` at `addr` costs now, the half cycle owed included:
-    /// straight on from the block before, its last instruction and this one's first meet;
-    /// else the block before branched here and its pipeline refill is due.
-    pub(crate) fn halves_due(&self, addr: u32, c: &BlockCost) -> u64 {
-        let halves = if addr == self.block_end {
-            i64::from(c.halves) + i64::from(self.timing.join(self.last_kind, c.first))
+    /// The half cycles a block costing `halves` alone, whose first instruction is of kind
+    /// `first`, costs at `addr` now, the half cycle owed included: straight on from the block
+    /// before, its last instruction and this one's first meet; else the block before branched
+    /// here and its pipeline refill is due.
+    #[inline(always)]
+    pub(crate) fn halves_due(&self, addr: u32, halves: u64, first: usize) -> u64 {
+        let link = self.link;
+        let halves = halves + link.half();
+        if addr == link.end() {
+            // A join takes at most what the first instruction costs alone.
+            halves.wrapping_add_signed(i64::from(self.joins[link.last() << 4 | first]))
         } else {
-            i64::from(c.halves) + 2 * i64::from(self.refill)
-        } + i64::from(self.half);
-        halves.max(0) as u64
+            halves + 2 * link.refill()
+        }
     }
 
     /// Charge the block of `size` bytes at `addr`, costing `c` and `halves` due.
+    #[inline(always)]
     pub(crate) fn charge(&mut self, addr: u32, size: u32, c: &BlockCost, halves: u64) {
         let cycles = halves / 2;
-        self.before = Before {
-            block_end: self.block_end,
-            refill: self.refill,
-            last_kind: self.last_kind,
-            half: self.half,
-            cycles,
-            insns: u64::from(c.insns),
-        };
+        if self.debug.attached {
+            // Only a debugger stops a core inside a block (`debug::refund`).
+            self.before = Before {
+                link: self.link,
+                cycles,
+                insns: u64::from(c.insns),
+            };
+        }
         self.block = (addr, size, c.insns);
-        self.block_end = addr.wrapping_add(size);
-        self.refill = c.refill;
-        self.last_kind = c.last;
-        self.half = (halves % 2) as u32;
+        self.link = Link::new(addr.wrapping_add(size), c.refill, c.last, halves);
         self.run_cycles += cycles;
         self.insns += u64::from(c.insns);
         self.cycles += cycles;
     }
 
-    /// The core's flow was changed from outside its code (exception entry or return): the next
-    /// block neither joins the last one nor pays its refill (exception entry and return are
-    /// not priced yet: docs/time.md).
-    pub(crate) fn flow_changed(&mut self) {
-        self.block_end = 1;
-        self.refill = 0;
-        self.last_kind = Kind::NONE;
+    /// [`CoreData::charge`] from a block's packed cost ([`Slot`]): the block hook's path.
+    #[inline(always)]
+    fn charge_slot(&mut self, addr: u32, size: u32, slot: u64, halves: u64) {
+        let cycles = halves / 2;
+        let insns = (slot >> 32) & 0xFFFF;
+        self.before = Before {
+            link: self.link,
+            cycles,
+            insns,
+        };
+        self.block = (addr, size, insns as u32);
+        // The slot's refill (bits 8-11) and last kind (0-3) go to the link's bits 32 and 40.
+        self.link = Link(
+            u64::from(addr.wrapping_add(size))
+                | (((slot >> 8) & 0xF) << 32)
+                | ((slot & 0xF) << 40)
+                | ((halves & 1) << 48),
+        );
+        self.run_cycles += cycles;
+        self.insns += insns;
+        self.cycles += cycles;
     }
 
     /// Charge `cycles` of waiting inside a block (a peripheral access's wait states).
@@ -418,16 +462,20 @@ impl CoreData {
         self.cycles += u64::from(cycles);
     }
 
+    /// The core's flow was changed from outside its code (exception entry or return): the next
+    /// block neither joins the last one nor pays its refill (exception entry and return are
+    /// not priced yet: docs/time.md).
+    pub(crate) fn flow_changed(&mut self) {
+        self.link = Link::new(1, 0, Kind::NONE, self.link.half());
+    }
+
     /// Take back the last block's charge (its accounting as before it).
     pub(crate) fn uncharge(&mut self) {
         let b = self.before;
         self.run_cycles -= b.cycles;
         self.cycles -= b.cycles;
         self.insns -= b.insns;
-        self.block_end = b.block_end;
-        self.refill = b.refill;
-        self.last_kind = b.last_kind;
-        self.half = b.half;
+        self.link = b.link;
         self.block = (0, 0, 0);
     }
 
@@ -454,20 +502,25 @@ pub type Engine = Uc<'static>;
 /// Guest space per leaf of [`BlockCosts`] (64 KiB: a slot per halfword).
 const LEAF_BITS: u32 = 16;
 
+/// Slots per leaf: one per halfword.
+const LEAF_SLOTS: usize = 1 << (LEAF_BITS - 1);
+
 /// What each translated block costs, by the block's start address: a two-level table (a leaf
-/// per 64 KiB of guest space holding code, a slot per halfword), so the block hook indexes and
-/// never searches while code stays within one leaf. A slot holds the block's size, instruction
-/// count, cycles and refill ([`Slot`]; 0: not yet known). The same start address can begin
-/// blocks of different sizes (a block cut at `emu_start`'s `until`, or translated again after
-/// code changed), so the size is checked on each use. Leaves are listed as code is first seen
-/// (a handful per core: code lives in a few RAM windows), so a new machine allocates nothing
-/// here until it runs.
+/// per 64 KiB of guest space holding code, a slot per halfword) holding an index into a dense
+/// list of packed costs ([`Slot`]: the block's size, instructions, half cycles, refill and its
+/// first and last instructions' kinds), so the block hook indexes and never searches while code
+/// stays within one leaf, and the costs of the blocks in use stay in a few cache lines. The same
+/// start address can begin blocks of different sizes (a block cut at `emu_start`'s `until`, or
+/// translated again after code changed), so the size is checked on each use. Leaves are listed
+/// as code is first seen (a handful per core: code lives in a few RAM windows), so a new
+/// machine allocates nothing here until it runs.
 #[derive(Default)]
 pub struct BlockCosts {
-    /// (top 16 address bits, leaf).
-    leaves: Vec<(u32, Box<[u64]>)>,
+    /// (top 16 address bits, leaf); a slot is 1 + an index into `costs` (0: not seen).
+    leaves: Vec<(u32, Box<[u32; LEAF_SLOTS]>)>,
     /// The leaf the last block was in (an index into `leaves`).
     last: usize,
+    costs: Vec<u64>,
 }
 
 /// A cached block cost: size (bits 48-63), instructions (32-47), half cycles (12-31), refill
@@ -484,41 +537,48 @@ impl Slot {
             | u64::from(c.last.bits())
     }
 
-    fn unpack(v: u64) -> (u32, BlockCost) {
-        (
-            (v >> 48) as u32,
-            BlockCost {
-                insns: ((v >> 32) & 0xFFFF) as u32,
-                halves: ((v >> 12) & 0xF_FFFF) as u32,
-                refill: ((v >> 8) & 0xF) as u32,
-                first: Kind::from_bits((v >> 4) as u8),
-                last: Kind::from_bits(v as u8),
-            },
-        )
+    #[inline(always)]
+    fn halves(v: u64) -> u64 {
+        (v >> 12) & 0xF_FFFF
+    }
+
+    #[inline(always)]
+    fn first(v: u64) -> usize {
+        ((v >> 4) & 0xF) as usize
     }
 }
 
 impl BlockCosts {
     /// The slot of the block at `addr`, its leaf allocated on first use.
-    #[inline]
-    fn slot(&mut self, addr: u32) -> &mut u64 {
+    #[inline(always)]
+    fn slot(&mut self, addr: u32) -> &mut u32 {
         let top = addr >> LEAF_BITS;
         if self.leaves.get(self.last).is_none_or(|l| l.0 != top) {
-            self.last = match self.leaves.iter().position(|l| l.0 == top) {
-                Some(i) => i,
-                None => {
-                    let leaf = vec![0; 1 << (LEAF_BITS - 1)].into_boxed_slice();
-                    self.leaves.push((top, leaf));
-                    self.leaves.len() - 1
-                }
-            };
+            self.find(top);
         }
-        &mut self.leaves[self.last].1[((addr & ((1 << LEAF_BITS) - 1)) >> 1) as usize]
+        &mut self.leaves[self.last].1[((addr >> 1) as usize) & (LEAF_SLOTS - 1)]
     }
 
-    /// The cost of the block of `size` bytes at `addr`, priced from `uc`'s memory the first
-    /// time.
-    #[inline]
+    /// Point `last` at the leaf for the top address bits `top`, allocating it if new.
+    #[cold]
+    #[inline(never)]
+    fn find(&mut self, top: u32) {
+        self.last = match self.leaves.iter().position(|l| l.0 == top) {
+            Some(i) => i,
+            None => {
+                let leaf = match vec![0; LEAF_SLOTS].into_boxed_slice().try_into() {
+                    Ok(leaf) => leaf,
+                    Err(_) => unreachable!("a vector of LEAF_SLOTS"),
+                };
+                self.leaves.push((top, leaf));
+                self.leaves.len() - 1
+            }
+        };
+    }
+
+    /// The packed cost ([`Slot`]) of the block of `size` bytes at `addr`, priced from `uc`'s
+    /// memory the first time.
+    #[inline(always)]
     fn get(
         &mut self,
         uc: *mut unicorn_engine::hook::uc_engine,
@@ -526,14 +586,36 @@ impl BlockCosts {
         size: u32,
         timing: &Timing,
         fetch_wait: &[(u32, u32, u32)],
-    ) -> BlockCost {
-        let slot = self.slot(addr);
-        let (known, cost) = Slot::unpack(*slot);
-        if *slot != 0 && known == size {
-            return cost;
+    ) -> u64 {
+        let at = *self.slot(addr) as usize;
+        if let Some(&cost) = at.checked_sub(1).and_then(|i| self.costs.get(i)) {
+            if cost >> 48 == u64::from(size) {
+                return cost;
+            }
         }
-        let cost = price(uc, addr, size, timing, fetch_wait);
-        *slot = Slot::pack(size, cost);
+        self.reprice(uc, addr, size, timing, fetch_wait)
+    }
+
+    /// Price the block and keep its cost (in its slot's place when the slot had one).
+    #[cold]
+    #[inline(never)]
+    fn reprice(
+        &mut self,
+        uc: *mut unicorn_engine::hook::uc_engine,
+        addr: u32,
+        size: u32,
+        timing: &Timing,
+        fetch_wait: &[(u32, u32, u32)],
+    ) -> u64 {
+        let cost = Slot::pack(size, price(uc, addr, size, timing, fetch_wait));
+        let at = *self.slot(addr) as usize;
+        match at.checked_sub(1) {
+            Some(i) if i < self.costs.len() => self.costs[i] = cost,
+            _ => {
+                self.costs.push(cost);
+                *self.slot(addr) = self.costs.len() as u32;
+            }
+        }
         cost
     }
 
@@ -541,6 +623,7 @@ impl BlockCosts {
     pub fn clear(&mut self) {
         self.leaves.clear();
         self.last = 0;
+        self.costs.clear();
     }
 }
 
@@ -605,8 +688,8 @@ unsafe extern "C" fn block_hook(
     // SAFETY: the caller's contract.
     let d = unsafe { &mut *data.cast::<CoreData>() };
     let addr = addr as u32;
-    let c = d.costs.get(uc, addr, size, &d.timing, &d.fetch_wait);
-    let halves = d.halves_due(addr, &c);
+    let slot = d.costs.get(uc, addr, size, &d.timing, &d.fetch_wait);
+    let halves = d.halves_due(addr, Slot::halves(slot), Slot::first(slot));
     let cyc = halves / 2;
     let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
     let stop = if d.run_cycles > 0 && after > d.deadline.get() {
@@ -639,7 +722,7 @@ unsafe extern "C" fn block_hook(
         }
         return;
     }
-    d.charge(addr, size, &c, halves);
+    d.charge_slot(addr, size, slot, halves);
 }
 
 pub(crate) fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
@@ -1108,6 +1191,10 @@ pub fn new_engine(
             s.ps_per_cycle(idx),
         )
     };
+    let timing = match desc.cycles_per_insn {
+        Some(n) => Timing::Flat(n),
+        None => Timing::Model(CpuTiming::builtin(desc.model)),
+    };
     let data = CoreData {
         idx,
         name: desc.name.clone(),
@@ -1115,10 +1202,7 @@ pub fn new_engine(
         model: desc.model,
         has_fpu: desc.fpu != Fpu::None,
         ps_per_cycle,
-        timing: match desc.cycles_per_insn {
-            Some(n) => Timing::Flat(n),
-            None => Timing::Model(CpuTiming::builtin(desc.model)),
-        },
+        timing,
         fetch_wait: desc
             .memory
             .iter()
@@ -1126,10 +1210,8 @@ pub fn new_engine(
             .map(|w| (w.base, w.size, w.wait_states))
             .collect(),
         peripheral_wait: desc.peripheral_wait_states,
-        block_end: 0,
-        refill: 0,
-        last_kind: Kind::NONE,
-        half: 0,
+        link: Link::default(),
+        joins: timing.joins(),
         before: Before::default(),
         run_start: 0,
         run_cycles: 0,

@@ -103,6 +103,14 @@ pub struct CpuTiming {
     /// block hook joins blocks without a search.
     #[serde(skip)]
     pair_bits: [u8; 8],
+    /// [`CpuTiming::join`] for every pair of kinds (`prev << 4 | next`), filled when the table
+    /// is loaded: the block hook looks it up.
+    #[serde(skip, default = "no_joins")]
+    joins: [i8; 256],
+}
+
+fn no_joins() -> [i8; 256] {
+    [0; 256]
 }
 
 /// The built-in tables.
@@ -122,6 +130,10 @@ impl CpuTiming {
             Ok(mut t) if t.cpu == cpu => {
                 for &(a, b) in &t.dual_issue {
                     t.pair_bits[slot_index(a)] |= 1 << slot_index(b);
+                }
+                for i in 0..256 {
+                    let (prev, next) = (Kind::from_bits((i >> 4) as u8), Kind::from_bits(i as u8));
+                    t.joins[i] = t.join(prev, next).clamp(-128, 0) as i8;
                 }
                 t
             }
@@ -327,10 +339,20 @@ impl Timing {
     }
 
     /// What `next` costs after `prev` beyond its price alone, in half cycles.
+    #[inline]
     pub fn join(&self, prev: Kind, next: Kind) -> i32 {
         match self {
-            Timing::Model(t) => t.join(prev, next),
+            Timing::Model(t) => i32::from(t.joins[usize::from(prev.0 << 4 | next.0)]),
             Timing::Flat(_) => 0,
+        }
+    }
+
+    /// [`Timing::join`] for every pair of kinds, indexed by `prev << 4 | next`.
+    pub fn joins(&self) -> &'static [i8; 256] {
+        static NONE: [i8; 256] = [0; 256];
+        match self {
+            Timing::Model(t) => &t.joins,
+            Timing::Flat(_) => &NONE,
         }
     }
 
