@@ -13,7 +13,7 @@ use twin_hosting::hosted::link::RelObject;
 use twin_hosting::hosted::{Arena, Module, Options};
 use twin_hosting::wasm::{Val, WasmModule};
 use twin_machine::board::Board;
-use twin_machine::image::{Image, Segment};
+use twin_machine::image::Image;
 use twin_machine::machine::{Config, Machine};
 use twin_machine::time::PS_PER_S;
 use twin_target::rtt::{Memory, Rtt};
@@ -164,25 +164,7 @@ pub fn hil_frame(data: &[u8]) {
 
 /// A vector table (SP, then every handler at the code) and the code, at `base`.
 fn image(base: u32, sp: u32, code: &[u8]) -> Image {
-    let entry = (base + 0x400) | 1;
-    let mut bytes = Vec::with_capacity(0x400 + code.len());
-    bytes.extend_from_slice(&sp.to_le_bytes());
-    for _ in 1..256 {
-        bytes.extend_from_slice(&entry.to_le_bytes());
-    }
-    bytes.extend_from_slice(code);
-    Image {
-        path: "fuzz".into(),
-        segments: vec![Segment {
-            index: 0,
-            addr: base,
-            mem_size: bytes.len() as u32,
-            data: bytes,
-        }],
-        entry,
-        vector_table: base,
-        symbols: Default::default(),
-    }
+    Image::bare("fuzz", base, sp, code)
 }
 
 /// Random Thumb-2 code on both cores: the input's first half is the CM7's code (in ITCM), the

@@ -27,6 +27,30 @@ pub struct Image {
 }
 
 impl Image {
+    /// A bare image at `base`: a 256-entry vector table (the initial SP, then every vector at
+    /// the code) and `code` after it at `base + 0x400` (raw Thumb code: tests and fuzzing).
+    pub fn bare(path: &str, base: u32, sp: u32, code: &[u8]) -> Image {
+        let entry = (base + 0x400) | 1;
+        let mut bytes = Vec::with_capacity(0x400 + code.len());
+        bytes.extend_from_slice(&sp.to_le_bytes());
+        for _ in 1..256 {
+            bytes.extend_from_slice(&entry.to_le_bytes());
+        }
+        bytes.extend_from_slice(code);
+        Image {
+            path: path.into(),
+            segments: vec![Segment {
+                index: 0,
+                addr: base,
+                mem_size: bytes.len() as u32,
+                data: bytes,
+            }],
+            entry,
+            vector_table: base,
+            symbols: Default::default(),
+        }
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Image> {
         let name = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| Error::Io {

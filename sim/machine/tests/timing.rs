@@ -17,7 +17,7 @@ mod common {
 }
 
 use twin_machine::board::Board;
-use twin_machine::image::{Image, Segment};
+use twin_machine::image::Image;
 use twin_machine::machine::{Config, Machine};
 use twin_machine::time::PS_PER_S;
 
@@ -58,41 +58,19 @@ fn program_after(prelude: &[u8], body: &[u8], n: u16) -> Vec<u8> {
 }
 
 fn image(base: u32, code: &[u8]) -> Image {
-    let entry = (base + 0x400) | 1;
-    let mut bytes = 0x2000_8000u32.to_le_bytes().to_vec();
-    for _ in 1..256 {
-        bytes.extend_from_slice(&entry.to_le_bytes());
-    }
-    bytes.extend_from_slice(code);
-    Image {
-        path: "timing".into(),
-        segments: vec![Segment {
-            index: 0,
-            addr: base,
-            mem_size: bytes.len() as u32,
-            data: bytes,
-        }],
-        entry,
-        vector_table: base,
-        symbols: Default::default(),
-    }
+    Image::bare("timing", base, 0x2000_8000, code)
 }
 
-/// The cycles `core` executes running the loop `n` times (the other core sleeps at once).
-fn cycles(core: &str, body: &[u8], n: u16) -> u64 {
-    let board = Board::parse(twin_machine::board::RT1176_RON, "rt1176.ron").expect("board");
+/// The cycles `core` executes on `board` with `m7` on the CM7 and `m4` on the CM4 (both from
+/// power-on), after 50 ms.
+fn run_on(board: &Board, core: &str, m7: &[u8], m4: &[u8]) -> u64 {
     let config = Config {
         m4_running: true,
         ..Config::default()
     };
-    let mut m = Machine::new(board, &config).expect("machine");
-    let (m7, m4) = if core == "m7" {
-        (program(body, n), END.to_vec())
-    } else {
-        (END.to_vec(), program(body, n))
-    };
-    m.load("m7", &image(0x0000_0000, &m7)).expect("m7 image");
-    m.load("m4", &image(0x1FFE_0000, &m4)).expect("m4 image");
+    let mut m = Machine::new(board.clone(), &config).expect("machine");
+    m.load("m7", &image(0x0000_0000, m7)).expect("m7 image");
+    m.load("m4", &image(0x1FFE_0000, m4)).expect("m4 image");
     m.power_on().expect("power on");
     let stop = m.run_for(PS_PER_S / 20);
     assert_eq!(
@@ -101,13 +79,27 @@ fn cycles(core: &str, body: &[u8], n: u16) -> u64 {
         "{core}: {stop:?}"
     );
     let s = m.summary();
-    let c = s.iter().find(|c| c.core == core).expect("core");
-    c.cycles
+    s.iter().find(|c| c.core == core).expect("core").cycles
+}
+
+/// The cycles `core` executes running the loop `n` times (the other core sleeps at once).
+fn cycles(core: &str, body: &[u8], n: u16) -> u64 {
+    let board = Board::rt1176();
+    if core == "m7" {
+        run_on(&board, core, &program(body, n), &END)
+    } else {
+        run_on(&board, core, &END, &program(body, n))
+    }
 }
 
 /// Cycles per 1000 iterations.
 fn per_1000(core: &str, body: &[u8]) -> u64 {
     cycles(core, body, 1001) - cycles(core, body, 1)
+}
+
+/// Cycles per 1000 iterations of the CM4 running `code(n)` on `board`.
+fn m4_per_1000(board: &Board, code: impl Fn(u16) -> Vec<u8>) -> u64 {
+    run_on(board, "m4", &END, &code(1001)) - run_on(board, "m4", &END, &code(1))
 }
 
 // The loop's own cost on the Cortex-M4 (TRM 3.3.1 Table 3-1): SUBS 1, BNE taken 1 + P with
@@ -209,25 +201,9 @@ fn a_flat_cost_counts_instructions() {
         "fpu: SinglePrecision, cycles_per_insn: 3,",
     );
     let board = Board::parse(&text, "flat.ron").expect("board");
-    let run = |n: u16| {
-        let mut m = Machine::new(
-            board.clone(),
-            &Config {
-                m4_running: true,
-                ..Config::default()
-            },
-        )
-        .expect("machine");
-        m.load("m7", &image(0, &END)).expect("m7");
-        let vdiv = [0x80, 0xee, 0x81, 0x0a];
-        m.load("m4", &image(0x1FFE_0000, &program(&vdiv, n)))
-            .expect("m4");
-        m.power_on().expect("power on");
-        m.run_for(PS_PER_S / 20);
-        m.summary()[1].cycles
-    };
+    let vdiv = [0x80, 0xee, 0x81, 0x0a];
     // Ten instructions per iteration, 3 cycles each.
-    assert_eq!(run(1001) - run(1), 1000 * 10 * 3);
+    assert_eq!(m4_per_1000(&board, |n| program(&vdiv, n)), 1000 * 10 * 3);
 }
 
 /// A code window's wait states add that many cycles per 32-bit fetch of the code run from it.
@@ -243,25 +219,12 @@ fn code_wait_states_cost_per_fetch() {
         "the window is in the board"
     );
     let board = Board::parse(&text, "slow.ron").expect("board");
-    let run = |n: u16| {
-        let mut m = Machine::new(
-            board.clone(),
-            &Config {
-                m4_running: true,
-                ..Config::default()
-            },
-        )
-        .expect("machine");
-        m.load("m7", &image(0, &END)).expect("m7");
-        let adds = [0x63, 0x19];
-        m.load("m4", &image(0x1FFE_0000, &program(&adds, n)))
-            .expect("m4");
-        m.power_on().expect("power on");
-        m.run_for(PS_PER_S / 20);
-        m.summary()[1].cycles
-    };
+    let adds = [0x63, 0x19];
     // The loop is 8 ADDS, SUBS, BNE: 20 bytes, five 32-bit fetches of 3 wait states each.
-    assert_eq!(run(1001) - run(1), 1000 * (8 + M4_LOOP + 5 * 3));
+    assert_eq!(
+        m4_per_1000(&board, |n| program(&adds, n)),
+        1000 * (8 + M4_LOOP + 5 * 3)
+    );
 }
 
 /// A peripheral access costs the core's `peripheral_wait_states` on top of the instruction.
@@ -275,30 +238,13 @@ fn peripheral_accesses_wait() {
     // movw r1, #0xc000; movt r1, #0x4012: GPIO1 (its DR reads as the pins).
     let gpio1 = [0x4c, 0xf2, 0x00, 0x01, 0xc4, 0xf2, 0x12, 0x01];
     let ldr = [0x0b, 0x68]; // ldr r3, [r1]
-    let run = |board: &Board, n: u16| {
-        let mut m = Machine::new(
-            board.clone(),
-            &Config {
-                m4_running: true,
-                ..Config::default()
-            },
-        )
-        .expect("machine");
-        m.load("m7", &image(0, &END)).expect("m7");
-        m.load("m4", &image(0x1FFE_0000, &program_after(&gpio1, &ldr, n)))
-            .expect("m4");
-        m.power_on().expect("power on");
-        let stop = m.run_for(PS_PER_S / 20);
-        assert_eq!(stop, twin_machine::machine::Stop::Timeout);
-        m.summary()[1].cycles
-    };
-    let fast = Board::rt1176();
+    let code = |n| program_after(&gpio1, &ldr, n);
     // Eight loads, the first 2 and the rest pipelined (TRM), and the loop.
-    assert_eq!(run(&fast, 1001) - run(&fast, 1), 1000 * (2 + 7 + M4_LOOP));
     assert_eq!(
-        run(&board, 1001) - run(&board, 1),
-        1000 * (2 + 7 + M4_LOOP + 8 * 5)
+        m4_per_1000(&Board::rt1176(), code),
+        1000 * (2 + 7 + M4_LOOP)
     );
+    assert_eq!(m4_per_1000(&board, code), 1000 * (2 + 7 + M4_LOOP + 8 * 5));
 }
 
 /// The CoreMark-style workload (targets/firmware `workload`, the same source compiled for each
