@@ -414,28 +414,10 @@ impl CoreData {
         }
     }
 
-    /// Charge the block of `size` bytes at `addr`, costing `c` and `halves` due.
+    /// Charge the block of `size` bytes at `addr`, its cost packed in `slot` ([`Slot`]), with
+    /// `halves` due ([`CoreData::halves_due`]).
     #[inline(always)]
-    pub(crate) fn charge(&mut self, addr: u32, size: u32, c: &BlockCost, halves: u64) {
-        let cycles = halves / 2;
-        if self.debug.attached {
-            // Only a debugger stops a core inside a block (`debug::refund`).
-            self.before = Before {
-                link: self.link,
-                cycles,
-                insns: u64::from(c.insns),
-            };
-        }
-        self.block = (addr, size, c.insns);
-        self.link = Link::new(addr.wrapping_add(size), c.refill, c.last, halves);
-        self.run_cycles += cycles;
-        self.insns += u64::from(c.insns);
-        self.cycles += cycles;
-    }
-
-    /// [`CoreData::charge`] from a block's packed cost ([`Slot`]): the block hook's path.
-    #[inline(always)]
-    fn charge_slot(&mut self, addr: u32, size: u32, slot: u64, halves: u64) {
+    pub(crate) fn charge(&mut self, addr: u32, size: u32, slot: u64, halves: u64) {
         let cycles = halves / 2;
         let insns = (slot >> 32) & 0xFFFF;
         self.before = Before {
@@ -525,10 +507,10 @@ pub struct BlockCosts {
 
 /// A cached block cost: size (bits 48-63), instructions (32-47), half cycles (12-31), refill
 /// (8-11), the first and last instructions' kinds (4-7, 0-3).
-struct Slot;
+pub(crate) struct Slot;
 
 impl Slot {
-    fn pack(size: u32, c: BlockCost) -> u64 {
+    pub(crate) fn pack(size: u32, c: BlockCost) -> u64 {
         (u64::from(size) << 48)
             | (u64::from(c.insns.min(0xFFFF)) << 32)
             | (u64::from(c.halves.min(0xF_FFFF)) << 12)
@@ -722,7 +704,7 @@ unsafe extern "C" fn block_hook(
         }
         return;
     }
-    d.charge_slot(addr, size, slot, halves);
+    d.charge(addr, size, slot, halves);
 }
 
 pub(crate) fn reg(uc: &Uc<'_>, r: RegisterARM) -> u32 {
