@@ -4,7 +4,9 @@
 //! Criterion measures each case; a summary measured in the same run prints the twin/raw
 //! throughput ratio per loop (goal: >= 0.5 on busy code), the throughput with the CPU timing
 //! tables over that with a flat cycle per instruction (model/flat: what pricing blocks by
-//! instruction class costs), and the idle real-time factor.
+//! instruction class costs), the throughput with a data wait state on the loops' RAM over
+//! that without (waits/model: what charging data wait states costs), and the idle real-time
+//! factor.
 
 // The shared test helpers this crate can use (tests/common).
 #[path = "../tests/common/build.rs"]
@@ -92,6 +94,22 @@ fn flat_board() -> Board {
     Board::parse(&text, "rt1176-flat.ron").unwrap()
 }
 
+/// The built-in board with a wait state on the CM7's DTCM (the bench loops' data and stack):
+/// what charging data wait states (a memory hook over the window) costs.
+fn dtcm_wait_board() -> Board {
+    let dtcm = r#"Window(name: "DTCM",          base: 0x20000000, size: 0x40000, ram: "dtcm")"#;
+    let text = twin_machine::board::RT1176_RON.replace(
+        dtcm,
+        &dtcm.replace(r#""dtcm")"#, r#""dtcm", wait_states: 1)"#),
+    );
+    assert_ne!(
+        text,
+        twin_machine::board::RT1176_RON,
+        "DTCM is in the board"
+    );
+    Board::parse(&text, "rt1176-dtcm-wait.ron").unwrap()
+}
+
 /// Returns (wall time, instructions executed).
 fn twin_run(img: &Image) -> (Duration, u64) {
     twin_run_on(img, Board::rt1176())
@@ -155,8 +173,8 @@ fn benches(c: &mut Criterion) {
 fn summary() {
     println!("\nrt-twin emulator summary (medians of 5 runs, same process)");
     println!(
-        "{:<11} {:>10} {:>10} {:>10} {:>9} {:>11}",
-        "loop", "insns", "raw MIPS", "twin MIPS", "twin/raw", "model/flat"
+        "{:<11} {:>10} {:>10} {:>10} {:>9} {:>11} {:>11}",
+        "loop", "insns", "raw MIPS", "twin MIPS", "twin/raw", "model/flat", "waits/model"
     );
     for name in LOOPS {
         let img = image(name);
@@ -172,15 +190,21 @@ fn summary() {
                 .collect(),
         );
         let flat = median((0..5).map(|_| twin_run_on(&img, flat_board()).0).collect());
+        let waits = median(
+            (0..5)
+                .map(|_| twin_run_on(&img, dtcm_wait_board()).0)
+                .collect(),
+        );
         let mips = |d: Duration| insns as f64 / d.as_secs_f64() / 1e6;
         println!(
-            "{:<11} {:>10} {:>10.0} {:>10.0} {:>9.2} {:>11.2}",
+            "{:<11} {:>10} {:>10.0} {:>10.0} {:>9.2} {:>11.2} {:>11.2}",
             name,
             insns,
             mips(raw),
             mips(twin),
             raw.as_secs_f64() / twin.as_secs_f64(),
-            flat.as_secs_f64() / twin.as_secs_f64()
+            flat.as_secs_f64() / twin.as_secs_f64(),
+            twin.as_secs_f64() / waits.as_secs_f64()
         );
     }
     let idle = image("idle");

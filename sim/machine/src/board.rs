@@ -146,8 +146,8 @@ pub struct Window {
     pub ram: String,
     #[serde(default)]
     pub offset: u32,
-    /// Wait states per 32-bit instruction fetch from this window (TCM: 0). Data accesses to
-    /// RAM are not charged wait states (docs/time.md).
+    /// Wait states per 32-bit instruction fetch from this window and per data access to it
+    /// (TCM: 0; docs/time.md).
     #[serde(default)]
     pub wait_states: u32,
 }

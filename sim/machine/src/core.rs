@@ -22,7 +22,7 @@ use crate::semihost::{self, Semihost};
 use crate::soc::Soc;
 use crate::symbols::Symbols;
 use crate::time::Ps;
-use crate::timing::{BlockCost, CpuTiming, Kind, Timing};
+use crate::timing::{BlockCost, CpuTiming, ExceptionEvent, Kind, Timing};
 
 /// `emu_start`'s `until`: an address no code runs at (reference/unicorn.md: keep it away from
 /// hot code, and away from the EXC_RETURN range 0xFF00_0000..).
@@ -144,8 +144,9 @@ pub struct CoreData {
     pub ps_per_cycle: Ps,
     /// How instructions are priced in cycles.
     pub timing: Timing,
-    /// Wait states per 32-bit fetch by code window (base, size, wait states): those above 0.
-    pub fetch_wait: Vec<(u32, u32, u32)>,
+    /// Wait states by RAM window (base, size, wait states), those above 0: per 32-bit fetch of
+    /// code from it and per data access to it ([`watch_wait_states`]).
+    pub ram_wait: Vec<(u32, u32, u32)>,
     /// Wait states of a peripheral access (board file `peripheral_wait_states`).
     pub peripheral_wait: u32,
     /// How the last charged block meets the next one ([`Link`]).
@@ -444,11 +445,13 @@ impl CoreData {
         self.cycles += u64::from(cycles);
     }
 
-    /// The core's flow was changed from outside its code (exception entry or return): the next
-    /// block neither joins the last one nor pays its refill (exception entry and return are
-    /// not priced yet: docs/time.md).
-    pub(crate) fn flow_changed(&mut self) {
+    /// The core's flow was changed from outside its code (exception entry, return or
+    /// tail-chain): charge the event's cycles ([`Timing::exception`]); the next block neither
+    /// joins the last one nor pays its refill (the event's figure includes the fetch).
+    pub(crate) fn flow_changed(&mut self, event: ExceptionEvent) {
         self.link = Link::new(1, 0, Kind::NONE, self.link.half());
+        let cycles = self.timing.exception(event);
+        self.wait(cycles);
     }
 
     /// Take back the last block's charge (its accounting as before it).
@@ -567,7 +570,7 @@ impl BlockCosts {
         addr: u32,
         size: u32,
         timing: &Timing,
-        fetch_wait: &[(u32, u32, u32)],
+        ram_wait: &[(u32, u32, u32)],
     ) -> u64 {
         let at = *self.slot(addr) as usize;
         if let Some(&cost) = at.checked_sub(1).and_then(|i| self.costs.get(i)) {
@@ -575,7 +578,7 @@ impl BlockCosts {
                 return cost;
             }
         }
-        self.reprice(uc, addr, size, timing, fetch_wait)
+        self.reprice(uc, addr, size, timing, ram_wait)
     }
 
     /// Price the block and keep its cost (in its slot's place when the slot had one).
@@ -587,9 +590,9 @@ impl BlockCosts {
         addr: u32,
         size: u32,
         timing: &Timing,
-        fetch_wait: &[(u32, u32, u32)],
+        ram_wait: &[(u32, u32, u32)],
     ) -> u64 {
-        let cost = Slot::pack(size, price(uc, addr, size, timing, fetch_wait));
+        let cost = Slot::pack(size, price(uc, addr, size, timing, ram_wait));
         let at = *self.slot(addr) as usize;
         match at.checked_sub(1) {
             Some(i) if i < self.costs.len() => self.costs[i] = cost,
@@ -609,9 +612,9 @@ impl BlockCosts {
     }
 }
 
-/// Wait states per fetch at `addr`.
-fn wait_at(fetch_wait: &[(u32, u32, u32)], addr: u32) -> u32 {
-    fetch_wait
+/// Wait states per access at `addr`.
+fn wait_at(ram_wait: &[(u32, u32, u32)], addr: u32) -> u32 {
+    ram_wait
         .iter()
         .find(|&&(base, size, _)| addr.wrapping_sub(base) < size)
         .map_or(0, |w| w.2)
@@ -623,7 +626,7 @@ pub(crate) fn price(
     addr: u32,
     size: u32,
     timing: &Timing,
-    fetch_wait: &[(u32, u32, u32)],
+    ram_wait: &[(u32, u32, u32)],
 ) -> BlockCost {
     let size = size.min(0xFFFF) as usize;
     let mut buf = vec![0u8; size];
@@ -639,7 +642,7 @@ pub(crate) fn price(
     if !ok {
         buf.clear();
     }
-    timing.block(&buf, wait_at(fetch_wait, addr))
+    timing.block(&buf, wait_at(ram_wait, addr))
 }
 
 /// A register read through the raw handle (inside the block hook).
@@ -670,7 +673,7 @@ unsafe extern "C" fn block_hook(
     // SAFETY: the caller's contract.
     let d = unsafe { &mut *data.cast::<CoreData>() };
     let addr = addr as u32;
-    let slot = d.costs.get(uc, addr, size, &d.timing, &d.fetch_wait);
+    let slot = d.costs.get(uc, addr, size, &d.timing, &d.ram_wait);
     let halves = d.halves_due(addr, Slot::halves(slot), Slot::first(slot));
     let cyc = halves / 2;
     let after = d.run_start + (d.run_cycles + cyc) * d.ps_per_cycle;
@@ -853,10 +856,11 @@ pub fn whereabouts(uc: &Uc<'_>, pc: u32) -> String {
 /// Exception entry (PushStack + ExceptionTaken) with `ret` as the stacked return address.
 /// Returns Err(description) when the core locks up.
 pub fn take_exception(uc: &mut Uc<'_>, n: u32, ret: u32) -> std::result::Result<(), String> {
-    uc.get_data_mut().flow_changed();
     let mode = read_mode(uc);
     let has_fpu = uc.get_data().has_fpu;
     let fpca = has_fpu && mode.control & CONTROL_FPCA != 0;
+    uc.get_data_mut()
+        .flow_changed(ExceptionEvent::Entry { fp: fpca });
     let frame_size = if fpca { 0x68 } else { 0x20 };
     let thread_psp = mode.ipsr() == 0 && mode.control & CONTROL_SPSEL != 0;
     let sp = if thread_psp { mode.psp } else { mode.msp };
@@ -972,7 +976,6 @@ pub fn take_fault(uc: &mut Uc<'_>, kind: FaultKind) -> std::result::Result<(), S
 
 /// Exception return (ExceptionReturn + PopStack), with tail-chaining.
 fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(), Halt> {
-    uc.get_data_mut().flow_changed();
     let mode = read_mode(uc);
     let returning = mode.ipsr();
     let soc = uc.get_data().soc.clone();
@@ -1000,6 +1003,7 @@ fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(),
     // frame already on the stack.
     let chained = soc.borrow().cores[idx].scs.exc.to_take(m);
     if let Some(n) = chained {
+        uc.get_data_mut().flow_changed(ExceptionEvent::TailChain);
         let table = vtor(uc);
         let Some(vector) = read_u32(uc, table.wrapping_add(4 * n)) else {
             return Err(Halt::Lockup(format!(
@@ -1021,6 +1025,7 @@ fn exception_return(uc: &mut Uc<'_>, exc_return: u32) -> std::result::Result<(),
     let to_psp = kind == 0xD;
     let frame = if to_psp { mode.psp } else { mode.msp };
     let fp = exc_return & 0x10 == 0;
+    uc.get_data_mut().flow_changed(ExceptionEvent::Exit { fp });
     let count = if fp { 26 } else { 8 };
     let mut bytes = vec![0u8; count * 4];
     if uc.mem_read(u64::from(frame), &mut bytes).is_err() {
@@ -1185,7 +1190,7 @@ pub fn new_engine(
         has_fpu: desc.fpu != Fpu::None,
         ps_per_cycle,
         timing,
-        fetch_wait: desc
+        ram_wait: desc
             .memory
             .iter()
             .filter(|w| w.wait_states > 0)
@@ -1315,6 +1320,58 @@ pub fn watch_unmapped(uc: &mut Uc<'_>) -> Result<()> {
         .uc(|| what.clone())?;
     }
     Ok(())
+}
+
+/// Charge the wait states of data accesses to RAM windows that have them (board file
+/// `wait_states`): a memory hook over each such window only. A hook's range sends the guest's
+/// loads and stores to those pages through Unicorn's slow path (see [`watch_unmapped`]), so a
+/// board that sets no data wait states pays nothing; one that does pays for the accesses to
+/// those windows (the emulator bench measures it).
+pub fn watch_wait_states(uc: &mut Uc<'_>) -> Result<()> {
+    let windows = uc.get_data().ram_wait.clone();
+    let handle = uc.get_handle();
+    let data: *mut CoreData = uc.get_data_mut();
+    for (base, size, _) in windows {
+        let mut id: unicorn_engine::hook::uc_hook = 0;
+        // SAFETY: `wait_hook` has the UC_HOOK_MEM_READ/WRITE signature; `data` outlives the
+        // hook (both belong to the engine).
+        let r = unsafe {
+            unicorn_engine::hook::sys::uc_hook_add(
+                handle,
+                &raw mut id,
+                (HookType::MEM_READ | HookType::MEM_WRITE).0 as i32,
+                wait_hook as *mut std::ffi::c_void,
+                data.cast(),
+                u64::from(base),
+                u64::from(base) + u64::from(size) - 1,
+            )
+        };
+        r.and(Ok(())).uc(|| {
+            format!(
+                "core {}: wait-state hook at {base:#010x}",
+                uc.get_data().name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// A data access to a RAM window with wait states: charge them.
+///
+/// # Safety
+/// As for [`block_hook`].
+unsafe extern "C" fn wait_hook(
+    _uc: *mut unicorn_engine::hook::uc_engine,
+    _ty: i32,
+    addr: u64,
+    _size: i32,
+    _value: i64,
+    data: *mut std::ffi::c_void,
+) {
+    // SAFETY: the caller's contract.
+    let d = unsafe { &mut *data.cast::<CoreData>() };
+    let cycles = wait_at(&d.ram_wait, addr as u32);
+    d.wait(cycles);
 }
 
 /// A read of the SoC at (core, address, size, virtual time, IPSR).

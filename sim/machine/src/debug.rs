@@ -186,7 +186,7 @@ pub(crate) fn refund(uc: &mut Uc<'_>, pc: u32) {
     }
     d.uncharge();
     if pc != addr {
-        let ran = core::price(handle, addr, pc - addr, &d.timing, &d.fetch_wait);
+        let ran = core::price(handle, addr, pc - addr, &d.timing, &d.ram_wait);
         let halves = d.halves_due(addr, u64::from(ran.halves), usize::from(ran.first.bits()));
         d.charge(addr, pc - addr, core::Slot::pack(pc - addr, ran), halves);
         d.block = (0, 0, 0);

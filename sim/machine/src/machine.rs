@@ -216,6 +216,7 @@ impl Machine {
                 core::map_space(&mut uc, s.base, s.size)?;
             }
             core::watch_unmapped(&mut uc)?;
+            core::watch_wait_states(&mut uc)?;
             cores.push(CoreRun {
                 uc,
                 name: desc.name.clone(),
@@ -720,7 +721,7 @@ impl Machine {
             };
             if let Some(n) = take {
                 let pc = core::pc(&c.uc);
-                if let Err(why) = core::take_exception(&mut c.uc, n, pc) {
+                if let Err(why) = between_runs(c, |uc| core::take_exception(uc, n, pc)) {
                     return Some(Stop::Lockup {
                         core: name,
                         detail: why,
@@ -840,7 +841,7 @@ impl Machine {
                 },
             };
             if let Some(k) = fault {
-                if let Err(why) = core::take_fault(&mut c.uc, k) {
+                if let Err(why) = between_runs(c, |uc| core::take_fault(uc, k)) {
                     let at = core::whereabouts(&c.uc, pc);
                     return Some(Stop::Lockup {
                         core: name,
@@ -993,4 +994,14 @@ impl Machine {
     pub fn wall_seconds(&self) -> f64 {
         self.wall_s
     }
+}
+
+/// Enter an exception between engine runs (`f` takes it): the entry's cycles, which
+/// [`core::take_exception`] charges to the run's accounting, advance the core's time here.
+fn between_runs<T>(c: &mut CoreRun, f: impl FnOnce(&mut Engine) -> T) -> T {
+    c.uc.get_data_mut().run_cycles = 0;
+    let r = f(&mut c.uc);
+    let d = c.uc.get_data_mut();
+    c.now += std::mem::take(&mut d.run_cycles) * d.ps_per_cycle;
+    r
 }

@@ -64,13 +64,23 @@ fn image(base: u32, code: &[u8]) -> Image {
 /// The cycles `core` executes on `board` with `m7` on the CM7 and `m4` on the CM4 (both from
 /// power-on), after 50 ms.
 fn run_on(board: &Board, core: &str, m7: &[u8], m4: &[u8]) -> u64 {
+    run_images(
+        board,
+        core,
+        &image(0x0000_0000, m7),
+        &image(0x1FFE_0000, m4),
+    )
+}
+
+/// [`run_on`] with images.
+fn run_images(board: &Board, core: &str, m7: &Image, m4: &Image) -> u64 {
     let config = Config {
         m4_running: true,
         ..Config::default()
     };
     let mut m = Machine::new(board.clone(), &config).expect("machine");
-    m.load("m7", &image(0x0000_0000, m7)).expect("m7 image");
-    m.load("m4", &image(0x1FFE_0000, m4)).expect("m4 image");
+    m.load("m7", m7).expect("m7 image");
+    m.load("m4", m4).expect("m4 image");
     m.power_on().expect("power on");
     let stop = m.run_for(PS_PER_S / 20);
     assert_eq!(
@@ -245,6 +255,135 @@ fn peripheral_accesses_wait() {
         1000 * (2 + 7 + M4_LOOP)
     );
     assert_eq!(m4_per_1000(&board, code), 1000 * (2 + 7 + M4_LOOP + 8 * 5));
+}
+
+// Exception known answers (Cortex-M4 TRM, as ARM's knowledge article 103489845 quotes it:
+// entry 12 cycles, exit 10, each plus 17 with the floating-point context; tail-chaining 6).
+const M4_ENTRY: u64 = 12;
+const M4_EXIT: u64 = 10;
+const M4_FP_CONTEXT: u64 = 17;
+const M4_TAIL_CHAIN: u64 = 6;
+
+const SVC_0: [u8; 2] = [0x00, 0xdf]; // svc #0
+const BX_LR: [u8; 2] = [0x70, 0x47]; // bx lr
+const STR_R2_R1: [u8; 2] = [0x0a, 0x60]; // str r2, [r1]
+                                         // movw r1, #0xed04; movt r1, #0xe000; mov.w r2, #0x10000000: r1 = ICSR, r2 = PENDSVSET.
+const ICSR_PENDSV: [u8; 12] = [
+    0x4e, 0xf6, 0x04, 0x51, 0xce, 0xf2, 0x00, 0x01, 0x4f, 0xf0, 0x80, 0x52,
+];
+const SVCALL: usize = 11;
+const PENDSV: usize = 14;
+
+/// The CM4's cycles per 1000 iterations of `code(n)` followed by handlers: each `(vector,
+/// handler code)` is placed after the program and its vector pointed at it.
+fn m4_handlers_per_1000(code: impl Fn(u16) -> Vec<u8>, handlers: &[(usize, &[u8])]) -> u64 {
+    let run = |n| {
+        let mut bytes = code(n);
+        let mut img = image(0x1FFE_0000, &[]);
+        for &(vector, handler) in handlers {
+            let at = 0x1FFE_0400 + bytes.len() as u32;
+            img.segments[0].data[4 * vector..4 * vector + 4]
+                .copy_from_slice(&(at | 1).to_le_bytes());
+            bytes.extend_from_slice(handler);
+        }
+        img.segments[0].data.extend_from_slice(&bytes);
+        img.segments[0].mem_size = img.segments[0].data.len() as u32;
+        run_images(&Board::rt1176(), "m4", &image(0, &END), &img)
+    };
+    run(1001) - run(1)
+}
+
+/// An SVC costs its entry and its handler's return; a floating-point context on the stack adds
+/// to both (the twin stacks it eagerly: no lazy stacking).
+#[test]
+fn cortex_m4_exception_entry_and_return() {
+    // Per SVC: SVC 1 (Table 3-1), entry, the handler's BX LR 1, exit.
+    let svc = 1 + M4_ENTRY + 1 + M4_EXIT;
+    assert_eq!(
+        m4_handlers_per_1000(|n| program(&SVC_0, n), &[(SVCALL, &BX_LR)]),
+        1000 * (8 * svc + M4_LOOP)
+    );
+    // VADD.F32 1 before each SVC: the frame holds the floating-point context.
+    let vadd_svc = [0x30, 0xee, 0x81, 0x0a, 0x00, 0xdf];
+    assert_eq!(
+        m4_handlers_per_1000(|n| program(&vadd_svc, n), &[(SVCALL, &BX_LR)]),
+        1000 * (8 * (1 + svc + 2 * M4_FP_CONTEXT) + M4_LOOP)
+    );
+}
+
+/// The SVC handler pends PendSV, which is taken on its return without unstacking (a
+/// tail-chain); PendSV pended by thread code is taken between blocks (between engine runs:
+/// the entry is charged to the core's time there too).
+#[test]
+fn cortex_m4_tail_chain_and_pended_entry() {
+    // SVC 1, entry; the handler's STR 2 and BX LR 1; tail-chain; PendSV's BX LR 1; exit.
+    let chained = 1 + M4_ENTRY + 2 + 1 + M4_TAIL_CHAIN + 1 + M4_EXIT;
+    let mut svc_handler = STR_R2_R1.to_vec();
+    svc_handler.extend_from_slice(&BX_LR);
+    assert_eq!(
+        m4_handlers_per_1000(
+            |n| program_after(&ICSR_PENDSV, &SVC_0, n),
+            &[(SVCALL, &svc_handler), (PENDSV, &BX_LR)]
+        ),
+        1000 * (8 * chained + M4_LOOP)
+    );
+    // One STR per iteration pends PendSV; it is taken before the next block (the loop's), its
+    // entry overlapping the taken branch's refill: STR 2, SUBS 1, BNE 1, entry, BX LR 1, exit.
+    let pended = |n: u16| {
+        let mut code = ICSR_PENDSV.to_vec();
+        code.extend_from_slice(&program(&[], n)[..4]); // movw r0, #n
+        code.extend_from_slice(&STR_R2_R1);
+        code.extend_from_slice(&SUBS_R0_1);
+        code.extend_from_slice(&[0xfc, 0xd1]); // bne (back to the STR)
+        code.extend_from_slice(&END);
+        code
+    };
+    assert_eq!(
+        m4_handlers_per_1000(pended, &[(PENDSV, &BX_LR)]),
+        1000 * (2 + 1 + 1 + M4_ENTRY + 1 + M4_EXIT)
+    );
+}
+
+/// A RAM window's wait states add that many cycles per data access to it (and nothing to
+/// accesses elsewhere).
+#[test]
+fn data_wait_states_cost_per_access() {
+    let ocram1 =
+        r#"Window(name: "OCRAM1",        base: 0x20240000, size: 0x80000, ram: "ocram1"),"#;
+    let text = twin_machine::board::RT1176_RON.replace(
+        ocram1,
+        &ocram1.replace(r#""ocram1")"#, r#""ocram1", wait_states: 3)"#),
+    );
+    assert_ne!(
+        text,
+        twin_machine::board::RT1176_RON,
+        "OCRAM1 is in the board"
+    );
+    let board = Board::parse(&text, "slow-ocram.ron").expect("board");
+    let at_ocram1 = [0x40, 0xf2, 0x00, 0x01, 0xc2, 0xf2, 0x24, 0x01]; // r1 = 0x2024_0000
+    let cases: &[(&str, &[u8], u64, u64)] = &[
+        // Eight LDR or STR: the first 2, the rest pipelined 1 (TRM); one access each.
+        ("ldr r3, [r1]", &[0x0b, 0x68], 2 + 7, 8),
+        ("str r3, [r1]", &[0x0b, 0x60], 2 + 7, 8),
+        // LDM of four registers 1 + 4 (TRM): four accesses.
+        ("ldm.w r1, {r4-r7}", &[0x91, 0xe8, 0xf0, 0x00], 8 * 5, 8 * 4),
+    ];
+    for &(what, body, cycles, accesses) in cases {
+        let code = |n| program_after(&at_ocram1, body, n);
+        assert_eq!(
+            m4_per_1000(&Board::rt1176(), code),
+            1000 * (cycles + M4_LOOP),
+            "8 x {what}, no wait states"
+        );
+        assert_eq!(
+            m4_per_1000(&board, code),
+            1000 * (cycles + M4_LOOP + accesses * 3),
+            "8 x {what}, 3 wait states"
+        );
+    }
+    // The stack (system TCM) waits none on that board.
+    let ldr_sp = |n| program(&[0x00, 0x9b], n);
+    assert_eq!(m4_per_1000(&board, ldr_sp), 1000 * (2 + 7 + M4_LOOP));
 }
 
 /// The CoreMark-style workload (targets/firmware `workload`, the same source compiled for each

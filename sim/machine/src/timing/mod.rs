@@ -29,6 +29,34 @@ pub struct Cost {
     pub source: String,
 }
 
+/// What the core spends entering and leaving exception handlers, with zero wait states: from
+/// the exception (or the return instruction) to the first instruction of the handler (or of
+/// the code returned to). Late arrival and pop pre-emption are not modelled (docs/time.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionTiming {
+    /// Stacking the basic frame, reading the vector and fetching the handler.
+    pub entry: Cost,
+    /// Unstacking the basic frame and fetching the code returned to.
+    pub exit: Cost,
+    /// From one handler's return straight into the next pending one (nothing unstacked or
+    /// stacked again).
+    pub tail_chain: Cost,
+    /// What stacking (or unstacking) the floating-point context adds when the frame holds it.
+    pub fp_context: Cost,
+}
+
+/// What an exception event costs ([`Timing::exception`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionEvent {
+    /// Entry; `fp`: the frame holds the floating-point context.
+    Entry { fp: bool },
+    /// Return to the stacked context; `fp` likewise.
+    Exit { fp: bool },
+    /// Return straight into another pending handler.
+    TailChain,
+}
+
 /// Which issue slot an instruction needs (the Cortex-M7's dual-issue pairs name these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum Slot {
@@ -95,6 +123,8 @@ pub struct CpuTiming {
     pub fp_move: Cost,
     /// VMOV two core registers <-> two singles or a double.
     pub fp_move2: Cost,
+    /// Exception entry, return and tail-chaining.
+    pub exception: ExceptionTiming,
     /// Instruction pairs that issue in one cycle (first, second): both must cost one cycle
     /// alone; register dependencies are not looked at.
     #[serde(default)]
@@ -336,6 +366,21 @@ impl Timing {
         c.halves += 2 * fetch_wait * code.len().div_ceil(4) as u32;
         c.insns = c.insns.max(1);
         c
+    }
+
+    /// The cycles of an exception entry, return or tail-chain (none at a flat cycle count per
+    /// instruction, which prices instructions only).
+    pub fn exception(&self, event: ExceptionEvent) -> u32 {
+        let Timing::Model(t) = self else {
+            return 0;
+        };
+        let e = &t.exception;
+        let fp = |on: bool| if on { e.fp_context.cycles } else { 0 };
+        match event {
+            ExceptionEvent::Entry { fp: on } => e.entry.cycles + fp(on),
+            ExceptionEvent::Exit { fp: on } => e.exit.cycles + fp(on),
+            ExceptionEvent::TailChain => e.tail_chain.cycles,
+        }
     }
 
     /// What `next` costs after `prev` beyond its price alone, in half cycles.
