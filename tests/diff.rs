@@ -544,7 +544,23 @@ fn sim_diff_reports_an_export_synth_left_out_and_compares_the_rest() {
         line("add").starts_with("ok") && line("add").contains("equal    20"),
         "{out}"
     );
-    assert!(out.contains("(1 not in the object"), "{out}");
+    assert!(
+        out.contains("1 not in the object, synth left them out: ceil"),
+        "{out}"
+    );
+    // synth's reason, from its warning when the twin compiled the module.
+    assert!(line("ceil").contains("(synth: "), "{out}");
+    // --require-all judges the left-out export too.
+    let (code, out, err) = sim(&[
+        "diff",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--cases",
+        "5",
+        "--require-all",
+    ]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("(--require-all: failed)"), "{out}");
     let (code, _, err) = sim(&[
         "call",
         "--wasm",
@@ -839,15 +855,31 @@ fn whole_run_sil_exports_finish_and_gate_on_both_cores() {
     ]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("is not below 0.001: FAIL"), "{out}");
-    let (code, out, err) = sim(&[
-        "diff",
-        "--wasm",
-        wasm,
-        "--core",
-        "m4",
-        "--export",
-        "run-stabilization",
-    ]);
+    // A whole run takes about 29,000,000 CM4 cycles: more than `sim diff`'s default budget,
+    // which the divergence says is the budget's, not the compiler's; with room, it matches.
+    let diff = |budget: Option<&str>| {
+        let mut args = vec![
+            "diff",
+            "--wasm",
+            wasm,
+            "--core",
+            "m4",
+            "--export",
+            "run-stabilization",
+        ];
+        if let Some(b) = budget {
+            args.extend(["--max-cycles", b]);
+        }
+        sim(&args)
+    };
+    let (code, out, err) = diff(None);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("ARM stopped at its budget of 10000000 cycles where wasmtime returned")
+            && out.contains("[budget]"),
+        "{out}"
+    );
+    let (code, out, err) = diff(Some("50000000"));
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("equal     3"), "{out}");
 }
@@ -893,4 +925,147 @@ fn the_flight_stack_and_its_leaves_are_bit_identical_to_wasmtime_on_both_cores()
             assert!(out.contains("equal    16"), "{name} on {core}:\n{out}");
         }
     }
+}
+
+/// The per-export line of `sim diff`'s output for `name`.
+fn diff_line(out: &str, name: &str) -> String {
+    out.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no line for {name}:\n{out}"))
+        .to_string()
+}
+
+#[test]
+fn a_case_that_cannot_finish_on_either_side_is_equal_within_the_default_budget() {
+    // `spin` counts to 2^32 from its argument: an argument near 2^32 finishes (compared as
+    // usual), 0 or 1 cannot within 10,000,000 cycles or the fuel they imply.
+    let src = corpus("budget.wat");
+    let (code, out, err) = sim(&["diff", "--wasm", src.to_str().unwrap(), "--cases", "12"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let line = diff_line(&out, "spin");
+    assert!(
+        line.starts_with("ok") && line.contains("equal    12"),
+        "{out}"
+    );
+    // The i32 edge values 0, 1, 0x8000_0000, 0x7FFF_FFFF, 2, 7, 31, 32, 0xFF and 0x1_0000 are
+    // over 2^31 iterations from wrapping; u32::MAX and 0xFFFF_FFFE are one and two.
+    assert!(line.contains("unfinished on both sides 10"), "{out}");
+    assert!(
+        out.contains("10 cases did not finish on either side within 10000000 cycles"),
+        "{out}"
+    );
+    // The budget is the user's (`--max-cycles`), and the report says which it was.
+    let (code, out, _) = sim(&[
+        "diff",
+        "--wasm",
+        src.to_str().unwrap(),
+        "--cases",
+        "12",
+        "--max-cycles",
+        "100",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("within 100 cycles"), "{out}");
+}
+
+#[test]
+fn a_stack_overflow_is_the_same_trap_on_both_sides() {
+    let src = corpus("recursion.wat");
+    for core in ["m7", "m4"] {
+        let (code, out, err) = sim(&[
+            "diff",
+            "--wasm",
+            src.to_str().unwrap(),
+            "--core",
+            core,
+            "--cases",
+            "20",
+        ]);
+        assert_eq!(code, Some(0), "{core}: {out}{err}");
+        let forever = diff_line(&out, "forever");
+        assert!(forever.starts_with("ok"), "{core}: {out}");
+        assert!(
+            out.contains("stack overflow on both sides at case 0"),
+            "{out}"
+        );
+        // Recursion that ends well inside the stack returns on both sides.
+        assert!(diff_line(&out, "depth").contains("equal    20"), "{out}");
+        // `sim call` names it.
+        let (code, out, _) = sim(&[
+            "call",
+            "--wasm",
+            src.to_str().unwrap(),
+            "--core",
+            core,
+            "--export",
+            "forever",
+            "--args",
+            "0",
+        ]);
+        assert_eq!(code, Some(1));
+        assert!(
+            out.contains("forever(0) trapped: stack overflow: all 32768 B of the stack used"),
+            "{core}: {out}"
+        );
+    }
+}
+
+#[test]
+fn known_synth_findings_are_listed_and_rechecked() {
+    // The project's list: every finding still diverges as recorded (synth 0.89).
+    let (code, out, err) = sim(&["findings"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for id in ["memory-grow-runtime", "multi-value-drop", "stack-bound-i64"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(id) && l.ends_with("present")),
+            "{id}: {out}"
+        );
+    }
+    assert!(out.contains("[compiler]"), "{out}");
+    assert!(out.ends_with("all as recorded\n"), "{out}");
+    // `sim diff` of a reproducer names its finding.
+    let src = corpus("findings/multi-value-drop.wat");
+    let (code, out, _) = sim(&["diff", "--wasm", src.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("[compiler]") && out.contains("known synth finding multi-value-drop"),
+        "{out}"
+    );
+    // A list that records the wrong divergence, and one whose module is bit-identical: both
+    // are reported and fail.
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("findings.ron");
+    let entry = |id: &str, wat: &Path, export: &str, expect: &str| {
+        format!(
+            r#"(id: "{id}", wat: "{}", export: "{export}", cores: ["m7"], expect: {expect}, found: "test", description: "test"),"#,
+            wat.display()
+        )
+    };
+    std::fs::write(
+        &list,
+        format!(
+            "[{}\n{}]",
+            entry(
+                "wrong-kind",
+                &corpus("findings/multi-value-drop.wat"),
+                "first",
+                "Memory"
+            ),
+            entry("fixed", &corpus("recursion.wat"), "depth", "Result"),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = sim(&["findings", list.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("CHANGED: now Result, recorded Memory"),
+        "{out}"
+    );
+    assert!(out.contains("FIXED: bit-identical now"), "{out}");
+    // A malformed list is named with its line and column.
+    std::fs::write(&list, "[(id: \"x\", wat: 3)]").unwrap();
+    let (code, _, err) = sim(&["findings", list.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("findings.ron:1:"), "{err}");
 }

@@ -1,7 +1,9 @@
 //! `sim`: the headless front end of rt-twin.
 
+mod findings;
 mod interrupt;
 mod junit;
+mod module;
 mod pty;
 mod sweep;
 mod wholerun;
@@ -10,12 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use twin_hosting::canon::Wit;
+use module::{budget, cycle_model, host, module_wit, reference, ModuleArgs};
 use twin_hosting::diff;
-use twin_hosting::hosted::host::HostFns;
-use twin_hosting::hosted::link::RelObject;
-use twin_hosting::hosted::{Hosted, Options};
-use twin_hosting::reference::Reference;
+use twin_hosting::hosted::Hosted;
 use twin_hosting::wasm::{Val, WasmModule};
 use twin_machine::board::Board;
 use twin_machine::image::Image;
@@ -226,7 +225,10 @@ enum Command {
     /// Run every export of a wasm module on the emulated core (synth's ARM code) and in wasmtime,
     /// and compare results, traps, linear memory and globals bit for bit.
     ///
-    /// Exit code 0 only if everything matched; 1 on a divergence; 2 for bad input.
+    /// Exit code 0 only if everything compared matched; 1 on a divergence (or, with
+    /// --require-all, an export synth left out); 2 for bad input. Each call's budget is
+    /// --max-cycles on the ARM side (default 10,000,000 here) and the fuel it implies in
+    /// wasmtime.
     Diff {
         #[command(flatten)]
         module: ModuleArgs,
@@ -240,6 +242,23 @@ enum Command {
         #[arg(long)]
         export: Option<String>,
         /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Fail (exit 1) when synth left any export out of the object, as well as on a
+        /// divergence (by default the exit code judges what was compared).
+        #[arg(long)]
+        require_all: bool,
+    },
+    /// Run the known synth findings (minimal modules on which `sim diff` finds synth's code
+    /// doing other than the wasm says) and say whether each is still there as recorded, fixed
+    /// (bit-identical now), or changed.
+    ///
+    /// Exit code 0 when every finding is as recorded; 1 when one is fixed or changed (update
+    /// the list); 2 for bad input.
+    Findings {
+        /// The findings list (default: the project's targets/corpus/findings/findings.ron).
+        file: Option<PathBuf>,
+        /// Print the result as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -343,83 +362,6 @@ enum WasmCommand {
     },
 }
 
-#[derive(clap::Args)]
-struct ModuleArgs {
-    /// The core wasm module (as meld emits; .wasm or .wat).
-    #[arg(long)]
-    wasm: PathBuf,
-    /// synth's relocatable object for it (compiled with synth when neither this nor --elf).
-    #[arg(long, conflicts_with = "elf")]
-    object: Option<PathBuf>,
-    /// synth's self-contained image for it (ET_EXEC with vector table; modules without imports).
-    #[arg(long)]
-    elf: Option<PathBuf>,
-    /// Core to run on.
-    #[arg(long, default_value = "m7")]
-    core: String,
-    /// synth target profile when compiling (default: cortex-m7dp on m7, cortex-m4f on m4).
-    #[arg(long)]
-    target: Option<String>,
-    /// synth --safety-bounds when compiling.
-    #[arg(long, default_value = "software")]
-    safety_bounds: String,
-    /// Board description (default: the built-in targets/rt1176.ron).
-    #[arg(long)]
-    board: Option<PathBuf>,
-    /// Give the module at most this much linear memory (bytes; 0x hex, or a K/M suffix for
-    /// KiB/MiB), as a deployment with less RAM than the module declares: R10 is the cap and an
-    /// access beyond it traps in synth's bounds check. Only the first BYTES are compared.
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    memory_cap: Option<u32>,
-    /// Cycle budget of each export call on the ARM side (a call that does not return within it
-    /// stops); the wasmtime reference gets 4 units of fuel per cycle.
-    #[arg(long, value_name = "N", default_value_t = Options::default().max_cycles)]
-    max_cycles: u64,
-    /// The module's WIT (a .wit file or a directory of them): exports it describes take WIT
-    /// values (WAVE text in `sim call --args`, generated records in `sim diff`), lowered through
-    /// the module's cabi_realloc. Default: the WIT embedded in the module's component-type
-    /// section (wit-bindgen, cargo-component), if any.
-    #[arg(long, value_name = "WIT", conflicts_with = "core_abi")]
-    wit: Option<PathBuf>,
-    /// Ignore any WIT: core values only (`--args 1,2.5`, random core cases).
-    #[arg(long)]
-    core_abi: bool,
-}
-
-/// The WIT that describes the module's exports (see `ModuleArgs::wit`), if any.
-fn module_wit(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Option<Wit>> {
-    if m.core_abi {
-        return Ok(None);
-    }
-    match &m.wit {
-        Some(path) => Wit::load(path).map(Some),
-        None => Wit::embedded(&wasm.bytes, &wasm.path),
-    }
-}
-
-/// A byte count: decimal, 0x hex, or with a K or M suffix (KiB, MiB).
-fn parse_bytes(s: &str) -> std::result::Result<u32, String> {
-    let t = s.trim();
-    let (digits, unit) = match t.strip_suffix(['K', 'k']) {
-        Some(d) => (d, 1024u64),
-        None => match t.strip_suffix(['M', 'm']) {
-            Some(d) => (d, 1024 * 1024),
-            None => (t, 1),
-        },
-    };
-    let n = match digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => digits.parse(),
-    }
-    .map_err(|_| format!("{s:?} is not a byte count (e.g. 1048576, 0x100000, 1024K, 1M)"))?;
-    n.checked_mul(unit)
-        .and_then(|b| u32::try_from(b).ok())
-        .ok_or_else(|| format!("{s} bytes is more than a 32-bit core can address"))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
@@ -434,6 +376,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Run { ref scenario, .. } if scenario.scenario.is_some() => run_scenario(scenario),
         Command::Check { file } => check(&file),
+        Command::Findings { file, json } => findings::run(file, json),
         Command::Compare {
             a,
             b,
@@ -512,12 +455,16 @@ fn main() -> ExitCode {
             confirm_arm,
         }),
         Command::Diff {
-            module,
+            mut module,
             cases,
             seed,
             export,
             json,
-        } => run_diff(&module, cases, seed, export.as_deref(), json),
+            require_all,
+        } => {
+            module.max_cycles.get_or_insert(diff::DEFAULT_MAX_CYCLES);
+            run_diff(&module, cases, seed, export.as_deref(), json, require_all)
+        }
         Command::Call {
             module,
             export,
@@ -1122,88 +1069,13 @@ fn run_bare(command: Command) -> ExitCode {
     }
 }
 
-/// The hosting options `sim call` and `sim diff` take.
-fn module_options(m: &ModuleArgs) -> Options {
-    Options {
-        memory_cap: m.memory_cap,
-        max_cycles: m.max_cycles,
-        ..Options::default()
-    }
-}
-
-/// The wasmtime reference of a module, its fuel following the ARM side's cycle budget.
-fn reference(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Reference> {
-    let mut r = Reference::new(wasm, &HostFns::builtin())?;
-    r.fuel_budget = twin_hosting::reference::fuel_for_cycles(m.max_cycles);
-    Ok(r)
-}
-
-/// Load (or compile) the module and host it on the chosen core; also returns the module.
-fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
-    let wasm = WasmModule::load(&m.wasm)?;
-    let board = match &m.board {
-        Some(p) => Board::load(p)?,
-        None => Board::rt1176(),
-    };
-    if let Some(elf) = &m.elf {
-        let image = twin_machine::image::Image::load(elf)?;
-        return Hosted::from_image(board, &m.core, wasm, &image, module_options(m));
-    }
-    let tmp;
-    let object_path = match &m.object {
-        Some(p) => p.clone(),
-        None => {
-            tmp = std::env::temp_dir().join(format!("rt-twin-{}", std::process::id()));
-            std::fs::create_dir_all(&tmp).map_err(|e| TwinError::Io {
-                path: tmp.display().to_string(),
-                source: e,
-            })?;
-            let out = tmp.join("module.o");
-            let target = m
-                .target
-                .clone()
-                .unwrap_or_else(|| twin_hosting::synth::default_target(&m.core).to_string());
-            twin_hosting::synth::compile(&m.wasm, &target, &m.safety_bounds, &out)?;
-            out
-        }
-    };
-    let bytes = std::fs::read(&object_path).map_err(|e| TwinError::Io {
-        path: object_path.display().to_string(),
-        source: e,
-    })?;
-    let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
-    let mut hosted = Hosted::new(
-        board,
-        &m.core,
-        wasm,
-        &object,
-        &HostFns::builtin(),
-        module_options(m),
-    )?;
-    let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
-    if stack_json.exists() {
-        hosted.load_stack_json(&stack_json)?;
-    }
-    Ok(hosted)
-}
-
-/// How the hosting core counts cycles (its CPU model's timing table or a flat figure).
-fn cycle_model(h: &Hosted) -> String {
-    let core = h.machine.core_name(h.core);
-    h.machine
-        .cycle_models()
-        .into_iter()
-        .find(|(c, _)| c == core)
-        .map(|(_, m)| m)
-        .unwrap_or_default()
-}
-
 fn run_diff(
     m: &ModuleArgs,
     cases: usize,
     seed: u64,
     only: Option<&str>,
     json: bool,
+    require_all: bool,
 ) -> Result<ExitCode> {
     let exports: Vec<String> = match only {
         Some(e) => vec![e.to_string()],
@@ -1246,36 +1118,68 @@ fn run_diff(
             println!("{}", diff::format_report(&r));
             if let Some(d) = diff::format_divergence(&r) {
                 println!("{d}");
+                if let Some(id) = findings::known(&m.wasm, export) {
+                    println!("  known synth finding {id} (sim findings)");
+                }
             }
         }
         reports.push(r);
     }
     let diverged = reports.iter().filter(|r| r.failed()).count();
-    let skipped = reports.iter().filter(|r| r.skipped).count();
+    let skipped: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.skipped)
+        .map(|r| r.export.as_str())
+        .collect();
     let total: usize = reports.iter().map(|r| r.cases).sum();
+    let unfinished: usize = reports.iter().map(|r| r.unfinished).sum();
+    let max_cycles = budget(m);
     if json {
         println!(
             "{}",
-            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "cycle_model": model, "exports": reports, "diverged": diverged, "skipped": skipped })
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "cycle_model": model, "max_cycles": max_cycles, "exports": reports, "diverged": diverged, "skipped": skipped.len(), "unfinished": unfinished })
         );
     } else {
-        let left_out = if skipped > 0 {
-            format!(" ({skipped} not in the object: synth left them out)")
+        let left_out = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} not in the object, synth left them out: {}{}",
+                skipped.len(),
+                skipped.join(", "),
+                if require_all {
+                    " (--require-all: failed)"
+                } else {
+                    ""
+                }
+            )
+        };
+        let unfinished = if unfinished > 0 {
+            format!("; {unfinished} cases did not finish on either side within {max_cycles} cycles")
         } else {
             String::new()
         };
+        let compiler = reports.iter().any(|r| {
+            r.divergence
+                .as_ref()
+                .is_some_and(|d| matches!(d.triage, diff::Triage::Compiler { .. }))
+        });
+        if compiler {
+            println!("  synth's known findings and their reproducers: sim findings");
+        }
         println!(
-            "sim diff: {} exports, {total} cases on {} (cycles: {model}): {}{left_out}",
+            "sim diff: {} exports, {total} cases on {} (cycles: {model}): {}{unfinished}{left_out}",
             reports.len(),
             m.core,
             if diverged == 0 {
-                "all bit-identical to wasmtime".to_string()
+                "all compared bit-identical to wasmtime".to_string()
             } else {
                 format!("{diverged} failed (diverged, or stack above synth's bound)")
             }
         );
     }
-    Ok(if diverged == 0 {
+    let left_out_fails = require_all && !skipped.is_empty();
+    Ok(if diverged == 0 && !left_out_fails {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

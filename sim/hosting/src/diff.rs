@@ -30,6 +30,12 @@ pub use crate::rng::Rng;
 use crate::wasm::{Val, ValType};
 use twin_machine::error::Result;
 
+/// The ARM side's default cycle budget per call in `sim diff` (and, through
+/// [`crate::reference::fuel_for_cycles`], wasmtime's fuel): a case that loops 2^32 times ends
+/// in well under a second on both sides, and a falcon export (about 300,000 cycles at most)
+/// is far inside it.
+pub const DEFAULT_MAX_CYCLES: u64 = 10_000_000;
+
 /// Edge values per type (bit patterns).
 pub fn edges(t: ValType) -> Vec<Val> {
     match t {
@@ -175,11 +181,84 @@ pub enum Mismatch {
     },
 }
 
+/// Whose a divergence is, as far as the twin can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Triage {
+    /// The compiled code computes something other than the wasm: synth's (where it shows:
+    /// the ARM function and instruction).
+    Compiler { detail: String },
+    /// One side stopped at its budget and the other did not: the budgets' difference, not the
+    /// code's (raise `--max-cycles`).
+    Budget { detail: String },
+    /// A limit of the twin's hosting, not of the code (its stack smaller than wasmtime's, a
+    /// host function).
+    Twin { detail: String },
+}
+
+impl std::fmt::Display for Triage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Triage::Compiler { detail } => write!(f, "[compiler] {detail}"),
+            Triage::Budget { detail } => write!(f, "[budget] {detail}"),
+            Triage::Twin { detail } => write!(f, "[twin] {detail}"),
+        }
+    }
+}
+
+/// Whose the divergence of one call's outcomes (ARM, wasmtime) is; `max_cycles` the ARM
+/// side's budget.
+pub fn triage(
+    arm: &std::result::Result<Vec<Val>, ArmTrap>,
+    wt: &std::result::Result<Vec<Val>, RefTrap>,
+    max_cycles: u64,
+) -> Triage {
+    match (arm, wt) {
+        (Err(ArmTrap::Timeout { .. }), Ok(_)) => Triage::Budget {
+            detail: format!(
+                "ARM stopped at its budget of {max_cycles} cycles where wasmtime returned: raise --max-cycles"
+            ),
+        },
+        (Err(ArmTrap::Timeout { .. }), Err(t)) => Triage::Budget {
+            detail: format!(
+                "ARM stopped at its budget of {max_cycles} cycles where wasmtime trapped ({t}): raise --max-cycles"
+            ),
+        },
+        (_, Err(RefTrap::OutOfFuel)) => Triage::Budget {
+            detail: format!(
+                "wasmtime ran out of its fuel ({} units: {} per ARM cycle) where ARM finished: raise --max-cycles",
+                crate::reference::fuel_for_cycles(max_cycles),
+                crate::reference::FUEL_PER_CYCLE
+            ),
+        },
+        (Err(ArmTrap::StackOverflow { bytes, .. }), _) => Triage::Twin {
+            detail: format!(
+                "the ARM side's {bytes} B stack overflowed where wasmtime's larger one did not"
+            ),
+        },
+        (Err(ArmTrap::Host { .. }), _) | (_, Err(RefTrap::Host(_))) => Triage::Twin {
+            detail: "a host function answered differently on the two sides".into(),
+        },
+        (Err(ArmTrap::Udf { pc, function, .. }), _) => Triage::Compiler {
+            detail: format!("synth's code trapped (udf at {pc:#010x} in {function})"),
+        },
+        (Err(ArmTrap::MemoryFault { addr, pc, function }), _) => Triage::Compiler {
+            detail: format!(
+                "synth's code accessed {addr:#010x} outside the memory it was given (from {pc:#010x} in {function})"
+            ),
+        },
+        _ => Triage::Compiler {
+            detail: "synth's code computes another result or state".into(),
+        },
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Divergence {
     pub case: usize,
     pub args: Vec<String>,
     pub mismatch: Mismatch,
+    pub triage: Triage,
     /// WIT-level cases: the result each side's core results lift to (wasmtime, ARM), or why
     /// they do not lift.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,6 +272,11 @@ pub struct ExportReport {
     pub cases: usize,
     pub equal: usize,
     pub traps: usize,
+    /// Cases that did not finish on either side within the budget (equal: the same outcome).
+    pub unfinished: usize,
+    /// Why the export's cases stopped before `cases` without a divergence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     pub cycles_min: u64,
     pub cycles_max: u64,
     pub stack_max: u32,
@@ -207,6 +291,9 @@ pub struct ExportReport {
     pub memory_size: u32,
     /// synth left the export out of its object: nothing was compared.
     pub skipped: bool,
+    /// synth's reason for leaving it out, when its warnings were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
 }
 
 impl ExportReport {
@@ -224,6 +311,7 @@ fn traps_match(arm: &ArmTrap, wt: &RefTrap) -> bool {
         (ArmTrap::Host { .. }, RefTrap::Host(_)) => true,
         (ArmTrap::MemoryFault { .. }, RefTrap::MemoryOutOfBounds) => true,
         (ArmTrap::Timeout { .. }, RefTrap::OutOfFuel) => true,
+        (ArmTrap::StackOverflow { .. }, RefTrap::StackOverflow) => true,
         _ => false,
     }
 }
@@ -277,6 +365,9 @@ fn compare(
                 }
             }
         }
+        // The ARM stack ran through what lies below it (the twin gives it no guard region):
+        // the memory and globals after it are not the program's.
+        (Err(ArmTrap::StackOverflow { .. }), Err(RefTrap::StackOverflow)) => return None,
         (Err(a), Err(w)) if traps_match(a, w) => {}
         (a, w) => {
             let (show_a, show_w) = (describe_outcome(a), describe_outcome(w));
@@ -355,6 +446,7 @@ pub fn diff_export_wit(
     let skip = arm.layout.table_region as usize;
     // Under a memory cap the ARM side has the first `cap` bytes: those are compared.
     let capped = arm.options().memory_cap.is_some();
+    let max_cycles = arm.options().max_cycles;
     let mut rng = Rng::new(seed ^ fnv(export));
     let func = wit.and_then(|w| w.function(export));
     let realloc = match func {
@@ -383,6 +475,8 @@ pub fn diff_export_wit(
         cases: 0,
         equal: 0,
         traps: 0,
+        unfinished: 0,
+        stopped: None,
         cycles_min: u64::MAX,
         cycles_max: 0,
         stack_max: 0,
@@ -392,6 +486,7 @@ pub fn diff_export_wit(
         memory_touched: None,
         memory_size: arm.layout.linmem_size,
         skipped: arm.skipped.iter().any(|s| s == export),
+        skip_reason: arm.skip_reasons.get(export).cloned(),
     };
     if rep.skipped {
         rep.cycles_min = 0;
@@ -446,6 +541,10 @@ pub fn diff_export_wit(
                         expected: side(&w),
                         actual: side(&a),
                     },
+                    triage: Triage::Compiler {
+                        detail: "lowering the arguments through cabi_realloc went differently"
+                            .into(),
+                    },
                     lifted: None,
                 });
                 break;
@@ -466,6 +565,12 @@ pub fn diff_export_wit(
         if a.result.is_err() {
             rep.traps += 1;
         }
+        if matches!(
+            (&a.result, &w),
+            (Err(ArmTrap::Timeout { .. }), Err(RefTrap::OutOfFuel))
+        ) {
+            rep.unfinished += 1;
+        }
         let (am, mut wm) = (arm.memory(), wt.memory());
         if capped {
             wm.truncate(am.len());
@@ -480,6 +585,20 @@ pub fn diff_export_wit(
             compare(&a.result, &w, &am, &wm, skip, &ag, &wg)
         };
         match mismatch {
+            None if matches!(
+                (&a.result, &w),
+                (
+                    Err(ArmTrap::StackOverflow { .. }),
+                    Err(RefTrap::StackOverflow)
+                )
+            ) =>
+            {
+                rep.equal += 1;
+                rep.stopped = Some(format!(
+                    "stack overflow on both sides at case {k}; the ARM stack ran through what lies below it, so later cases are not run"
+                ));
+                break;
+            }
             None => rep.equal += 1,
             Some(m) => {
                 let lifted = match (func, &a.result, &w) {
@@ -501,6 +620,7 @@ pub fn diff_export_wit(
                     case: k,
                     args: c.shown,
                     mismatch: m,
+                    triage: triage(&a.result, &w, max_cycles),
                     lifted,
                 });
                 break;
@@ -534,8 +654,15 @@ pub fn format_report(r: &ExportReport) -> String {
         None => "no synth bound".into(),
     };
     if r.skipped {
+        let why = match &r.skip_reason {
+            Some(why) => format!("synth: {why}"),
+            None => {
+                "no reason recorded: synth prints it when it compiles with --allow-skipped-exports"
+                    .into()
+            }
+        };
         return format!(
-            "{:<8} {:<40} not in the object: synth left it out (see its --allow-skipped-exports warnings)",
+            "{:<8} {:<40} not in the object: synth left it out ({why})",
             "SKIPPED", r.export
         );
     }
@@ -551,8 +678,16 @@ pub fn format_report(r: &ExportReport) -> String {
         None if r.memory_size > 0 => format!("  memory untouched ({} B)", r.memory_size),
         None => String::new(),
     };
+    let mut unfinished = if r.unfinished > 0 {
+        format!("  unfinished on both sides {}", r.unfinished)
+    } else {
+        String::new()
+    };
+    if let Some(why) = &r.stopped {
+        unfinished += &format!("\n  {why}");
+    }
     format!(
-        "{:<8} {:<40} cases {:>5}  equal {:>5}  traps {:>4}  cycles {:>6}..{:<8} stack {:>5} B ({bound}){memory}",
+        "{:<8} {:<40} cases {:>5}  equal {:>5}  traps {:>4}  cycles {:>6}..{:<8} stack {:>5} B ({bound}){memory}{unfinished}",
         status, r.export, r.cases, r.equal, r.traps, r.cycles_min, r.cycles_max, r.stack_max
     )
 }
@@ -591,11 +726,12 @@ pub fn format_divergence(r: &ExportReport) -> Option<String> {
         None => String::new(),
     };
     Some(format!(
-        "  first divergence of {} {} at case {} with ({}): {what}{lifted}",
+        "  first divergence of {} {} at case {} with ({}): {what}{lifted}\n  {}",
         r.export,
         r.signature,
         d.case,
-        d.args.join(", ")
+        d.args.join(", "),
+        d.triage
     ))
 }
 

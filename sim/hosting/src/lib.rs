@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod canon;
 pub mod diff;
+pub mod findings;
 pub mod hosted;
 pub mod reference;
 pub mod rng;

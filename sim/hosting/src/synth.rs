@@ -41,10 +41,29 @@ pub fn default_target(core: &str) -> &'static str {
     }
 }
 
+/// What synth said about a compile it finished: the functions it left out, each with its reason
+/// (its `warning: skipping function 'NAME': REASON` lines), in its order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compiled {
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The functions synth's warnings say it left out: (name, reason).
+pub fn skipped_functions(stderr: &str) -> Vec<(String, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("warning: skipping function '")?;
+            let (name, reason) = rest.split_once("': ")?;
+            Some((name.to_string(), reason.trim().to_string()))
+        })
+        .collect()
+}
+
 /// Compile `wasm` to a relocatable object `out` (and `out.stack.json`) for `target`, as
 /// relay builds falcon (reference/pulseengine.md 4.2): functions synth declines are left out
 /// with a warning (`--allow-skipped-exports`) and the rest compiled.
-pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<()> {
+pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<Compiled> {
     run(
         wasm,
         target,
@@ -62,11 +81,16 @@ pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Re
 }
 
 /// Compile `wasm` to a self-contained image (ET_EXEC with vector table) for `target`.
-pub fn compile_image(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<()> {
+pub fn compile_image(
+    wasm: &Path,
+    target: &str,
+    safety_bounds: &str,
+    out: &Path,
+) -> Result<Compiled> {
     run(wasm, target, &["--safety-bounds", safety_bounds], out)
 }
 
-fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<()> {
+fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<Compiled> {
     let exe = find()?;
     let result = Command::new(&exe)
         .arg("compile")
@@ -90,5 +114,31 @@ fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<()> {
             format!("synth compile -t {target} failed: {}", message.join("\n  ")),
         ));
     }
-    Ok(())
+    Ok(Compiled {
+        skipped: skipped_functions(&String::from_utf8_lossy(&result.stderr)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_functions_are_read_from_synths_warnings() {
+        // The form synth 0.89 prints (its --allow-skipped-exports warnings), and a summary line
+        // that names no function.
+        let stderr = "warning: skipping function 'pulseengine:falcon-cascade/position@0.10.0#tick': backend 'arm' failed: compilation failed: scalar f64 requires a double-precision FPU target\n\
+                      warning: skipping function 'func_8': backend 'arm' failed: declined\n\
+                      warning: 2 of 14 functions were skipped (not in output): a, b\n";
+        assert_eq!(
+            skipped_functions(stderr),
+            vec![
+                (
+                    "pulseengine:falcon-cascade/position@0.10.0#tick".to_string(),
+                    "backend 'arm' failed: compilation failed: scalar f64 requires a double-precision FPU target".to_string()
+                ),
+                ("func_8".to_string(), "backend 'arm' failed: declined".to_string()),
+            ]
+        );
+    }
 }

@@ -176,6 +176,10 @@ pub enum ArmTrap {
     },
     /// The call did not return within the cycle budget.
     Timeout { cycles: u64 },
+    /// The call used its whole stack (the paint's lowest word was overwritten): it ran on
+    /// into what lies below the stack and ended there (`ended`: how), or returned having
+    /// overwritten it.
+    StackOverflow { bytes: u32, ended: String },
     /// A host function refused the call.
     Host { message: String },
 }
@@ -193,6 +197,12 @@ impl std::fmt::Display for ArmTrap {
                 )
             }
             ArmTrap::Timeout { cycles } => write!(f, "no return within {cycles} cycles"),
+            ArmTrap::StackOverflow { bytes, ended } => {
+                write!(
+                    f,
+                    "stack overflow: all {bytes} B of the stack used, then {ended}"
+                )
+            }
             ArmTrap::Host { message } => write!(f, "host error: {message}"),
         }
     }
@@ -503,6 +513,9 @@ pub struct Module {
     /// Exports of the module the object does not define: synth left them out (it declines
     /// what it cannot compile exactly; `--allow-skipped-exports` keeps the rest).
     pub skipped: Vec<String>,
+    /// Why synth left functions out, by name, when its warnings were kept
+    /// ([`crate::synth::Compiled`]; empty for an object the user compiled).
+    pub skip_reasons: BTreeMap<String, String>,
     pub stack_bounds: BTreeMap<String, StackBound>,
     symbols: Rc<Symbols>,
     options: Options,
@@ -824,6 +837,7 @@ impl Module {
             layout,
             exports: BTreeMap::new(),
             skipped: Vec::new(),
+            skip_reasons: BTreeMap::new(),
             stack_bounds: BTreeMap::new(),
             symbols: symbols.clone(),
             options,
@@ -1000,6 +1014,7 @@ impl Module {
             layout,
             exports,
             skipped: Vec::new(),
+            skip_reasons: BTreeMap::new(),
             stack_bounds: BTreeMap::new(),
             symbols,
             options,
@@ -1296,6 +1311,24 @@ impl Module {
             .map(|i| l.stack_bottom + i as u32)
             .unwrap_or(sp);
         uc.get_data_mut().stack_paint = (l.stack_bottom, lowest);
+        // The stack overflowed (what wasmtime reports as StackOverflow) when the call stopped
+        // with SP below the stack's bottom, whatever it ran into there, or returned with the
+        // stack's bottom word no longer paint.
+        let below = reg(uc, RegisterARM::SP) < l.stack_bottom;
+        let result = match result {
+            Err(t @ ArmTrap::StackOverflow { .. }) => Err(t),
+            Err(t) if below => Err(ArmTrap::StackOverflow {
+                bytes: sp - l.stack_bottom,
+                ended: t.to_string(),
+            }),
+            Ok(_) if lowest == l.stack_bottom && sp > l.stack_bottom => {
+                Err(ArmTrap::StackOverflow {
+                    bytes: sp - l.stack_bottom,
+                    ended: "returned, having overwritten what lies below the stack".into(),
+                })
+            }
+            r => r,
+        };
         Ok(CallOutcome {
             result,
             instructions: insns,
