@@ -1069,3 +1069,122 @@ fn known_synth_findings_are_listed_and_rechecked() {
     assert_eq!(code, Some(2));
     assert!(err.contains("findings.ron:1:"), "{err}");
 }
+
+#[test]
+fn imports_are_served_by_a_provider_module_or_stubbed() {
+    let src = corpus("imports.wat");
+    let src = src.to_str().unwrap();
+    let provider = corpus("imports-provider.wat");
+    let provider = provider.to_str().unwrap();
+    // Unserved: every import named, and the ways to serve them.
+    let (code, _, err) = sim(&["diff", "--wasm", src]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("env::log") && err.contains("env::read32") && err.contains("env::host_fn"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--imports PROVIDER.wasm") && err.contains("--stub-imports"),
+        "{err}"
+    );
+    // Served by the provider: its answers reach the ARM code (worked here from the provider's
+    // text: read32(a) = a x 2654435761 + 1; host_fn keeps acc = acc x 31 + (x - y) from 7).
+    let read32 = |a: u32| a.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let sum = read32(0).wrapping_add(read32(4));
+    for core in ["m7", "m4"] {
+        let (code, out, err) = sim(&[
+            "call",
+            "--wasm",
+            src,
+            "--core",
+            core,
+            "--export",
+            "sum_regs",
+            "--args",
+            "0",
+            "--imports",
+            provider,
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains(&format!("sum_regs(0) = i32:{sum:#010x}")),
+            "{out}"
+        );
+        let (first, second) = (7 * 31 - 1, (7 * 31 - 1) * 31 + 1);
+        let (code, out, err) = sim(&[
+            "call",
+            "--wasm",
+            src,
+            "--core",
+            core,
+            "--export",
+            "twice",
+            "--args",
+            "1,2",
+            "--imports",
+            provider,
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains(&format!("({})", first ^ second)),
+            "{core}: {out}"
+        );
+        // Each side has its own instance from the same start: the stateful host agrees.
+        let (code, out, err) = sim(&[
+            "diff",
+            "--wasm",
+            src,
+            "--core",
+            core,
+            "--cases",
+            "40",
+            "--imports",
+            provider,
+        ]);
+        assert_eq!(code, Some(0), "{core}: {out}{err}");
+        assert!(diff_line(&out, "twice").contains("equal    40"), "{out}");
+    }
+    // Stubs: zeros, or a refusal that is the same host error on both sides.
+    for (how, traps) in [("zero", "traps    0"), ("trap", "traps   20")] {
+        let (code, out, err) = sim(&[
+            "diff",
+            "--wasm",
+            src,
+            "--cases",
+            "20",
+            "--stub-imports",
+            how,
+        ]);
+        assert_eq!(code, Some(0), "{how}: {out}{err}");
+        assert!(diff_line(&out, "sum_regs").contains(traps), "{how}: {out}");
+        assert!(
+            diff_line(&out, "plain").contains("traps    0"),
+            "{how}: {out}"
+        );
+    }
+    // A provider whose export has another type, or that imports: named and refused.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.wat");
+    std::fs::write(
+        &bad,
+        r#"(module (func (export "read32") (param i64) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let (code, _, err) = sim(&["diff", "--wasm", src, "--imports", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("bad.wat: export read32 is (i64) -> (i32), but the module imports env::read32 as (i32) -> (i32)"),
+        "{err}"
+    );
+    std::fs::write(
+        &bad,
+        r#"(module (import "x" "y" (func)) (func (export "read32") (param i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let (code, _, err) = sim(&["diff", "--wasm", src, "--imports", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("must import nothing") && err.contains("x::y"),
+        "{err}"
+    );
+}

@@ -45,6 +45,8 @@ pub fn run(file: Option<PathBuf>, json: bool) -> Result<ExitCode> {
                 board: None,
                 memory_cap: None,
                 max_cycles: Some(diff::DEFAULT_MAX_CYCLES),
+                imports: Vec::new(),
+                stub_imports: None,
                 wit: None,
                 core_abi: true,
             };

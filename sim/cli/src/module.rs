@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use twin_hosting::canon::Wit;
-use twin_hosting::hosted::host::HostFns;
+use twin_hosting::hosted::host::{HostFns, Stub};
 use twin_hosting::hosted::link::RelObject;
 use twin_hosting::hosted::{Hosted, Options};
 use twin_hosting::reference::Reference;
@@ -46,6 +46,16 @@ pub(crate) struct ModuleArgs {
     /// 2,000,000,000 for `sim call`.
     #[arg(long, value_name = "N")]
     pub(crate) max_cycles: Option<u64>,
+    /// Serve imports the twin has no host function for from this wasm module's exports (by
+    /// `module::field`, then by the field; same types; the provider imports nothing). Each side
+    /// of `sim diff` gets its own instance. May be given several times (the first that exports
+    /// an import serves it).
+    #[arg(long = "imports", value_name = "PROVIDER.wasm")]
+    pub(crate) imports: Vec<PathBuf>,
+    /// Serve the imports still unserved with stubs of their types: `trap` refuses the call (a
+    /// host error, the same on both sides), `zero` returns zeros.
+    #[arg(long, value_enum, value_name = "trap|zero")]
+    pub(crate) stub_imports: Option<StubImports>,
     /// The module's WIT (a .wit file or a directory of them): exports it describes take WIT
     /// values (WAVE text in `sim call --args`, generated records in `sim diff`), lowered through
     /// the module's cabi_realloc. Default: the WIT embedded in the module's component-type
@@ -55,6 +65,30 @@ pub(crate) struct ModuleArgs {
     /// Ignore any WIT: core values only (`--args 1,2.5`, random core cases).
     #[arg(long)]
     pub(crate) core_abi: bool,
+}
+
+/// `--stub-imports`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum StubImports {
+    Trap,
+    Zero,
+}
+
+/// The host functions for one side of a run of `wasm`: the built-in ones, then those of the
+/// `--imports` providers (a new instance of each), then `--stub-imports` stubs.
+pub(crate) fn host_fns(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<HostFns> {
+    let mut fns = HostFns::builtin();
+    for provider in &m.imports {
+        twin_hosting::provider::serve(&mut fns, provider, &wasm.imports)?;
+    }
+    if let Some(stub) = m.stub_imports {
+        let how = match stub {
+            StubImports::Trap => Stub::Trap,
+            StubImports::Zero => Stub::Zero,
+        };
+        fns.stub_missing(&wasm.imports, how);
+    }
+    Ok(fns)
 }
 
 /// The WIT that describes the module's exports (see `ModuleArgs::wit`), if any.
@@ -107,7 +141,7 @@ pub(crate) fn budget(m: &ModuleArgs) -> u64 {
 
 /// The wasmtime reference of a module, its fuel following the ARM side's cycle budget.
 pub(crate) fn reference(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Reference> {
-    let mut r = Reference::new(wasm, &HostFns::builtin())?;
+    let mut r = Reference::new(wasm, &host_fns(m, wasm)?)?;
     r.fuel_budget = twin_hosting::reference::fuel_for_cycles(budget(m));
     Ok(r)
 }
@@ -147,14 +181,8 @@ pub(crate) fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
         source: e,
     })?;
     let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
-    let mut hosted = Hosted::new(
-        board,
-        &m.core,
-        wasm,
-        &object,
-        &HostFns::builtin(),
-        module_options(m),
-    )?;
+    let fns = host_fns(m, &wasm)?;
+    let mut hosted = Hosted::new(board, &m.core, wasm, &object, &fns, module_options(m))?;
     let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
     if stack_json.exists() {
         hosted.load_stack_json(&stack_json)?;

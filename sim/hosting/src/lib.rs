@@ -19,6 +19,7 @@ pub mod canon;
 pub mod diff;
 pub mod findings;
 pub mod hosted;
+pub mod provider;
 pub mod reference;
 pub mod rng;
 pub mod synth;

@@ -67,6 +67,15 @@ pub struct HostFunc {
     pub f: HostFn,
 }
 
+/// What a stubbed import does ([`HostFns::stub_missing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stub {
+    /// Refuse the call: a host error, the same on both sides.
+    Trap,
+    /// Return zeros of the import's result types.
+    Zero,
+}
+
 #[derive(Clone, Default)]
 pub struct HostFns {
     map: BTreeMap<(String, String), HostFunc>,
@@ -93,6 +102,39 @@ impl HostFns {
         );
     }
 
+    /// Whether `module::field` has a host function.
+    pub fn contains(&self, module: &str, field: &str) -> bool {
+        self.map
+            .contains_key(&(module.to_string(), field.to_string()))
+    }
+
+    /// Serve every import of `imports` that has no host function yet with a stub of its type
+    /// (`--stub-imports`): one that refuses the call (a host error on both sides) or one that
+    /// returns zeros. Returns the imports stubbed.
+    pub fn stub_missing(&mut self, imports: &[Import], stub: Stub) -> Vec<String> {
+        let mut stubbed = Vec::new();
+        for imp in imports {
+            if self.contains(&imp.module, &imp.field) {
+                continue;
+            }
+            let name = format!("{}::{}", imp.module, imp.field);
+            let results = imp.ty.results.clone();
+            let called = name.clone();
+            self.register(
+                &imp.module,
+                &imp.field,
+                &imp.ty.params,
+                &imp.ty.results,
+                move |_, _| match stub {
+                    Stub::Trap => Err(format!("{called} is a stub (--stub-imports trap)")),
+                    Stub::Zero => Ok(results.iter().map(|t| Val::zero(*t)).collect()),
+                },
+            );
+            stubbed.push(name);
+        }
+        stubbed
+    }
+
     /// Bind every import, or list every one that is missing or mistyped.
     pub fn bind(&self, imports: &[Import]) -> Result<Vec<HostFunc>, String> {
         let mut out = Vec::new();
@@ -113,7 +155,10 @@ impl HostFns {
         if problems.is_empty() {
             Ok(out)
         } else {
-            Err(format!("unresolved imports: {}", problems.join("; ")))
+            Err(format!(
+                "unresolved imports: {} (sim call and sim diff serve them from a wasm module with --imports PROVIDER.wasm, or stub them with --stub-imports trap|zero)",
+                problems.join("; ")
+            ))
         }
     }
 
