@@ -1188,3 +1188,21 @@ fn imports_are_served_by_a_provider_module_or_stubbed() {
         "{err}"
     );
 }
+
+#[test]
+fn p3_error_context_intrinsics_are_served_in_the_differential() {
+    let src = corpus("error-context.wat");
+    let src = src.to_str().unwrap();
+    for core in ["m7", "m4"] {
+        let (code, out, err) = sim(&["diff", "--wasm", src, "--core", core, "--cases", "10"]);
+        assert_eq!(code, Some(0), "{core}: {out}{err}");
+        // Never-made handles: an invalid handle on both sides.
+        assert!(diff_line(&out, "drop_it").contains("traps   10"), "{out}");
+    }
+    let (code, out, _) = sim(&["call", "--wasm", src, "--export", "drop_it", "--args", "5"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("error-context.drop(5): invalid handle"),
+        "{out}"
+    );
+}

@@ -74,10 +74,22 @@ pub(crate) enum StubImports {
     Zero,
 }
 
-/// The host functions for one side of a run of `wasm`: the built-in ones, then those of the
-/// `--imports` providers (a new instance of each), then `--stub-imports` stubs.
+/// The host functions for one side of a run of `wasm`: the built-in ones; the
+/// `pulseengine:async` intrinsics over a hub of the side's own, when the module imports them
+/// (streams, futures and error contexts within the module); those of the `--imports` providers
+/// (a new instance of each); then `--stub-imports` stubs.
 pub(crate) fn host_fns(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<HostFns> {
     let mut fns = HostFns::builtin();
+    if wasm
+        .imports
+        .iter()
+        .any(|i| i.module == twin_p3::abi::MODULE)
+    {
+        let hub: twin_p3::SharedHub = std::sync::Arc::new(std::sync::Mutex::new(
+            twin_p3::hub::Hub::new(twin_p3::hub::DEFAULT_STREAM_CAPACITY),
+        ));
+        fns.extend(twin_p3::intrinsics(&hub, 0, &wasm.imports));
+    }
     for provider in &m.imports {
         twin_hosting::provider::serve(&mut fns, provider, &wasm.imports)?;
     }

@@ -62,6 +62,8 @@ pub enum Place {
 pub const OCRAM_STREAMS: u32 = 0x202C_1000;
 /// The end of OCRAM2.
 pub const OCRAM_END: u32 = 0x2034_0000;
+/// Capacity in bytes of the streams a component makes at run time with `stream_new`.
+pub const DEFAULT_STREAM_CAPACITY: usize = 64;
 /// Bytes of ring header in OCRAM.
 pub const RING_HEADER: u32 = 16;
 
@@ -138,6 +140,8 @@ pub struct Hub {
     pub doorbells: Vec<(usize, u32)>,
     /// The shared OCRAM window from [`OCRAM_STREAMS`] that holds cross-core rings.
     pub ocram: Vec<u8>,
+    /// Error contexts (`error-context.new`): handle -> (owner, debug message).
+    pub error_contexts: BTreeMap<u32, (Comp, String)>,
     /// Test-only: drop every n-th latch (a deliberately broken host).
     pub sabotage_lose_every: Option<u64>,
     latch_count: u64,
@@ -583,6 +587,34 @@ impl Hub {
     fn drop_handle(&mut self, h: u32) {
         self.handles.remove(&h);
         self.fresh.retain(|&x| x != h);
+    }
+
+    /// A new error context owned by `caller` carrying `message` (canonical ABI
+    /// `error-context.new`); its handle, from the same space as the waitables'.
+    pub fn error_context_new(&mut self, caller: Comp, message: String) -> u32 {
+        let h = self.next_handle;
+        self.next_handle += 1;
+        self.error_contexts.insert(h, (caller, message));
+        h
+    }
+
+    /// The debug message of `caller`'s error context `h`.
+    pub fn error_context_message(&self, caller: Comp, h: u32) -> Option<&str> {
+        match self.error_contexts.get(&h) {
+            Some((owner, m)) if *owner == caller => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Drop `caller`'s error context `h` (`error-context.drop`).
+    pub fn error_context_drop(&mut self, caller: Comp, h: u32) -> Result<(), i32> {
+        match self.error_contexts.get(&h) {
+            Some((owner, _)) if *owner == caller => {
+                self.error_contexts.remove(&h);
+                Ok(())
+            }
+            _ => Err(result::INVALID_HANDLE),
+        }
     }
 
     pub fn waitable_set_new(&mut self, caller: Comp) -> u32 {

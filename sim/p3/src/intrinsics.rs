@@ -158,6 +158,43 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
             .map(|_| Vec::new())
             .map_err(|c| format!("waitable_set_drop({set}): {c}"))
     });
+    // Error contexts (the canonical ABI's `error-context.*` built-ins; both spellings, as for
+    // the stream intrinsics). `new` reads the debug message as UTF-8 from (ptr, len).
+    for name in ["error-context.new", "error_context_new"] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32, I32], &[I32], move |mem, a| {
+            let [ptr, len] = args(a)?;
+            let bytes = mem.read(ptr, len)?;
+            let message = String::from_utf8(bytes)
+                .map_err(|_| format!("{name}: the debug message at {ptr:#x} is not UTF-8"))?;
+            Ok(vec![Val::I32(lock(&hb).error_context_new(comp, message))])
+        });
+    }
+    for name in ["error-context.drop", "error_context_drop"] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32], &[], move |_, a| {
+            let handle = args::<1>(a)?[0];
+            lock(&hb)
+                .error_context_drop(comp, handle)
+                .map(|_| Vec::new())
+                .map_err(|c| format!("{name}({handle}): invalid handle ({c})"))
+        });
+    }
+    // `debug-message` lowers a string into the caller's memory through its cabi_realloc, which
+    // a host function cannot call: refused with the message in the error, never faked.
+    for name in ["error-context.debug-message", "error_context_debug_message"] {
+        let hb = hub.clone();
+        h.register(m, name, &[I32, I32], &[], move |_, a| {
+            let [handle, _retptr] = args(a)?;
+            let hub = lock(&hb);
+            let message = hub
+                .error_context_message(comp, handle)
+                .ok_or_else(|| format!("{name}({handle}): invalid handle"))?;
+            Err(format!(
+                "{name}({handle}): the twin cannot lower the message into guest memory (it would need the guest's cabi_realloc); the message is {message:?}"
+            ))
+        });
+    }
     for imp in imports
         .iter()
         .filter(|i| i.field.starts_with("[task-return]"))
@@ -184,4 +221,79 @@ pub fn intrinsics(hub: &SharedHub, comp: Comp, imports: &[Import]) -> HostFns {
         );
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twin_hosting::hosted::host::VecMem;
+
+    fn call(h: &HostFns, name: &str, mem: &mut VecMem, a: &[Val]) -> Result<Vec<Val>, String> {
+        let import = |params: Vec<ValType>, results: Vec<ValType>| Import {
+            module: crate::abi::MODULE.into(),
+            field: name.into(),
+            ty: twin_hosting::wasm::FuncType { params, results },
+        };
+        let ty = match name {
+            n if n.ends_with("new") => import(vec![ValType::I32; 2], vec![ValType::I32]),
+            n if n.ends_with("drop") => import(vec![ValType::I32], vec![]),
+            _ => import(vec![ValType::I32; 2], vec![]),
+        };
+        let f = h.bind(&[ty]).expect("bound").remove(0);
+        (f.f)(mem, a)
+    }
+
+    #[test]
+    fn error_contexts_are_made_dropped_and_checked() {
+        let hub: SharedHub = Arc::new(Mutex::new(Hub::new(64)));
+        let (a, b) = (intrinsics(&hub, 0, &[]), intrinsics(&hub, 1, &[]));
+        let mut mem = VecMem(b"..boom..".to_vec());
+        let Ok(v) = call(
+            &a,
+            "error-context.new",
+            &mut mem,
+            &[Val::I32(2), Val::I32(4)],
+        ) else {
+            panic!("error-context.new refused");
+        };
+        let Val::I32(handle) = v[0] else {
+            panic!("an i32 handle")
+        };
+        assert_eq!(
+            lock(&hub).error_context_message(0, handle),
+            Some("boom"),
+            "the message read from (ptr, len)"
+        );
+        // Another component cannot drop it; its owner can, once.
+        assert!(call(&b, "error_context_drop", &mut mem, &[Val::I32(handle)]).is_err());
+        let msg = call(
+            &a,
+            "error-context.debug-message",
+            &mut mem,
+            &[Val::I32(handle), Val::I32(0)],
+        )
+        .expect_err("refused, not faked");
+        assert!(
+            msg.contains("\"boom\"") && msg.contains("cabi_realloc"),
+            "{msg}"
+        );
+        assert!(call(&a, "error-context.drop", &mut mem, &[Val::I32(handle)]).is_ok());
+        assert!(call(&a, "error-context.drop", &mut mem, &[Val::I32(handle)]).is_err());
+        // A message outside memory, or not UTF-8, traps.
+        assert!(call(
+            &a,
+            "error-context.new",
+            &mut mem,
+            &[Val::I32(6), Val::I32(4)]
+        )
+        .is_err());
+        let mut bad = VecMem(vec![0xFF, 0xFE]);
+        assert!(call(
+            &a,
+            "error-context.new",
+            &mut bad,
+            &[Val::I32(0), Val::I32(2)]
+        )
+        .is_err());
+    }
 }

@@ -433,7 +433,9 @@ impl System {
     }
 
     fn run_with(&self, root: &Path, objects: &Path) -> Result<Report> {
-        let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(64)));
+        let hub: SharedHub = std::sync::Arc::new(std::sync::Mutex::new(Hub::new(
+            crate::hub::DEFAULT_STREAM_CAPACITY,
+        )));
         let mut ex = Executor::new(hub.clone(), self.cores.len(), self.budget);
         ex.mu_side = self
             .cores

@@ -102,6 +102,13 @@ impl HostFns {
         );
     }
 
+    /// Add `other`'s host functions for the imports this set does not serve yet.
+    pub fn extend(&mut self, other: HostFns) {
+        for (k, v) in other.map {
+            self.map.entry(k).or_insert(v);
+        }
+    }
+
     /// Whether `module::field` has a host function.
     pub fn contains(&self, module: &str, field: &str) -> bool {
         self.map
