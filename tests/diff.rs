@@ -519,9 +519,16 @@ fn malformed_inputs_are_named() {
 #[test]
 fn meld_and_cargo_component_shapes_are_bit_exact_on_both_cores() {
     // Several tables with type ids (meld), a table entry synth left out (a leaf), a 17-page
-    // memory across the OCRAM windows: every export bit-identical to wasmtime.
+    // memory across the OCRAM windows, a table with no memory and one larger than its memory:
+    // every export bit-identical to wasmtime.
     for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
-        for f in ["meld-tables.wat", "table-dangling.wat", "memory17.wat"] {
+        for f in [
+            "meld-tables.wat",
+            "table-dangling.wat",
+            "memory17.wat",
+            "table-no-memory.wat",
+            "table-past-memory.wat",
+        ] {
             let (exports, cases, _) = corpus_clean(&corpus(f), core, target);
             assert!(exports >= 2 && cases >= exports, "{f} on {core}");
         }
@@ -1205,4 +1212,86 @@ fn p3_error_context_intrinsics_are_served_in_the_differential() {
         out.contains("error-context.drop(5): invalid handle"),
         "{out}"
     );
+}
+
+#[test]
+fn several_memories_are_placed_apart_and_all_compared() {
+    use twin_hosting::wasm::Val;
+    let src = corpus("multi-memory.wat");
+    for (core, target) in [("m7", "cortex-m7dp"), ("m4", "cortex-m4f")] {
+        // Through the command line: every export bit-identical, both memories compared.
+        let (code, out, err) = sim(&[
+            "diff",
+            "--wasm",
+            src.to_str().unwrap(),
+            "--core",
+            core,
+            "--safety-bounds",
+            "none",
+            "--cases",
+            "40",
+        ]);
+        assert_eq!(code, Some(0), "{core}: {out}{err}");
+        // Memory 1 comes with its data (offset 32: 01 02 03 04 ...) on both sides, in data RAM
+        // apart from memory 0.
+        let dir = tempfile::tempdir().unwrap();
+        let obj = dir.path().join("mm.o");
+        twin_hosting::synth::compile(&src, target, "none", &obj).unwrap();
+        let object = twin_hosting::hosted::link::RelObject::parse(
+            &std::fs::read(&obj).unwrap(),
+            obj.to_str().unwrap(),
+        )
+        .unwrap();
+        let wasm = twin_hosting::wasm::WasmModule::load(&src).unwrap();
+        let mut arm = twin_hosting::hosted::Hosted::new(
+            twin_machine::board::Board::rt1176(),
+            core,
+            wasm,
+            &object,
+            &HostFns::builtin(),
+            Default::default(),
+        )
+        .unwrap();
+        let mut wt = Reference::new(&arm.wasm, &HostFns::builtin()).unwrap();
+        let (at, size) = arm.module.extra_memories[0].expect("memory 1 placed");
+        assert_eq!(size, 2 * 65536);
+        let l = arm.layout;
+        assert!(
+            at >= l.linmem + l.linmem_size || at + size <= l.linmem,
+            "{core}: memory 1 at {at:#x} overlaps memory 0 at {:#x}",
+            l.linmem
+        );
+        let m1 = arm.extra_memory(1).unwrap();
+        assert_eq!(&m1[32..40], &[1, 2, 3, 4, 5, 6, 7, 8], "{core}");
+        assert_eq!(wt.extra_memory(1).unwrap(), m1, "{core}");
+        // A store to memory 1 on the ARM side only: the next export's comparison finds it
+        // there (memory 1, offset 64), though that export touches no memory.
+        let r = arm
+            .call("store1", &[Val::I32(64), Val::I32(0xDEAD_BEEF)])
+            .unwrap();
+        assert!(r.result.is_ok());
+        let rep = diff_export(&mut arm, &mut wt, "sizes", 3, 1).unwrap();
+        match rep.divergence.expect("memory 1 differs").mismatch {
+            Mismatch::Memory { memory, offset, .. } => {
+                assert_eq!((memory, offset), (1, 64), "{core}")
+            }
+            other => panic!("{core}: expected a memory mismatch, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_module_neither_side_instantiates_is_the_same_outcome() {
+    let src = corpus("data-past-memory.wat");
+    let (code, out, err) = sim(&["diff", "--wasm", src.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("REFUSED  by both sides"), "{out}");
+    assert!(
+        out.contains("wasmtime instantiation") && out.contains("runs past memory 0"),
+        "{out}"
+    );
+    // A module only the twin cannot take (imports it has no host function for) stays the
+    // twin's error.
+    let (code, _, err) = sim(&["diff", "--wasm", corpus("imports.wat").to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
 }

@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use module::{budget, cycle_model, host, module_wit, reference, ModuleArgs};
 use twin_hosting::diff;
 use twin_hosting::hosted::Hosted;
+use twin_hosting::reference::Reference;
 use twin_hosting::wasm::{Val, WasmModule};
 use twin_machine::board::Board;
 use twin_machine::image::Image;
@@ -1077,9 +1078,35 @@ fn run_diff(
     json: bool,
     require_all: bool,
 ) -> Result<ExitCode> {
+    let hosted = match host(m) {
+        Ok(h) => h,
+        Err(twin) => {
+            // A module wasmtime will not instantiate either (a data segment past its memory):
+            // both sides refusing it is the answer.
+            let wasm = WasmModule::load(&m.wasm)?;
+            let Some(wt) = Reference::refusal(&wasm, &module::host_fns(m, &wasm)?) else {
+                return Err(twin.into());
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "refused": { "wasmtime": wt.to_string(), "twin": twin.to_string() }, "exports": [], "diverged": 0 })
+                );
+            } else {
+                println!("REFUSED  by both sides: the module does not instantiate");
+                println!("  wasmtime: {wt}");
+                println!("  twin:     {twin}");
+                println!(
+                    "sim diff: 0 exports on {}: the same outcome on both sides",
+                    m.core
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let exports: Vec<String> = match only {
         Some(e) => vec![e.to_string()],
-        None => host(m)?.export_names(),
+        None => hosted.export_names(),
     };
     let mut reports = Vec::new();
     let wit = module_wit(m, &WasmModule::load(&m.wasm)?)?;

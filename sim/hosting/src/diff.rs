@@ -154,6 +154,10 @@ pub fn case(params: &[ValType], k: usize, rng: &mut Rng) -> Vec<Val> {
         .collect()
 }
 
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mismatch {
@@ -168,6 +172,9 @@ pub enum Mismatch {
         actual: String,
     },
     Memory {
+        /// Which memory (0 unless the module has several).
+        #[serde(skip_serializing_if = "is_zero")]
+        memory: u32,
         offset: u32,
         expected: String,
         actual: String,
@@ -342,13 +349,15 @@ fn describe_outcome<T: std::fmt::Display>(r: &std::result::Result<Vec<Val>, T>) 
     }
 }
 
+/// One memory of both sides after a call: (index, ARM bytes, wasmtime bytes, bytes at the
+/// start not compared).
+type Memories<'a> = (u32, &'a [u8], &'a [u8], usize);
+
 /// Compare one call's outcomes and the state after it.
 fn compare(
     arm: &std::result::Result<Vec<Val>, ArmTrap>,
     wt: &std::result::Result<Vec<Val>, RefTrap>,
-    arm_mem: &[u8],
-    wt_mem: &[u8],
-    skip: usize,
+    memories: &[Memories<'_>],
     arm_globals: &[Val],
     wt_globals: &[Val],
 ) -> Option<Mismatch> {
@@ -377,24 +386,28 @@ fn compare(
             });
         }
     }
-    if arm_mem.len() != wt_mem.len() {
-        return Some(Mismatch::Memory {
-            offset: 0,
-            expected: format!("{} bytes", wt_mem.len()),
-            actual: format!("{} bytes", arm_mem.len()),
-            differing_bytes: arm_mem.len().abs_diff(wt_mem.len()),
-        });
-    }
-    if let Some(first) = (skip..arm_mem.len()).find(|&i| arm_mem[i] != wt_mem[i]) {
-        let end = (first + 16).min(arm_mem.len());
-        return Some(Mismatch::Memory {
-            offset: first as u32,
-            expected: hex(&wt_mem[first..end]),
-            actual: hex(&arm_mem[first..end]),
-            differing_bytes: (skip..arm_mem.len())
-                .filter(|&i| arm_mem[i] != wt_mem[i])
-                .count(),
-        });
+    for &(memory, arm_mem, wt_mem, skip) in memories {
+        if arm_mem.len() != wt_mem.len() {
+            return Some(Mismatch::Memory {
+                memory,
+                offset: 0,
+                expected: format!("{} bytes", wt_mem.len()),
+                actual: format!("{} bytes", arm_mem.len()),
+                differing_bytes: arm_mem.len().abs_diff(wt_mem.len()),
+            });
+        }
+        if let Some(first) = (skip..arm_mem.len()).find(|&i| arm_mem[i] != wt_mem[i]) {
+            let end = (first + 16).min(arm_mem.len());
+            return Some(Mismatch::Memory {
+                memory,
+                offset: first as u32,
+                expected: hex(&wt_mem[first..end]),
+                actual: hex(&arm_mem[first..end]),
+                differing_bytes: (skip..arm_mem.len())
+                    .filter(|&i| arm_mem[i] != wt_mem[i])
+                    .count(),
+            });
+        }
     }
     for (i, (a, w)) in arm_globals.iter().zip(wt_globals).enumerate() {
         if !a.same(w) {
@@ -576,13 +589,20 @@ pub fn diff_export_wit(
             wm.truncate(am.len());
         }
         let (ag, wg) = (arm.globals(), wt.globals());
+        // Memories 1.. that the object placed (multi-memory).
+        let extras: Vec<(u32, Vec<u8>, Vec<u8>)> = (1..arm.wasm.memories.len())
+            .filter_map(|i| Some((i as u32, arm.extra_memory(i)?, wt.extra_memory(i)?)))
+            .collect();
         let mismatch = if arm_post.is_some() != wt_post.is_some() {
             Some(Mismatch::Trap {
                 expected: wt_post.unwrap_or_else(|| "cabi_post returned".into()),
                 actual: arm_post.unwrap_or_else(|| "cabi_post returned".into()),
             })
         } else {
-            compare(&a.result, &w, &am, &wm, skip, &ag, &wg)
+            let memories: Vec<Memories<'_>> = std::iter::once((0, &am[..], &wm[..], skip))
+                .chain(extras.iter().map(|(i, a, w)| (*i, &a[..], &w[..], 0)))
+                .collect();
+            compare(&a.result, &w, &memories, &ag, &wg)
         };
         match mismatch {
             None if matches!(
@@ -705,12 +725,14 @@ pub fn format_divergence(r: &ExportReport) -> Option<String> {
         ),
         Mismatch::Trap { expected, actual } => format!("wasmtime {expected}; ARM {actual}"),
         Mismatch::Memory {
+            memory,
             offset,
             expected,
             actual,
             differing_bytes,
         } => format!(
-            "linear memory at {offset:#x} ({differing_bytes} bytes differ): wasmtime {expected}, ARM {actual}"
+            "linear memory{} at {offset:#x} ({differing_bytes} bytes differ): wasmtime {expected}, ARM {actual}",
+            if *memory > 0 { format!(" {memory}") } else { String::new() }
         ),
         Mismatch::Global {
             index,

@@ -88,12 +88,15 @@ pub fn with_inspection_exports(m: &WasmModule) -> Result<Vec<u8>> {
         leb(i as u64, &mut extra);
         n_extra += 1;
     }
-    if m.memory.is_some() {
-        let name = "__rt_twin_memory";
+    for i in 0..m.memories.len() {
+        let name = match i {
+            0 => "__rt_twin_memory".to_string(),
+            i => format!("__rt_twin_memory_{i}"),
+        };
         leb(name.len() as u64, &mut extra);
         extra.extend_from_slice(name.as_bytes());
         extra.push(0x02);
-        leb(0, &mut extra);
+        leb(i as u64, &mut extra);
         n_extra += 1;
     }
     if n_extra == 0 {
@@ -229,6 +232,14 @@ impl crate::canon::Guest for Reference {
 }
 
 impl Reference {
+    /// Why wasmtime will not instantiate `m` with every import served (a data or element
+    /// segment out of range, a start function that traps), or None when it does, or when an
+    /// import is not served (the host's lack, not the module's).
+    pub fn refusal(m: &WasmModule, hostfns: &HostFns) -> Option<String> {
+        hostfns.bind(&m.imports).ok()?;
+        Reference::new(m, hostfns).err().map(|e| e.to_string())
+    }
+
     pub fn new(m: &WasmModule, hostfns: &HostFns) -> Result<Reference> {
         let bound = hostfns
             .bind(&m.imports)
@@ -370,6 +381,14 @@ impl Reference {
         self.memory
             .map(|m| m.data(&self.store).to_vec())
             .unwrap_or_default()
+    }
+
+    /// Memory `i` (1..) of a multi-memory module.
+    pub fn extra_memory(&mut self, i: usize) -> Option<Vec<u8>> {
+        let m = self
+            .instance
+            .get_memory(&mut self.store, &format!("__rt_twin_memory_{i}"))?;
+        Some(m.data(&self.store).to_vec())
     }
 
     pub fn globals(&mut self) -> Vec<Val> {

@@ -213,6 +213,8 @@ pub struct WasmModule {
     pub func_types: Vec<u32>,
     pub exports: Vec<Export>,
     pub memory: Option<Memory>,
+    /// Every memory the module defines (multi-memory), memory 0 first.
+    pub memories: Vec<Memory>,
     pub globals: Vec<Global>,
     pub data: Vec<(u32, Vec<u8>)>,
     /// Each funcref table's size in entries (its initial size), in table index order: meld
@@ -343,18 +345,16 @@ impl WasmModule {
                     }
                 }
                 Payload::MemorySection(r) => {
-                    for (i, mem) in r.into_iter().enumerate() {
+                    for mem in r {
                         let mem = mem.map_err(werr)?;
-                        if i > 0 {
-                            return Err(Error::image(
-                                file,
-                                "more than one memory is not supported yet",
-                            ));
-                        }
-                        m.memory = Some(Memory {
+                        let mem = Memory {
                             initial_pages: mem.initial,
                             page_size: 1u64 << mem.page_size_log2.unwrap_or(16),
-                        });
+                        };
+                        if m.memory.is_none() {
+                            m.memory = Some(mem.clone());
+                        }
+                        m.memories.push(mem);
                     }
                 }
                 Payload::GlobalSection(r) => {

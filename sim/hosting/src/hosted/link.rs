@@ -56,9 +56,12 @@ pub struct Section {
 /// the RT1176, on chip or the external SDRAM a board may add).
 const MAX_ALLOC_BYTES: u64 = 64 << 20;
 
-/// The largest section alignment an object may ask for (64 KiB; synth's sections ask for 4 to
-/// 16 bytes).
-const MAX_ALIGN: u32 = 1 << 16;
+/// The largest section alignment an object may ask for (16 MiB: synth's code sections ask for
+/// 4 to 16 bytes, its multi-memory sections for their size, and those are placed apart:
+/// [`RelObject::link_placing`]).
+const MAX_ALIGN: u32 = 1 << 24;
+/// The largest alignment of a section laid out in the code image.
+const MAX_IMAGE_ALIGN: u32 = 1 << 16;
 
 #[derive(Debug, Clone)]
 pub struct Reloc {
@@ -274,10 +277,32 @@ impl RelObject {
     /// Place the alloc sections at `base` and apply relocations; `resolve` gives the address
     /// (with Thumb bit for Thumb code) of each undefined symbol.
     pub fn link(&self, base: u32, resolve: &dyn Fn(&str) -> Option<u32>) -> Result<Linked> {
+        self.link_placing(base, &BTreeMap::new(), resolve)
+    }
+
+    /// [`RelObject::link`] with the sections named in `elsewhere` at the addresses it gives,
+    /// outside the image (the caller loads their bytes there: synth's multi-memory sections,
+    /// which belong in data RAM). Such a section may carry no relocations of its own.
+    pub fn link_placing(
+        &self,
+        base: u32,
+        elsewhere: &BTreeMap<String, u32>,
+        resolve: &dyn Fn(&str) -> Option<u32>,
+    ) -> Result<Linked> {
         let bad = |m: String| Error::image(&self.path, m);
         let mut image = Vec::new();
         let mut placed: BTreeMap<u32, u32> = BTreeMap::new();
         for s in &self.sections {
+            if let Some(&at) = elsewhere.get(&s.name) {
+                placed.insert(s.index, at);
+                continue;
+            }
+            if s.align > MAX_IMAGE_ALIGN {
+                return Err(bad(format!(
+                    "section {:?} asks for an alignment of {}: a section in the code image takes at most {MAX_IMAGE_ALIGN}",
+                    s.name, s.align
+                )));
+            }
             let at = (image.len() as u32).next_multiple_of(s.align);
             image.resize(at as usize, 0);
             placed.insert(s.index, base + at);
@@ -323,6 +348,12 @@ impl RelObject {
                     where_()
                 )));
             };
+            if elsewhere.contains_key(&self.section_name(r.section)) {
+                return Err(bad(format!(
+                    "relocation at {} lies in a section placed outside the code",
+                    where_()
+                )));
+            }
             let at = (sec_addr - base + r.offset) as usize;
             let p = sec_addr + r.offset;
             if at + 4 > image.len() {

@@ -86,6 +86,10 @@ impl Default for Options {
 /// verbatim after the tables' pointers.
 const TYPE_IDS_SECTION: &str = ".synth.table_type_ids";
 
+/// synth's section of wasm memory N (N >= 1, multi-memory: `.synth.wasm_mem_1`...), its data
+/// initialised, addressed through `__synth_wasm_data_N` (synth #406).
+const MEMORY_SECTION: &str = ".synth.wasm_mem_";
+
 /// FPSCR.DN (ARMv7-M A2.5.3).
 const FPSCR_DN: u32 = 1 << 25;
 
@@ -523,6 +527,9 @@ pub struct Module {
     initial_memory: Vec<u8>,
     /// The stack as read back after a call, kept for the next (the high-water scan).
     scan: Vec<u8>,
+    /// Memories 1.. (multi-memory): where synth's `.synth.wasm_mem_N` section was placed and
+    /// its size, by memory index; None for a memory the object has no section for.
+    pub extra_memories: Vec<Option<(u32, u32)>>,
 }
 
 impl Module {
@@ -569,7 +576,7 @@ impl Module {
         object: &RelObject,
         hostfns: &HostFns,
         options: Options,
-        arena: Option<&mut Arena>,
+        mut arena: Option<&mut Arena>,
     ) -> Result<Module> {
         let usage = |m: String| Error::Usage(m);
         let obj_err = |m: String| Error::image(&object.path, m);
@@ -615,7 +622,14 @@ impl Module {
         // Code: image, trampolines, return stub.
         let code_w = window(&hosting.code);
         let code_base = arena.as_ref().map_or(code_w.base, |a| a.at(&code_w));
-        let probe = object.link(code_base, &|_| Some(code_base | 1))?;
+        // synth's sections of memories 1.. (multi-memory) go to data RAM, not the code image.
+        let mut memory_sections: BTreeMap<String, u32> = object
+            .sections
+            .iter()
+            .filter(|s| s.name.starts_with(MEMORY_SECTION))
+            .map(|s| (s.name.clone(), 0))
+            .collect();
+        let probe = object.link_placing(code_base, &memory_sections, &|_| Some(code_base | 1))?;
         // Table entries naming functions the object does not define: each gets a stub.
         let n_imports = wasm.imports.len();
         let missing: Vec<u32> = wasm
@@ -639,19 +653,6 @@ impl Module {
                 code_w.name, code_w.size
             )));
         }
-        let linked = object.link(code_base, &|name| {
-            by_field
-                .get(name)
-                .copied()
-                .or_else(|| {
-                    helpers
-                        .iter()
-                        .position(|h| h.0 == name)
-                        .map(|k| n_imports + k)
-                })
-                .map(|i| (trampolines + 4 * i as u32) | 1)
-        })?;
-
         // Data: globals and stack in the first data window, linear memory where it fits.
         let (slots, globals_size) = wasm.global_layout();
         let declared = wasm.memory.as_ref().map(|m| m.bytes()).unwrap_or(0);
@@ -689,7 +690,7 @@ impl Module {
                 hosting.data[1..].join(", ")
             ))
         };
-        let (globals, linmem, stack_bottom, stack_top) = match arena {
+        let (globals, linmem, stack_bottom, stack_top) = match arena.as_deref_mut() {
             None => {
                 let stack_top = d0.base + d0.size;
                 let stack_bottom = stack_top
@@ -766,6 +767,54 @@ impl Module {
                 (globals, linmem, stack_bottom, stack_top)
             }
         };
+        // Memories 1..: each at the first free byte of the data windows after the first, past
+        // memory 0 (synth's section alignment, its size, is for an MPU region the twin does
+        // not model).
+        {
+            let mut scratch = Arena::default();
+            let a: &mut Arena = match arena {
+                Some(a) => a,
+                None => {
+                    for w in &later {
+                        let (lo, hi) = (u64::from(linmem), u64::from(linmem) + u64::from(region));
+                        if lo < end(w) && hi > u64::from(w.base) {
+                            scratch.take_to(w, hi.min(end(w)) as u32);
+                        }
+                    }
+                    &mut scratch
+                }
+            };
+            for (name, at) in memory_sections.iter_mut() {
+                let size = object
+                    .sections
+                    .iter()
+                    .find(|s| s.name == *name)
+                    .map_or(0, |s| s.data.len() as u32);
+                let (placed, reached) = place_linmem(&later, Some(a), size).map_err(|largest| {
+                    usage(format!(
+                        "{}: {name} ({size} bytes, a memory of the module) does not fit core {core_name}'s data windows after memory 0: the largest run left holds {largest} bytes",
+                        object.path
+                    ))
+                })?;
+                let stop = u64::from(placed) + u64::from(size.next_multiple_of(8));
+                for w in &reached {
+                    a.take_to(w, stop.min(end(w)) as u32);
+                }
+                *at = placed;
+            }
+        }
+        let linked = object.link_placing(code_base, &memory_sections, &|name| {
+            by_field
+                .get(name)
+                .copied()
+                .or_else(|| {
+                    helpers
+                        .iter()
+                        .position(|h| h.0 == name)
+                        .map(|k| n_imports + k)
+                })
+                .map(|i| (trampolines + 4 * i as u32) | 1)
+        })?;
         let layout = Layout {
             code_base,
             code_size,
@@ -780,6 +829,27 @@ impl Module {
             stack_bottom,
             stack_top,
         };
+
+        // Memories 1..: synth places each in a section of the object, its data already in it
+        // (multi-memory, synth #406), addressed through `__synth_wasm_data_N`.
+        let mut extra_memories = Vec::new();
+        for (i, m) in wasm.memories.iter().enumerate().skip(1) {
+            let name = format!("{MEMORY_SECTION}{i}");
+            let at = memory_sections.get(&name).copied();
+            let size = object
+                .sections
+                .iter()
+                .find(|s| s.name == name)
+                .map_or(0, |s| s.data.len() as u64);
+            if at.is_some() && size != m.bytes() {
+                return Err(obj_err(format!(
+                    "{name} holds {size} bytes, but memory {i} of {} declares {}",
+                    wasm.path,
+                    m.bytes()
+                )));
+            }
+            extra_memories.push(at.map(|a| (a, size as u32)));
+        }
 
         // For a debugger: the object's sections where they were placed (GDB's add-symbol-file).
         let placed: Vec<String> = linked
@@ -828,6 +898,12 @@ impl Module {
             code.extend_from_slice(&RETURN_STUB);
             uc.mem_write(u64::from(code_base), &code)
                 .map_err(|e| obj_err(format!("loading code: {e:?}")))?;
+            for (name, &at) in &memory_sections {
+                if let Some(sec) = object.sections.iter().find(|s| s.name == *name) {
+                    uc.mem_write(u64::from(at), &sec.data)
+                        .map_err(|e| obj_err(format!("loading {name} at {at:#x}: {e:?}")))?;
+                }
+            }
             core::flush(uc);
             uc.get_data_mut().symbols = symbols.clone();
         }
@@ -843,6 +919,7 @@ impl Module {
             options,
             initial_memory: Vec::new(),
             scan: Vec::new(),
+            extra_memories,
         };
         hosted.init_data(machine, &slots, &linked.symbols, &stubs, type_ids)?;
         // Exports synth left out (it says so with --allow-skipped-exports) are kept apart; an
@@ -1020,6 +1097,7 @@ impl Module {
             options,
             initial_memory: Vec::new(),
             scan: Vec::new(),
+            extra_memories: Vec::new(),
         };
         module.initial_memory = module.memory(machine);
         Ok(module)
@@ -1431,6 +1509,14 @@ impl Module {
         v
     }
 
+    /// Memory `i` (1..) as the ARM side has it now, when the object placed it.
+    pub fn extra_memory(&mut self, machine: &mut Machine, i: usize) -> Option<Vec<u8>> {
+        let (at, size) = (*self.extra_memories.get(i.checked_sub(1)?)?)?;
+        let mut v = vec![0u8; size as usize];
+        let _ = machine.engine(self.core).mem_read(u64::from(at), &mut v);
+        Some(v)
+    }
+
     /// The linear memory the calls so far have changed: the lowest and one past the highest
     /// byte offset whose contents differ from what the embedder init left (zeroes, data
     /// segments, the tables), or None when nothing changed. The upper end is the high-water
@@ -1577,6 +1663,11 @@ impl Hosted {
 
     pub fn memory(&mut self) -> Vec<u8> {
         self.module.memory(&mut self.machine)
+    }
+
+    /// See [`Module::extra_memory`].
+    pub fn extra_memory(&mut self, i: usize) -> Option<Vec<u8>> {
+        self.module.extra_memory(&mut self.machine, i)
     }
 
     /// See [`Module::memory_touched`].
