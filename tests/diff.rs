@@ -1295,3 +1295,86 @@ fn a_module_neither_side_instantiates_is_the_same_outcome() {
     let (code, _, err) = sim(&["diff", "--wasm", corpus("imports.wat").to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn mmio_imports_reach_the_bus_and_wasmtime_replays_them() {
+    use twin_hosting::hosted::host::VecMem;
+    use twin_hosting::hosted::hw::{BusAccess, BusLog};
+    use twin_hosting::wasm::{FuncType, Import, Val, ValType};
+    let src = corpus("bus.wat");
+    let src = src.to_str().unwrap();
+    // GPIO1's DR reads back what was written to it with every pin an output (rt1176.md 3.5).
+    for core in ["m7", "m4"] {
+        let (code, out, err) = sim(&[
+            "call",
+            "--wasm",
+            src,
+            "--core",
+            core,
+            "--export",
+            "drive",
+            "--args",
+            "0x1234a5a5",
+            "--imports",
+            "bus",
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(
+            out.contains("drive(0x1234a5a5) = i32:0x1234a5a5"),
+            "{core}: {out}"
+        );
+        let (code, out, err) = sim(&[
+            "diff",
+            "--wasm",
+            src,
+            "--core",
+            core,
+            "--cases",
+            "30",
+            "--imports",
+            "bus",
+        ]);
+        assert_eq!(code, Some(0), "{core}: {out}{err}");
+        assert!(diff_line(&out, "drive").contains("equal    30"), "{out}");
+    }
+    // The replaying side: the ARM side's values in order, and a different access refused.
+    let log = BusLog::default();
+    let read = Import {
+        module: "env".into(),
+        field: "mmio_read32".into(),
+        ty: FuncType {
+            params: vec![ValType::I32],
+            results: vec![ValType::I32],
+        },
+    };
+    let mut fns = HostFns::default();
+    assert_eq!(
+        fns.serve_bus(std::slice::from_ref(&read), &log, true),
+        vec!["env::mmio_read32".to_string()]
+    );
+    let f = fns.bind(&[read]).unwrap().remove(0);
+    log.lock().unwrap().push_back(BusAccess {
+        write: false,
+        addr: 0x4012_C008,
+        size: 4,
+        value: 7,
+    });
+    let mut mem = VecMem::default();
+    assert_eq!(
+        (f.f)(&mut mem, &[Val::I32(0x4012_C008)]).unwrap(),
+        vec![Val::I32(7)]
+    );
+    let e = (f.f)(&mut mem, &[Val::I32(0x4012_C008)]).unwrap_err();
+    assert!(e.contains("the ARM side made no such access"), "{e}");
+    log.lock().unwrap().push_back(BusAccess {
+        write: false,
+        addr: 0x4012_C000,
+        size: 4,
+        value: 7,
+    });
+    let e = (f.f)(&mut mem, &[Val::I32(0x4012_C008)]).unwrap_err();
+    assert!(
+        e.contains("read32 at 0x4012c008 where the ARM side made a read32 at 0x4012c000"),
+        "{e}"
+    );
+}

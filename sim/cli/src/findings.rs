@@ -46,6 +46,7 @@ pub fn run(file: Option<PathBuf>, json: bool) -> Result<ExitCode> {
                 memory_cap: None,
                 max_cycles: Some(diff::DEFAULT_MAX_CYCLES),
                 imports: Vec::new(),
+                bus_log: Default::default(),
                 stub_imports: None,
                 wit: None,
                 core_abi: true,

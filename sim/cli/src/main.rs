@@ -1084,7 +1084,8 @@ fn run_diff(
             // A module wasmtime will not instantiate either (a data segment past its memory):
             // both sides refusing it is the answer.
             let wasm = WasmModule::load(&m.wasm)?;
-            let Some(wt) = Reference::refusal(&wasm, &module::host_fns(m, &wasm)?) else {
+            let fns = module::host_fns(m, &wasm, module::Side::Wasmtime)?;
+            let Some(wt) = Reference::refusal(&wasm, &fns) else {
                 return Err(twin.into());
             };
             if json {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use twin_hosting::canon::Wit;
 use twin_hosting::hosted::host::{HostFns, Stub};
+use twin_hosting::hosted::hw::BusLog;
 use twin_hosting::hosted::link::RelObject;
 use twin_hosting::hosted::{Hosted, Options};
 use twin_hosting::reference::Reference;
@@ -49,9 +50,14 @@ pub(crate) struct ModuleArgs {
     /// Serve imports the twin has no host function for from this wasm module's exports (by
     /// `module::field`, then by the field; same types; the provider imports nothing). Each side
     /// of `sim diff` gets its own instance. May be given several times (the first that exports
-    /// an import serves it).
-    #[arg(long = "imports", value_name = "PROVIDER.wasm")]
+    /// an import serves it). `bus` routes `mmio_read8/16/32(addr) -> i32` and
+    /// `mmio_write8/16/32(addr, value)` imports to the core's bus (the peripheral models); in
+    /// `sim diff` wasmtime replays the ARM side's accesses, each checked against its own.
+    #[arg(long = "imports", value_name = "PROVIDER.wasm|bus")]
     pub(crate) imports: Vec<PathBuf>,
+    /// `--imports bus`: the ARM side's bus accesses, which the wasmtime side replays.
+    #[arg(skip)]
+    pub(crate) bus_log: BusLog,
     /// Serve the imports still unserved with stubs of their types: `trap` refuses the call (a
     /// host error, the same on both sides), `zero` returns zeros.
     #[arg(long, value_enum, value_name = "trap|zero")]
@@ -67,6 +73,13 @@ pub(crate) struct ModuleArgs {
     pub(crate) core_abi: bool,
 }
 
+/// Which side of a run host functions serve.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Arm,
+    Wasmtime,
+}
+
 /// `--stub-imports`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum StubImports {
@@ -78,7 +91,11 @@ pub(crate) enum StubImports {
 /// `pulseengine:async` intrinsics over a hub of the side's own, when the module imports them
 /// (streams, futures and error contexts within the module); those of the `--imports` providers
 /// (a new instance of each); then `--stub-imports` stubs.
-pub(crate) fn host_fns(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<HostFns> {
+pub(crate) fn host_fns(
+    m: &ModuleArgs,
+    wasm: &WasmModule,
+    side: Side,
+) -> twin_machine::Result<HostFns> {
     let mut fns = HostFns::builtin();
     if wasm
         .imports
@@ -91,7 +108,11 @@ pub(crate) fn host_fns(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Resul
         fns.extend(twin_p3::intrinsics(&hub, 0, &wasm.imports));
     }
     for provider in &m.imports {
-        twin_hosting::provider::serve(&mut fns, provider, &wasm.imports)?;
+        if provider.as_os_str() == "bus" {
+            fns.serve_bus(&wasm.imports, &m.bus_log, side == Side::Wasmtime);
+        } else {
+            twin_hosting::provider::serve(&mut fns, provider, &wasm.imports)?;
+        }
     }
     if let Some(stub) = m.stub_imports {
         let how = match stub {
@@ -153,7 +174,7 @@ pub(crate) fn budget(m: &ModuleArgs) -> u64 {
 
 /// The wasmtime reference of a module, its fuel following the ARM side's cycle budget.
 pub(crate) fn reference(m: &ModuleArgs, wasm: &WasmModule) -> twin_machine::Result<Reference> {
-    let mut r = Reference::new(wasm, &host_fns(m, wasm)?)?;
+    let mut r = Reference::new(wasm, &host_fns(m, wasm, Side::Wasmtime)?)?;
     r.fuel_budget = twin_hosting::reference::fuel_for_cycles(budget(m));
     Ok(r)
 }
@@ -193,7 +214,9 @@ pub(crate) fn host(m: &ModuleArgs) -> twin_machine::Result<Hosted> {
         source: e,
     })?;
     let object = RelObject::parse(&bytes, &object_path.display().to_string())?;
-    let fns = host_fns(m, &wasm)?;
+    // A new ARM side: the wasmtime side made with it replays its bus accesses from the start.
+    m.bus_log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let fns = host_fns(m, &wasm, Side::Arm)?;
     let mut hosted = Hosted::new(board, &m.core, wasm, &object, &fns, module_options(m))?;
     let stack_json = PathBuf::from(format!("{}.stack.json", object_path.display()));
     if stack_json.exists() {

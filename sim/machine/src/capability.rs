@@ -94,6 +94,21 @@ impl<'a> Hw<'a> {
         }
     }
 
+    /// A plain bus read of `size` bytes (1, 2 or 4) at `addr` from the calling core: the
+    /// peripheral models answer; an address no model decodes is a bus error.
+    pub fn bus_read(&mut self, addr: u32, size: usize) -> Result<u32, HwError> {
+        self.soc
+            .periph_read(self.core, addr, size, self.now)
+            .map_err(|e| HwError::Twin(format!("bus read of {size} bytes at {addr:#010x}: {e:?}")))
+    }
+
+    /// A plain bus write (see [`Hw::bus_read`]).
+    pub fn bus_write(&mut self, addr: u32, size: usize, v: u32) -> Result<(), HwError> {
+        self.soc
+            .periph_write(self.core, addr, size, v, self.now)
+            .map_err(|e| HwError::Twin(format!("bus write of {size} bytes at {addr:#010x}: {e:?}")))
+    }
+
     fn gpio(&self, port: u8) -> Result<u32, HwError> {
         self.base(&format!("GPIO{port}"))
     }

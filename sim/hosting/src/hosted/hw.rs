@@ -7,7 +7,7 @@
 //! `bus-error` a byte). Off the twin (wasmtime, native) every capability is a host error.
 
 use super::host::{HostFns, HostMem};
-use crate::wasm::{Val, ValType};
+use crate::wasm::{Import, Val, ValType};
 use twin_machine::capability::{Hw, HwError};
 
 const PKG: &str = "rt-twin:hw";
@@ -73,7 +73,118 @@ fn list(mem: &mut dyn HostMem, ptr: &Val, len: &Val) -> Result<Vec<u8>, String> 
     mem.read(i32_(ptr), i32_(len))
 }
 
+/// The bus accesses one side of a differential made through `--imports bus`, in order:
+/// (write, address, bytes, value read or written). The ARM side (the twin's cores) performs
+/// them on the SoC and records them; the wasmtime side, which has no machine, replays them,
+/// checking that it asks for the same access at each step.
+pub type BusLog = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<BusAccess>>>;
+
+/// One access of a [`BusLog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusAccess {
+    pub write: bool,
+    pub addr: u32,
+    pub size: u8,
+    pub value: u32,
+}
+
+impl std::fmt::Display for BusAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = if self.write { "write" } else { "read" };
+        write!(f, "{op}{} at {:#010x}", 8 * self.size, self.addr)?;
+        if self.write {
+            write!(f, " of {:#x}", self.value)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which imports `--imports bus` routes to the core's bus: `mmio_read{8,16,32}(addr) -> i32`
+/// and `mmio_write{8,16,32}(addr, value)` of any module; (write, bytes).
+fn bus_import(field: &str) -> Option<(bool, u8)> {
+    let (write, width) = match (
+        field.strip_prefix("mmio_read"),
+        field.strip_prefix("mmio_write"),
+    ) {
+        (Some(w), _) => (false, w),
+        (_, Some(w)) => (true, w),
+        _ => return None,
+    };
+    let size = match width {
+        "8" => 1,
+        "16" => 2,
+        "32" => 4,
+        _ => return None,
+    };
+    Some((write, size))
+}
+
 impl HostFns {
+    /// `--imports bus`: every `mmio_read*`/`mmio_write*` import of `imports` (see
+    /// [`bus_import`]) that nothing serves yet. With `replay` false, the access goes to the
+    /// calling core's bus (the peripheral models) at its virtual time and is appended to `log`;
+    /// with `replay` true (the wasmtime side), the next access of `log` is taken, checked
+    /// against the one asked for, and its value returned. The imports served.
+    pub fn serve_bus(&mut self, imports: &[Import], log: &BusLog, replay: bool) -> Vec<String> {
+        use ValType::I32;
+        let mut served = Vec::new();
+        for imp in imports {
+            let Some((write, size)) = bus_import(&imp.field) else {
+                continue;
+            };
+            let (params, results): (&[ValType], &[ValType]) = if write {
+                (&[I32, I32], &[])
+            } else {
+                (&[I32], &[I32])
+            };
+            if self.contains(&imp.module, &imp.field)
+                || imp.ty.params != params
+                || imp.ty.results != results
+            {
+                continue;
+            }
+            let log = log.clone();
+            self.register(&imp.module, &imp.field, params, results, move |mem, a| {
+                let asked = BusAccess {
+                    write,
+                    addr: i32_(&a[0]),
+                    size,
+                    value: if write { i32_(&a[1]) } else { 0 },
+                };
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                let value = if replay {
+                    let Some(done) = log.pop_front() else {
+                        return Err(format!("bus {asked}: the ARM side made no such access"));
+                    };
+                    let same = BusAccess {
+                        value: if write { done.value } else { 0 },
+                        ..done
+                    };
+                    if same != asked {
+                        return Err(format!("bus {asked} where the ARM side made a {done}"));
+                    }
+                    done.value
+                } else {
+                    let value = if write {
+                        with_hw(mem, |hw| {
+                            hw.bus_write(asked.addr, usize::from(size), asked.value)
+                        })?
+                        .map_err(|e| e.to_string())?;
+                        asked.value
+                    } else {
+                        with_hw(mem, |hw| hw.bus_read(asked.addr, usize::from(size)))?
+                            .map_err(|e| e.to_string())?
+                    };
+                    log.push_back(BusAccess { value, ..asked });
+                    value
+                };
+                Ok(if write { vec![] } else { vec![Val::I32(value)] })
+            });
+            served.push(format!("{}::{}", imp.module, imp.field));
+        }
+        served
+    }
+
     /// The `rt-twin:hw` capabilities (wit/hw/hw.wit), served against the SoC's models.
     pub fn with_hw(mut self) -> HostFns {
         use ValType::*;
