@@ -1378,3 +1378,21 @@ fn mmio_imports_reach_the_bus_and_wasmtime_replays_them() {
         "{e}"
     );
 }
+
+#[test]
+fn a_module_synth_compiles_nothing_of_is_every_export_left_out() {
+    // f64 on the CM4's single-precision FPU: synth declines all 28 functions and emits nothing.
+    let src = corpus("float64.wat");
+    let args = ["diff", "--wasm", src.to_str().unwrap(), "--core", "m4"];
+    let (code, out, err) = sim(&args);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let skipped = out.lines().filter(|l| l.starts_with("SKIPPED")).count();
+    assert_eq!(skipped, 28, "{out}");
+    assert!(
+        out.contains("double-precision FPU"),
+        "synth's reason: {out}"
+    );
+    assert!(out.contains("synth compiled none of them"), "{out}");
+    let (code, out, _) = sim(&[&args[..], &["--require-all"]].concat());
+    assert_eq!(code, Some(1), "{out}");
+}

@@ -1081,6 +1081,18 @@ fn run_diff(
     let hosted = match host(m) {
         Ok(h) => h,
         Err(twin) => {
+            // synth declined every function: every export is left out, each with its reason.
+            if m.object.is_none() && m.elf.is_none() {
+                let target = m
+                    .target
+                    .clone()
+                    .unwrap_or_else(|| twin_hosting::synth::default_target(&m.core).to_string());
+                if let Some(declined) =
+                    twin_hosting::synth::declined_all(&m.wasm, &target, &m.safety_bounds)?
+                {
+                    return all_declined(m, &declined, json, require_all);
+                }
+            }
             // A module wasmtime will not instantiate either (a data segment past its memory):
             // both sides refusing it is the answer.
             let wasm = WasmModule::load(&m.wasm)?;
@@ -1211,6 +1223,63 @@ fn run_diff(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// `sim diff` of a module synth compiled none of: every export reported left out, with
+/// synth's reason; exit 0 (what was compared, nothing, matched) or 1 with --require-all.
+fn all_declined(
+    m: &ModuleArgs,
+    declined: &[(String, String)],
+    json: bool,
+    require_all: bool,
+) -> Result<ExitCode> {
+    let wasm = WasmModule::load(&m.wasm)?;
+    let reason = |e: &str| {
+        declined
+            .iter()
+            .find(|(n, _)| n == e)
+            .map(|(_, r)| r.clone())
+    };
+    let exports: Vec<(String, Option<String>)> = wasm
+        .exports
+        .iter()
+        .map(|e| (e.name.clone(), reason(&e.name)))
+        .collect();
+    if json {
+        let list: Vec<_> = exports
+            .iter()
+            .map(|(e, r)| serde_json::json!({ "export": e, "skipped": true, "skip_reason": r }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "wasm": m.wasm.display().to_string(), "core": m.core, "exports": list, "diverged": 0, "skipped": exports.len() })
+        );
+    } else {
+        for (e, r) in &exports {
+            let why = r
+                .as_deref()
+                .map_or("no reason given".to_string(), |r| format!("synth: {r}"));
+            println!(
+                "{:<8} {e:<40} not in the object: synth left it out ({why})",
+                "SKIPPED"
+            );
+        }
+        println!(
+            "sim diff: {} exports on {}: synth compiled none of them, nothing compared{}",
+            exports.len(),
+            m.core,
+            if require_all {
+                " (--require-all: failed)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(if require_all {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -80,6 +80,40 @@ pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Re
     )
 }
 
+/// When synth emits no object for `wasm` because it declined every function (each with a
+/// warning, then "no functions compiled successfully"): those functions and reasons. None when
+/// it compiles something, or fails for another reason. (Runs synth to a scratch file.)
+pub fn declined_all(
+    wasm: &Path,
+    target: &str,
+    safety_bounds: &str,
+) -> Result<Option<Vec<(String, String)>>> {
+    let dir = std::env::temp_dir().join(format!("rt-twin-declined-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
+    let result = Command::new(find()?)
+        .arg("compile")
+        .arg(wasm)
+        .args([
+            "-t",
+            target,
+            "--all-exports",
+            "--relocatable",
+            "--allow-skipped-exports",
+        ])
+        .args(["--safety-bounds", safety_bounds, "-o"])
+        .arg(dir.join("module.o"))
+        .output()
+        .map_err(|e| Error::Usage(format!("running synth: {e}")));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = result?;
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let skipped = skipped_functions(&stderr);
+    Ok((!result.status.success()
+        && stderr.contains("no functions compiled successfully")
+        && !skipped.is_empty())
+    .then_some(skipped))
+}
+
 /// Compile `wasm` to a self-contained image (ET_EXEC with vector table) for `target`.
 pub fn compile_image(
     wasm: &Path,
