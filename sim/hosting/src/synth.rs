@@ -64,25 +64,26 @@ pub fn skipped_functions(stderr: &str) -> Vec<(String, String)> {
 /// relay builds falcon (reference/pulseengine.md 4.2): functions synth declines are left out
 /// with a warning (`--allow-skipped-exports`) and the rest compiled.
 pub fn compile(wasm: &Path, target: &str, safety_bounds: &str, out: &Path) -> Result<Compiled> {
-    run(
-        wasm,
-        target,
-        &[
-            "--relocatable",
-            "--allow-skipped-exports",
-            "--embedder-data-init",
-            "--embedder-global-init",
-            "--emit-stack-depth",
-            "--safety-bounds",
-            safety_bounds,
-        ],
-        out,
-    )
+    run(wasm, target, &relocatable(safety_bounds), out)
+}
+
+/// synth's flags for [`compile`].
+fn relocatable(safety_bounds: &str) -> [&str; 7] {
+    [
+        "--relocatable",
+        "--allow-skipped-exports",
+        "--embedder-data-init",
+        "--embedder-global-init",
+        "--emit-stack-depth",
+        "--safety-bounds",
+        safety_bounds,
+    ]
 }
 
 /// When synth emits no object for `wasm` because it declined every function (each with a
 /// warning, then "no functions compiled successfully"): those functions and reasons. None when
-/// it compiles something, or fails for another reason. (Runs synth to a scratch file.)
+/// it compiles something, or fails for another reason. (Runs [`compile`]'s synth command to a
+/// scratch file.)
 pub fn declined_all(
     wasm: &Path,
     target: &str,
@@ -90,20 +91,12 @@ pub fn declined_all(
 ) -> Result<Option<Vec<(String, String)>>> {
     let dir = std::env::temp_dir().join(format!("rt-twin-declined-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::Usage(format!("{}: {e}", dir.display())))?;
-    let result = Command::new(find()?)
-        .arg("compile")
-        .arg(wasm)
-        .args([
-            "-t",
-            target,
-            "--all-exports",
-            "--relocatable",
-            "--allow-skipped-exports",
-        ])
-        .args(["--safety-bounds", safety_bounds, "-o"])
-        .arg(dir.join("module.o"))
-        .output()
-        .map_err(|e| Error::Usage(format!("running synth: {e}")));
+    let result = invoke(
+        wasm,
+        target,
+        &relocatable(safety_bounds),
+        &dir.join("module.o"),
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let result = result?;
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -124,9 +117,9 @@ pub fn compile_image(
     run(wasm, target, &["--safety-bounds", safety_bounds], out)
 }
 
-fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<Compiled> {
-    let exe = find()?;
-    let result = Command::new(&exe)
+/// Run `synth compile` on `wasm` for `target` with `flags`, the output to `out`.
+fn invoke(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<std::process::Output> {
+    Command::new(find()?)
         .arg("compile")
         .arg(wasm)
         .args(["-t", target, "--all-exports"])
@@ -134,7 +127,11 @@ fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<Compiled
         .arg("-o")
         .arg(out)
         .output()
-        .map_err(|e| Error::Usage(format!("running synth: {e}")))?;
+        .map_err(|e| Error::Usage(format!("running synth: {e}")))
+}
+
+fn run(wasm: &Path, target: &str, flags: &[&str], out: &Path) -> Result<Compiled> {
+    let result = invoke(wasm, target, flags, out)?;
     if !result.status.success() {
         // synth's own message, without its Rust backtrace.
         let stderr = String::from_utf8_lossy(&result.stderr);
