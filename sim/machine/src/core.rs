@@ -497,15 +497,36 @@ const LEAF_SLOTS: usize = 1 << (LEAF_BITS - 1);
 /// stays within one leaf, and the costs of the blocks in use stay in a few cache lines. The same
 /// start address can begin blocks of different sizes (a block cut at `emu_start`'s `until`, or
 /// translated again after code changed), so the size is checked on each use. Leaves are listed
-/// as code is first seen (a handful per core: code lives in a few RAM windows), so a new
-/// machine allocates nothing here until it runs.
-#[derive(Default)]
+/// as code is first seen (a handful per core: code lives in a few RAM windows). In front of
+/// the table, the recent blocks direct-mapped by address answer most lookups.
 pub struct BlockCosts {
+    /// The blocks met lately, direct-mapped by address: (address | 1, packed cost); (0, 0)
+    /// when empty. Nearly every block is found here with one compare (a hosted flight run
+    /// prices about 1,700 blocks); the table behind it is two dependent loads further.
+    recent: Box<[(u32, u64); RECENT]>,
     /// (top 16 address bits, leaf); a slot is 1 + an index into `costs` (0: not seen).
     leaves: Vec<(u32, Box<[u32; LEAF_SLOTS]>)>,
     /// The leaf the last block was in (an index into `leaves`).
     last: usize,
     costs: Vec<u64>,
+}
+
+/// Entries of [`BlockCosts::recent`] (128 KiB a core, zeroed lazily by the allocator):
+/// measured against 512 and 2048 (hyperfine on a hosted run, docs/time.md).
+const RECENT: usize = 8192;
+
+impl Default for BlockCosts {
+    fn default() -> BlockCosts {
+        BlockCosts {
+            recent: match vec![(0, 0); RECENT].into_boxed_slice().try_into() {
+                Ok(recent) => recent,
+                Err(_) => unreachable!("a vector of RECENT"),
+            },
+            leaves: Vec::new(),
+            last: 0,
+            costs: Vec::new(),
+        }
+    }
 }
 
 /// A cached block cost: size (bits 48-63), instructions (32-47), half cycles (12-31), refill
@@ -572,13 +593,31 @@ impl BlockCosts {
         timing: &Timing,
         ram_wait: &[(u32, u32, u32)],
     ) -> u64 {
-        let at = *self.slot(addr) as usize;
-        if let Some(&cost) = at.checked_sub(1).and_then(|i| self.costs.get(i)) {
-            if cost >> 48 == u64::from(size) {
-                return cost;
-            }
+        let e = &mut self.recent[(addr as usize >> 1) & (RECENT - 1)];
+        if e.0 == addr | 1 && e.1 >> 48 == u64::from(size) {
+            return e.1;
         }
-        self.reprice(uc, addr, size, timing, ram_wait)
+        self.lookup(uc, addr, size, timing, ram_wait)
+    }
+
+    /// [`BlockCosts::get`] past the recent blocks: the table, priced the first time; the
+    /// block becomes recent.
+    #[inline(never)]
+    fn lookup(
+        &mut self,
+        uc: *mut unicorn_engine::hook::uc_engine,
+        addr: u32,
+        size: u32,
+        timing: &Timing,
+        ram_wait: &[(u32, u32, u32)],
+    ) -> u64 {
+        let at = *self.slot(addr) as usize;
+        let cost = match at.checked_sub(1).and_then(|i| self.costs.get(i)) {
+            Some(&cost) if cost >> 48 == u64::from(size) => cost,
+            _ => self.reprice(uc, addr, size, timing, ram_wait),
+        };
+        self.recent[(addr as usize >> 1) & (RECENT - 1)] = (addr | 1, cost);
+        cost
     }
 
     /// Price the block and keep its cost (in its slot's place when the slot had one).
@@ -606,6 +645,7 @@ impl BlockCosts {
 
     /// Forget every block (code was written behind Unicorn's back).
     pub fn clear(&mut self) {
+        self.recent.fill((0, 0));
         self.leaves.clear();
         self.last = 0;
         self.costs.clear();
