@@ -97,17 +97,7 @@ fn flat_board() -> Board {
 /// The built-in board with a wait state on the CM7's DTCM (the bench loops' data and stack):
 /// what charging data wait states (a memory hook over the window) costs.
 fn dtcm_wait_board() -> Board {
-    let dtcm = r#"Window(name: "DTCM",          base: 0x20000000, size: 0x40000, ram: "dtcm")"#;
-    let text = twin_machine::board::RT1176_RON.replace(
-        dtcm,
-        &dtcm.replace(r#""dtcm")"#, r#""dtcm", wait_states: 1)"#),
-    );
-    assert_ne!(
-        text,
-        twin_machine::board::RT1176_RON,
-        "DTCM is in the board"
-    );
-    Board::parse(&text, "rt1176-dtcm-wait.ron").unwrap()
+    common::board_with_wait_states("DTCM", 1)
 }
 
 /// Returns (wall time, instructions executed).

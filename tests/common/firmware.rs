@@ -135,3 +135,23 @@ pub fn tiny_image(base: u32, sp: u32, code: &[u8], hardfault: &[u8]) -> Image {
         symbols: Default::default(),
     }
 }
+
+/// The built-in board with `wait_states: n` on every RAM window named `window` (each core's
+/// that has one); the edit is checked to have happened.
+pub fn board_with_wait_states(window: &str, n: u32) -> Board {
+    let start = format!("Window(name: \"{window}\"");
+    let mut hits = 0;
+    let text: String = twin_machine::board::RT1176_RON
+        .lines()
+        .map(|l| match l.find(&start) {
+            Some(at) => {
+                let close = at + l[at..].find(')').expect("a window line ends with `)`");
+                hits += 1;
+                format!("{}, wait_states: {n}{}\n", &l[..close], &l[close..])
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert!(hits > 0, "no window {window:?} in the built-in board");
+    Board::parse(&text, &format!("rt1176-{window}-{n}-wait.ron")).expect("board")
+}

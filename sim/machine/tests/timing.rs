@@ -219,16 +219,7 @@ fn a_flat_cost_counts_instructions() {
 /// A code window's wait states add that many cycles per 32-bit fetch of the code run from it.
 #[test]
 fn code_wait_states_cost_per_fetch() {
-    let text = twin_machine::board::RT1176_RON.replace(
-        r#"Window(name: "code TCM",      base: 0x1FFE0000, size: 0x20000, ram: "m4_code_tcm"),"#,
-        r#"Window(name: "code TCM",      base: 0x1FFE0000, size: 0x20000, ram: "m4_code_tcm", wait_states: 3),"#,
-    );
-    assert_ne!(
-        text,
-        twin_machine::board::RT1176_RON,
-        "the window is in the board"
-    );
-    let board = Board::parse(&text, "slow.ron").expect("board");
+    let board = common::board_with_wait_states("code TCM", 3);
     let adds = [0x63, 0x19];
     // The loop is 8 ADDS, SUBS, BNE: 20 bytes, five 32-bit fetches of 3 wait states each.
     assert_eq!(
@@ -348,18 +339,7 @@ fn cortex_m4_tail_chain_and_pended_entry() {
 /// accesses elsewhere).
 #[test]
 fn data_wait_states_cost_per_access() {
-    let ocram1 =
-        r#"Window(name: "OCRAM1",        base: 0x20240000, size: 0x80000, ram: "ocram1"),"#;
-    let text = twin_machine::board::RT1176_RON.replace(
-        ocram1,
-        &ocram1.replace(r#""ocram1")"#, r#""ocram1", wait_states: 3)"#),
-    );
-    assert_ne!(
-        text,
-        twin_machine::board::RT1176_RON,
-        "OCRAM1 is in the board"
-    );
-    let board = Board::parse(&text, "slow-ocram.ron").expect("board");
+    let board = common::board_with_wait_states("OCRAM1", 3);
     let at_ocram1 = [0x40, 0xf2, 0x00, 0x01, 0xc2, 0xf2, 0x24, 0x01]; // r1 = 0x2024_0000
     let cases: &[(&str, &[u8], u64, u64)] = &[
         // Eight LDR or STR: the first 2, the rest pipelined 1 (TRM); one access each.
