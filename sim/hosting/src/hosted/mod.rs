@@ -622,12 +622,40 @@ impl Module {
         // Code: image, trampolines, return stub.
         let code_w = window(&hosting.code);
         let code_base = arena.as_ref().map_or(code_w.base, |a| a.at(&code_w));
-        // synth's sections of memories 1.. (multi-memory) go to data RAM, not the code image.
-        let mut memory_sections: BTreeMap<String, u32> = object
-            .sections
+        // synth's sections of memories 1.. (multi-memory, synth #406: its data already in it,
+        // addressed through `__synth_wasm_data_N`) go to data RAM, not the code image; each
+        // must be a memory the module declares, of its size.
+        let mut mem_sections: Vec<(usize, &link::Section)> = Vec::new();
+        for sec in &object.sections {
+            let Some(n) = sec.name.strip_prefix(MEMORY_SECTION) else {
+                continue;
+            };
+            let declared = n
+                .parse::<usize>()
+                .ok()
+                .filter(|&i| i > 0)
+                .and_then(|i| Some((i, wasm.memories.get(i)?.bytes())));
+            match declared {
+                Some((i, bytes)) if bytes == sec.data.len() as u64 => mem_sections.push((i, sec)),
+                Some((i, bytes)) => {
+                    return Err(obj_err(format!(
+                        "{} holds {} bytes, but memory {i} of {} declares {bytes}",
+                        sec.name,
+                        sec.data.len(),
+                        wasm.path
+                    )))
+                }
+                None => {
+                    return Err(obj_err(format!(
+                        "{} is for a memory {} does not declare",
+                        sec.name, wasm.path
+                    )))
+                }
+            }
+        }
+        let mut memory_sections: BTreeMap<String, u32> = mem_sections
             .iter()
-            .filter(|s| s.name.starts_with(MEMORY_SECTION))
-            .map(|s| (s.name.clone(), 0))
+            .map(|(_, s)| (s.name.clone(), 0))
             .collect();
         let probe = object.link_placing(code_base, &memory_sections, &|_| Some(code_base | 1))?;
         // Table entries naming functions the object does not define: each gets a stub.
@@ -784,12 +812,8 @@ impl Module {
                     &mut scratch
                 }
             };
-            for (name, at) in memory_sections.iter_mut() {
-                let size = object
-                    .sections
-                    .iter()
-                    .find(|s| s.name == *name)
-                    .map_or(0, |s| s.data.len() as u32);
+            for (_, sec) in &mem_sections {
+                let (name, size) = (&sec.name, sec.data.len() as u32);
                 let (placed, reached) = place_linmem(&later, Some(a), size).map_err(|largest| {
                     usage(format!(
                         "{}: {name} ({size} bytes, a memory of the module) does not fit core {core_name}'s data windows after memory 0: the largest run left holds {largest} bytes",
@@ -800,7 +824,7 @@ impl Module {
                 for w in &reached {
                     a.take_to(w, stop.min(end(w)) as u32);
                 }
-                *at = placed;
+                memory_sections.insert(name.clone(), placed);
             }
         }
         let linked = object.link_placing(code_base, &memory_sections, &|name| {
@@ -830,26 +854,13 @@ impl Module {
             stack_top,
         };
 
-        // Memories 1..: synth places each in a section of the object, its data already in it
-        // (multi-memory, synth #406), addressed through `__synth_wasm_data_N`.
-        let mut extra_memories = Vec::new();
-        for (i, m) in wasm.memories.iter().enumerate().skip(1) {
-            let name = format!("{MEMORY_SECTION}{i}");
-            let at = memory_sections.get(&name).copied();
-            let size = object
-                .sections
-                .iter()
-                .find(|s| s.name == name)
-                .map_or(0, |s| s.data.len() as u64);
-            if at.is_some() && size != m.bytes() {
-                return Err(obj_err(format!(
-                    "{name} holds {size} bytes, but memory {i} of {} declares {}",
-                    wasm.path,
-                    m.bytes()
-                )));
-            }
-            extra_memories.push(at.map(|a| (a, size as u32)));
-        }
+        // Memories 1.. where they were placed (None: the object has no section for it).
+        let extra_memories: Vec<Option<(u32, u32)>> = (1..wasm.memories.len())
+            .map(|i| {
+                let (_, sec) = mem_sections.iter().find(|(n, _)| *n == i)?;
+                Some((memory_sections[&sec.name], sec.data.len() as u32))
+            })
+            .collect();
 
         // For a debugger: the object's sections where they were placed (GDB's add-symbol-file).
         let placed: Vec<String> = linked
@@ -898,11 +909,10 @@ impl Module {
             code.extend_from_slice(&RETURN_STUB);
             uc.mem_write(u64::from(code_base), &code)
                 .map_err(|e| obj_err(format!("loading code: {e:?}")))?;
-            for (name, &at) in &memory_sections {
-                if let Some(sec) = object.sections.iter().find(|s| s.name == *name) {
-                    uc.mem_write(u64::from(at), &sec.data)
-                        .map_err(|e| obj_err(format!("loading {name} at {at:#x}: {e:?}")))?;
-                }
+            for (_, sec) in &mem_sections {
+                let at = memory_sections[&sec.name];
+                uc.mem_write(u64::from(at), &sec.data)
+                    .map_err(|e| obj_err(format!("loading {} at {at:#x}: {e:?}", sec.name)))?;
             }
             core::flush(uc);
             uc.get_data_mut().symbols = symbols.clone();
